@@ -1,0 +1,81 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "strongroom",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Strongroom", targets: ["Strongroom"]),
+        .library(name: "SecureCrypto", targets: ["SecureCrypto"]),
+        .executable(name: "strongroom", targets: ["StrongroomCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+    ],
+    targets: [
+        // C libraries: one system library target each (module.modulemap + shim.h only).
+        .systemLibrary(
+            name: "CPKCS11", pkgConfig: "p11-kit-1",
+            providers: [.apt(["libp11-kit-dev"]), .brew(["p11-kit"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
+        .systemLibrary(
+            name: "CSodium", pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]),
+        .systemLibrary(
+            name: "CSecp256k1", pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"]), .brew(["secp256k1"])]),
+
+        .target(
+            name: "SecureCrypto",
+            dependencies: ["COpenSSL", "CSodium"],
+            swiftSettings: strictSettings),
+        .target(
+            name: "Strongroom",
+            dependencies: [
+                "SecureCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings),
+        .executableTarget(
+            name: "StrongroomCLI",
+            dependencies: [
+                "Strongroom",
+                "SecureCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+
+        .testTarget(
+            name: "SecureCryptoTests",
+            dependencies: ["SecureCrypto"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "StrongroomTests",
+            dependencies: [
+                "Strongroom", "SecureCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "StrongroomCLITests",
+            dependencies: ["StrongroomCLI"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "SystemLibraryTests",
+            dependencies: ["CPKCS11", "CSecp256k1", "COpenSSL", "CSodium"],
+            swiftSettings: strictSettings),
+    ]
+)

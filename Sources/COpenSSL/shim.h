@@ -1,0 +1,63 @@
+#ifndef STRONGROOM_COPENSSL_SHIM_H
+#define STRONGROOM_COPENSSL_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/kdf.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <openssl/crypto.h>
+
+// Shims take `void *` so that Swift can pass raw buffer pointers without rebinding memory, and wrap
+// macros and ctrl calls that Swift cannot import.
+
+static inline int sr_cipher_init(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher, const void *key,
+                                 const void *iv, int enc) {
+    return EVP_CipherInit_ex2(ctx, cipher, (const unsigned char *)key, (const unsigned char *)iv, enc, NULL);
+}
+
+static inline int sr_cipher_update(EVP_CIPHER_CTX *ctx, void *out, int *outl, const void *in, int inl) {
+    return EVP_CipherUpdate(ctx, (unsigned char *)out, outl, (const unsigned char *)in, inl);
+}
+
+static inline int sr_cipher_final(EVP_CIPHER_CTX *ctx, void *out, int *outl) {
+    return EVP_CipherFinal_ex(ctx, (unsigned char *)out, outl);
+}
+
+static inline int sr_gcm_set_ivlen(EVP_CIPHER_CTX *ctx, int ivlen) {
+    return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, ivlen, NULL);
+}
+
+static inline int sr_gcm_get_tag(EVP_CIPHER_CTX *ctx, void *tag, int len) {
+    return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, len, tag);
+}
+
+static inline int sr_gcm_set_tag(EVP_CIPHER_CTX *ctx, const void *tag, int len) {
+    return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, len, (void *)tag);
+}
+
+static inline void sr_cipher_allow_wrap(EVP_CIPHER_CTX *ctx) {
+    EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+}
+
+static inline OSSL_PARAM sr_param_octets(const char *name, const void *bytes, size_t len) {
+    return OSSL_PARAM_construct_octet_string(name, (void *)bytes, len);
+}
+
+static inline OSSL_PARAM sr_param_utf8(const char *name, const char *value) {
+    return OSSL_PARAM_construct_utf8_string(name, (char *)value, 0);
+}
+
+static inline int sr_kdf_derive(EVP_KDF_CTX *ctx, void *out, size_t len, const OSSL_PARAM *params) {
+    return EVP_KDF_derive(ctx, (unsigned char *)out, len, params);
+}
+
+static inline int sr_rand_priv_bytes(void *out, int len) {
+    return RAND_priv_bytes((unsigned char *)out, len);
+}
+
+static inline int sr_rand_bytes(void *out, int len) {
+    return RAND_bytes((unsigned char *)out, len);
+}
+
+#endif

@@ -1,0 +1,74 @@
+internal import COpenSSL
+
+/// HKDF with SHA-256 (RFC 5869), on OpenSSL's EVP_KDF.
+public enum HKDF {
+    /// Extract-then-expand: derives `length` bytes from `ikm`, `salt` and `info`.
+    public static func deriveKey(
+        ikm: SecretBytes, salt: [UInt8], info: [UInt8], length: Int
+    ) throws(CryptoError) -> SecretBytes {
+        try run(mode: "EXTRACT_AND_EXPAND", key: ikm, salt: salt, info: info, length: length)
+    }
+
+    /// The extract step only: the 32-byte pseudorandom key PRK = HMAC-SHA256(salt, ikm).
+    public static func extract(ikm: SecretBytes, salt: [UInt8]) throws(CryptoError) -> SecretBytes {
+        try run(mode: "EXTRACT_ONLY", key: ikm, salt: salt, info: [], length: 32)
+    }
+
+    /// The expand step only, from a pseudorandom key.
+    public static func expand(prk: SecretBytes, info: [UInt8], length: Int) throws(CryptoError) -> SecretBytes {
+        try run(mode: "EXPAND_ONLY", key: prk, salt: [], info: info, length: length)
+    }
+
+    private static let kdf: HKDFImplementation = HKDFImplementation()
+
+    private static func run(
+        mode: String, key: SecretBytes, salt: [UInt8], info: [UInt8], length: Int
+    ) throws(CryptoError) -> SecretBytes {
+        guard length > 0, length <= 255 * 32 else {
+            throw CryptoError(.invalidInput, "HKDF-SHA256 output must be 1...8160 bytes, got \(length)")
+        }
+        guard let context = EVP_KDF_CTX_new(kdf.handle) else {
+            throw CryptoError.openSSL(.libraryFailure, "EVP_KDF_CTX_new(HKDF) failed")
+        }
+        defer { EVP_KDF_CTX_free(context) }
+        do {
+            return try SecretBytes(count: length) { output in
+                let rc: Int32 = key.withUnsafeBytes { keyBytes in
+                    salt.withUnsafeBytes { saltBytes in
+                        info.withUnsafeBytes { infoBytes in
+                            var params: [OSSL_PARAM] = [
+                                sr_param_utf8("digest", "SHA256"),
+                                sr_param_utf8("mode", mode),
+                                sr_param_octets("key", keyBytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), keyBytes.count),
+                            ]
+                            if !saltBytes.isEmpty {
+                                params.append(sr_param_octets("salt", saltBytes.baseAddress, saltBytes.count))
+                            }
+                            if !infoBytes.isEmpty {
+                                params.append(sr_param_octets("info", infoBytes.baseAddress, infoBytes.count))
+                            }
+                            params.append(OSSL_PARAM_construct_end())
+                            return sr_kdf_derive(context, output.baseAddress, length, params)
+                        }
+                    }
+                }
+                guard rc == 1 else { throw CryptoError.openSSL(.libraryFailure, "HKDF-SHA256 derivation failed") }
+            }
+        } catch let error as CryptoError {
+            throw error
+        } catch {
+            throw CryptoError(.libraryFailure, "unexpected error: \(type(of: error))")
+        }
+    }
+}
+
+/// @unchecked Sendable: a fetched `EVP_KDF` is immutable and safe to share between threads.
+private final class HKDFImplementation: @unchecked Sendable {
+    let handle: OpaquePointer
+    init() {
+        guard let handle = EVP_KDF_fetch(nil, "HKDF", nil) else {
+            preconditionFailure("OpenSSL has no HKDF: \(drainOpenSSLErrors())")
+        }
+        self.handle = handle
+    }
+}

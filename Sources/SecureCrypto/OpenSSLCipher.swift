@@ -1,0 +1,38 @@
+internal import COpenSSL
+
+/// An OpenSSL cipher implementation fetched once from the default provider.
+///
+/// @unchecked Sendable: an `EVP_CIPHER` returned by `EVP_CIPHER_fetch` is immutable and documented
+/// by OpenSSL as safe to share between threads; it is freed only when the process exits.
+final class OpenSSLCipher: @unchecked Sendable {
+    let handle: OpaquePointer
+    let name: String
+
+    private init(name: String) {
+        guard let handle = EVP_CIPHER_fetch(nil, name, nil) else {
+            preconditionFailure("OpenSSL has no \(name) cipher: \(drainOpenSSLErrors())")
+        }
+        self.handle = handle
+        self.name = name
+    }
+
+    static let aes256GCM = OpenSSLCipher(name: "AES-256-GCM")
+    static let aesWrap = [16: OpenSSLCipher(name: "AES-128-WRAP"), 24: OpenSSLCipher(name: "AES-192-WRAP"),
+                          32: OpenSSLCipher(name: "AES-256-WRAP")]
+    static let aesWrapPad = [16: OpenSSLCipher(name: "AES-128-WRAP-PAD"), 24: OpenSSLCipher(name: "AES-192-WRAP-PAD"),
+                             32: OpenSSLCipher(name: "AES-256-WRAP-PAD")]
+}
+
+/// An `EVP_CIPHER_CTX` owned for the length of one operation.
+final class CipherContext {
+    let handle: OpaquePointer
+
+    init() throws(CryptoError) {
+        guard let handle = EVP_CIPHER_CTX_new() else {
+            throw CryptoError.openSSL(.libraryFailure, "EVP_CIPHER_CTX_new failed")
+        }
+        self.handle = handle
+    }
+
+    deinit { EVP_CIPHER_CTX_free(handle) }
+}

@@ -1,0 +1,43 @@
+/// A stored blob and the revision it was read at.
+public struct StoredBlob: Sendable, Hashable {
+    /// The blob's bytes.
+    public var bytes: [UInt8]
+    /// An opaque revision (file identity and time, or an S3 ETag) for conditional replacement.
+    public var revision: String
+    /// Creates a stored blob.
+    public init(bytes: [UInt8], revision: String) {
+        self.bytes = bytes
+        self.revision = revision
+    }
+}
+
+/// How a ``BlobStore`` lock is held.
+public enum BlobLockMode: Sendable {
+    /// Many holders at once: share writes.
+    case shared
+    /// One holder: rotation, erase, state changes.
+    case exclusive
+}
+
+/// Where a tier keeps its bytes: named blobs under `/`-separated keys, written atomically and durably.
+/// Keys are built by the store from validated share ids; implementations still refuse keys that
+/// could escape their root.
+public protocol BlobStore: Sendable {
+    /// A human description of where blobs live (a directory, a bucket), for messages and logs.
+    var location: String { get }
+    /// Reads a blob, or returns nil when there is none.
+    func read(_ key: String) async throws -> StoredBlob?
+    /// Writes a new blob durably; returns false, writing nothing, when the key already exists.
+    func create(_ key: String, _ bytes: [UInt8]) async throws -> Bool
+    /// Atomically replaces a blob durably, provided it is still at `revision` (nil: create or replace
+    /// unconditionally). Returns false, writing nothing, when the blob changed or vanished.
+    func replace(_ key: String, _ bytes: [UInt8], ifRevision revision: String?) async throws -> Bool
+    /// The names directly under `prefix` (a key ending in `/`), sorted; temporary names are skipped.
+    func children(of prefix: String) async throws -> [String]
+    /// Destroys every copy of a blob the store can reach; a missing blob is not an error.
+    func destroy(_ key: String) async throws
+    /// Removes an empty prefix (a directory), if the store has such a thing.
+    func removePrefix(_ prefix: String) async throws
+    /// Runs `body` holding the store-wide lock in `mode`, across processes where the store can.
+    func withLock<T: Sendable>(_ mode: BlobLockMode, _ body: () async throws -> T) async throws -> T
+}

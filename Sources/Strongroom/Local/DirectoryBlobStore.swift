@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SecureCrypto
+
+/// A ``BlobStore`` over a local directory (mode 0700; files 0600).
+///
+/// Writes go to a temporary file that is fsynced, then linked (create) or renamed (replace) into
+/// place, then the directory is fsynced: a crash leaves either the old or the new blob, never a torn
+/// one. A `.lock` file with `flock` serialises writers across processes.
+public struct DirectoryBlobStore: BlobStore {
+    /// The root directory.
+    public let root: String
+    /// How long to wait for another process's lock before failing with ``StrongroomError/Code/vaultBusy``.
+    public let lockTimeout: Duration
+
+    /// Opens (without creating) a blob directory.
+    public init(root: String, lockTimeout: Duration = .seconds(60)) {
+        self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        self.lockTimeout = lockTimeout
+    }
+
+    /// The root directory.
+    public var location: String { root }
+
+    func path(_ key: String) throws(StrongroomError) -> String {
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard !key.hasPrefix("/"), !parts.isEmpty,
+            parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && !$0.hasPrefix(".tmp-") })
+        else { throw StrongroomError(.invalidInput, "blob key \(ShareID.quoted(key)) is not a safe relative path") }
+        return "\(root)/\(key)"
+    }
+
+    private func directoryPath(_ prefix: String) throws(StrongroomError) -> String {
+        let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        return trimmed.isEmpty ? root : try path(trimmed)
+    }
+
+    private static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return String(path[..<slash])
+    }
+
+    static func revision(_ info: Glibc.stat) -> String {
+        "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    }
+
+    public func read(_ key: String) async throws -> StoredBlob? {
+        let path = try path(key)
+        guard let (bytes, info) = try POSIX.readFile(path, limit: 1 << 20) else { return nil }
+        return StoredBlob(bytes: bytes, revision: DirectoryBlobStore.revision(info))
+    }
+
+    /// Makes the parent directories of `path` (0700), fsyncing each parent whose entries changed.
+    private func ensureParents(_ path: String) throws(StrongroomError) {
+        let parent = DirectoryBlobStore.parent(of: path)
+        if parent == root || parent.count <= root.count { return }
+        if try POSIX.fileInfo(parent) != nil { return }
+        try ensureParents(parent)
+        if try POSIX.makeDirectory(parent) {
+            try POSIX.fsyncDirectory(DirectoryBlobStore.parent(of: parent))
+        }
+    }
+
+    public func create(_ key: String, _ bytes: [UInt8]) async throws -> Bool {
+        let path = try path(key)
+        try ensureParents(path)
+        let directory = DirectoryBlobStore.parent(of: path)
+        let temporary = try bytes.withUnsafeBytes { buffer in
+            try POSIX.writeTemporary(in: directory, buffer)
+        }
+        defer { try? POSIX.unlink(temporary) }
+        // link(2) never replaces: it is the atomic "create if absent" of POSIX file systems.
+        if link(temporary, path) != 0 {
+            if errno == EEXIST { return false }
+            throw POSIX.error("link", path)
+        }
+        try POSIX.unlink(temporary)
+        try POSIX.fsyncDirectory(directory)
+        return true
+    }
+
+    public func replace(_ key: String, _ bytes: [UInt8], ifRevision revision: String?) async throws -> Bool {
+        let path = try path(key)
+        if let revision {
+            guard let info = try POSIX.fileInfo(path), DirectoryBlobStore.revision(info) == revision else { return false }
+        } else {
+            try ensureParents(path)
+        }
+        let directory = DirectoryBlobStore.parent(of: path)
+        let temporary = try bytes.withUnsafeBytes { buffer in
+            try POSIX.writeTemporary(in: directory, buffer)
+        }
+        guard rename(temporary, path) == 0 else {
+            let failure = POSIX.error("rename", path)
+            try? POSIX.unlink(temporary)
+            throw failure
+        }
+        try POSIX.fsyncDirectory(directory)
+        return true
+    }
+
+    public func children(of prefix: String) async throws -> [String] {
+        let directory = try directoryPath(prefix)
+        guard let names = try POSIX.listDirectory(directory) else { return [] }
+        return names.filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// Overwrites the file with random bytes, fsyncs, unlinks it and fsyncs its directory. See
+    /// docs/security.md for what overwriting does and does not reach on SSDs and copy-on-write systems.
+    public func destroy(_ key: String) async throws {
+        let path = try path(key)
+        guard let info = try POSIX.fileInfo(path) else { return }
+        let size = Int(info.st_size)
+        if size > 0 {
+            let fd = try POSIX.open(path, O_WRONLY)
+            defer { POSIX.close(fd) }
+            let noise = try SecureRandom.bytes(count: size)
+            try noise.withUnsafeBytes { buffer in try POSIX.writeAll(fd, buffer, path) }
+            try POSIX.fsync(fd, path)
+        }
+        try POSIX.unlink(path)
+        try POSIX.fsyncDirectory(DirectoryBlobStore.parent(of: path))
+    }
+
+    /// Removes a directory, first deleting temporary files a crash may have left in it.
+    public func removePrefix(_ prefix: String) async throws {
+        let directory = try directoryPath(prefix)
+        guard let names = try POSIX.listDirectory(directory) else { return }
+        for name in names where name.hasPrefix(".tmp-") {
+            try POSIX.unlink("\(directory)/\(name)")
+        }
+        guard names.allSatisfy({ $0.hasPrefix(".tmp-") }) else { return }
+        try POSIX.removeDirectory(directory)
+        try POSIX.fsyncDirectory(DirectoryBlobStore.parent(of: directory))
+    }
+
+    /// Removes temporary files a crash left under `prefix` (call with the exclusive lock held).
+    func sweepTemporaries(under prefix: String) throws(StrongroomError) {
+        let directory = try directoryPath(prefix)
+        guard let names = try POSIX.listDirectory(directory) else { return }
+        for name in names where name.hasPrefix(".tmp-") {
+            try POSIX.unlink("\(directory)/\(name)")
+        }
+    }
+
+    public func withLock<T: Sendable>(_ mode: BlobLockMode, _ body: () async throws -> T) async throws -> T {
+        // Each holder opens its own descriptor: flock locks belong to the open file description, so
+        // two tasks of one process exclude each other exactly as two processes do.
+        let lockPath = "\(root)/.lock"
+        let fd = try POSIX.open(lockPath, O_RDWR | O_CREAT, 0o600)
+        defer { POSIX.close(fd) }
+        let operation = (mode == .exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: lockTimeout)
+        var pause = Duration.milliseconds(1)
+        while flock(fd, operation) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { throw POSIX.error("flock", lockPath) }
+            guard clock.now < deadline else {
+                throw StrongroomError(
+                    .vaultBusy,
+                    "another process held the vault lock \(lockPath) for more than \(lockTimeout); retry when it is done")
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(50))
+        }
+        defer { _ = flock(fd, LOCK_UN) }
+        return try await body()
+    }
+}

@@ -1,0 +1,167 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import SecureCrypto
+
+/// Creating and opening tier 1 vaults: a directory (0700) of sealed blobs and a root seed file (0600).
+public enum LocalVault {
+    /// Creates a vault: its directory, a fresh 32-byte root seed file and its state. Refuses to touch
+    /// an existing vault or root seed. Returns the new vault id.
+    public static func initialise(
+        _ settings: StrongroomConfiguration.Local, logger: Logger
+    ) async throws -> VaultID {
+        let blobs = DirectoryBlobStore(root: settings.path)
+        if try POSIX.fileInfo("\(settings.path)/\(VaultState.key)") != nil {
+            throw StrongroomError(
+                .vaultAlreadyExists, "\(settings.path) already holds a vault; nothing was changed")
+        }
+        if try POSIX.fileInfo(settings.rootSeedFile) != nil {
+            throw StrongroomError(
+                .vaultAlreadyExists,
+                "root seed file \(settings.rootSeedFile) already exists; refusing to overwrite a root seed")
+        }
+        try makeDirectories(settings.path)
+        try checkDirectory(settings.path)
+        let seedDirectory = (settings.rootSeedFile as NSString).deletingLastPathComponent
+        if !seedDirectory.isEmpty { try makeDirectories(seedDirectory) }
+
+        let seed = try crypto { () throws(CryptoError) in try SecureRandom.secretBytes(count: LocalKeyring.rootSeedSize) }
+        let fd = try POSIX.open(settings.rootSeedFile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        do {
+            try seed.withUnsafeBytes { bytes throws(StrongroomError) in try POSIX.writeAll(fd, bytes, settings.rootSeedFile) }
+            guard fchmod(fd, 0o600) == 0 else { throw POSIX.error("fchmod", settings.rootSeedFile) }
+            try POSIX.fsync(fd, settings.rootSeedFile)
+        } catch {
+            POSIX.close(fd)
+            try? POSIX.unlink(settings.rootSeedFile)
+            throw error
+        }
+        POSIX.close(fd)
+        if !seedDirectory.isEmpty { try POSIX.fsyncDirectory(seedDirectory) }
+
+        let vaultID = VaultID(bytes: try crypto { () throws(CryptoError) in try SecureRandom.bytes(count: 16) })
+        let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: seed)
+        let state = VaultState(
+            vaultID: vaultID.hex, tier: Tier.local.rawValue, kekID: keyring.kekID, currentKEKVersion: 1,
+            oldestActiveKEKVersion: 1, rotation: nil, seedCheck: Hex.encode(try keyring.seedCheck()),
+            createdAt: UInt64(Date().timeIntervalSince1970))
+        guard try await blobs.create(VaultState.key, try state.encoded()) else {
+            throw StrongroomError(.vaultAlreadyExists, "\(settings.path) already holds a vault")
+        }
+        logger.info("vault created", metadata: ["vault.id": "\(vaultID.hex)", "vault.path": "\(settings.path)"])
+        return vaultID
+    }
+
+    /// Opens an existing vault: reads its state, checks directory and root seed permissions, and
+    /// checks that the root seed is the one the vault was created with.
+    public static func open(
+        _ settings: StrongroomConfiguration.Local, lockTimeout: Duration = .seconds(60), logger: Logger
+    ) async throws -> ShareStore {
+        try await open(settings, lockTimeout: lockTimeout, logger: logger, faults: .none)
+    }
+
+    package static func open(
+        _ settings: StrongroomConfiguration.Local, lockTimeout: Duration, logger: Logger, faults: FaultInjection
+    ) async throws -> ShareStore {
+        let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: lockTimeout)
+        guard let stateBlob = try await blobs.read(VaultState.key) else {
+            throw StrongroomError(
+                .vaultNotInitialised, "no vault at \(settings.path); create one with `strongroom init`")
+        }
+        try checkDirectory(settings.path)
+        let state = try VaultState.decode(stateBlob.bytes, location: settings.path)
+        guard state.tier == Tier.local.rawValue, let vaultID = VaultID(hex: state.vaultID) else {
+            throw StrongroomError(.configuration, "\(settings.path) holds a \(state.tier) vault, not a local one")
+        }
+        let seed = try readRootSeed(settings.rootSeedFile)
+        let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: seed)
+        guard let expected = state.seedCheck, Hex.encode(try keyring.seedCheck()) == expected else {
+            throw StrongroomError(
+                .wrongRootSeed,
+                "root seed file \(settings.rootSeedFile) does not belong to vault \(vaultID.hex) at \(settings.path); check local.rootSeedFile")
+        }
+        return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
+    }
+
+    /// Reads a root seed file straight into locked memory, refusing group- or world-accessible files.
+    public static func readRootSeed(_ path: String) throws(StrongroomError) -> SecretBytes {
+        let fd: Int32
+        do {
+            fd = try POSIX.open(path, O_RDONLY)
+        } catch {
+            throw StrongroomError(
+                .wrongRootSeed, "cannot open root seed file \(path); check local.rootSeedFile", cause: error.cause)
+        }
+        defer { POSIX.close(fd) }
+        var info = Glibc.stat()
+        guard fstat(fd, &info) == 0 else { throw POSIX.error("fstat", path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw StrongroomError(.wrongRootSeed, "root seed \(path) is not a regular file")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw StrongroomError(
+                .insecurePermissions,
+                "root seed file \(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only (chmod 600 \(path))")
+        }
+        guard Int(info.st_size) == LocalKeyring.rootSeedSize else {
+            throw StrongroomError(
+                .wrongRootSeed, "root seed file \(path) is \(info.st_size) bytes; a root seed is \(LocalKeyring.rootSeedSize)")
+        }
+        do {
+            return try SecretBytes(count: LocalKeyring.rootSeedSize) { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let n = Glibc.read(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw POSIX.error("read", path) }
+                    offset += n
+                }
+            }
+        } catch let error as StrongroomError {
+            throw error
+        } catch {
+            throw StrongroomError(.crypto, "could not hold the root seed in locked memory", cause: "\(error)")
+        }
+    }
+
+    /// Creates a directory and missing parents with mode 0700.
+    static func makeDirectories(_ path: String) throws(StrongroomError) {
+        if try POSIX.fileInfo(path) != nil { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeDirectories(parent) }
+        if try POSIX.makeDirectory(path), !parent.isEmpty {
+            try POSIX.fsyncDirectory(parent)
+        }
+    }
+
+    /// Refuses a vault directory that others can read or enter.
+    static func checkDirectory(_ path: String) throws(StrongroomError) {
+        guard let info = try POSIX.fileInfo(path) else {
+            throw StrongroomError(.vaultNotInitialised, "vault directory \(path) does not exist")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw StrongroomError(
+                .insecurePermissions,
+                "vault directory \(path) has mode \(String(mode, radix: 8)); it must be 0700 (chmod 700 \(path))")
+        }
+    }
+}
+
+extension ShareStore {
+    /// Opens the store the configuration names. Tiers not built yet report
+    /// ``StrongroomError/Code/tierUnavailable``.
+    public static func open(configuration: StrongroomConfiguration, logger: Logger) async throws -> ShareStore {
+        switch configuration.tier {
+        case .local(let local):
+            return try await LocalVault.open(local, lockTimeout: configuration.lockTimeout, logger: logger)
+        case .cloud:
+            throw StrongroomError(.tierUnavailable, "tier 'cloud' is not available in this build yet (configured in \(configuration.source))")
+        case .hsm:
+            throw StrongroomError(.tierUnavailable, "tier 'hsm' is not available in this build yet (configured in \(configuration.source))")
+        }
+    }
+}

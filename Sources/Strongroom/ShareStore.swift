@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+import SecureCrypto
+
+/// The store API over one vault of one tier: store, load, list, versions, erase, rotate, status.
+///
+/// Every share version is sealed under its own data key, wrapped by the tier's KEK (see
+/// docs/format.md). Writes of one vault are serialised across processes by the blob store's lock;
+/// loads take no lock. The type is `Sendable` and meant to be shared by many tasks.
+public final class ShareStore: Sendable {
+    /// The vault this store opens.
+    public let vaultID: VaultID
+    /// The tier of the vault.
+    public var tier: Tier { keyring.tier }
+
+    let keyring: any Keyring
+    let blobs: any BlobStore
+    let logger: Logger
+    let faults: FaultInjection
+
+    /// Creates a store over a keyring and a blob store of an existing vault.
+    public convenience init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger) {
+        self.init(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: .none)
+    }
+
+    package init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger, faults: FaultInjection) {
+        self.vaultID = vaultID
+        self.keyring = keyring
+        self.blobs = blobs
+        var logger = logger
+        logger[metadataKey: "vault.id"] = "\(vaultID.hex)"
+        logger[metadataKey: "vault.tier"] = "\(keyring.tier)"
+        self.logger = logger
+        self.faults = faults
+    }
+
+    // MARK: Keys
+
+    static let sharesPrefix = "shares/"
+    static func sharePrefix(_ id: ShareID) -> String { "shares/\(id.rawValue)/" }
+    static func blobKey(_ id: ShareID, _ version: UInt64) -> String { "shares/\(id.rawValue)/\(version).srb" }
+    static func version(fromName name: String) -> UInt64? {
+        guard name.hasSuffix(".srb") else { return nil }
+        let digits = name.dropLast(4)
+        guard !digits.isEmpty, digits.first != "0", digits.allSatisfy(\.isASCII) else { return nil }
+        return UInt64(digits)
+    }
+
+    // MARK: State
+
+    func readState() async throws -> VaultState {
+        guard let blob = try await blobs.read(VaultState.key) else {
+            throw StrongroomError(
+                .vaultNotInitialised, "no vault at \(blobs.location); run `strongroom init` first")
+        }
+        let state = try VaultState.decode(blob.bytes, location: blobs.location)
+        guard state.vaultID == vaultID.hex, state.tier == keyring.tier.rawValue else {
+            throw StrongroomError(
+                .integrityCheckFailed,
+                "\(blobs.location) holds vault \(state.vaultID) (\(state.tier)), not \(vaultID.hex) (\(keyring.tier))")
+        }
+        return state
+    }
+
+    func writeState(_ state: VaultState) async throws {
+        _ = try await blobs.replace(VaultState.key, try state.encoded(), ifRevision: nil)
+    }
+
+    // MARK: Store and load
+
+    /// Stores a new version of share `id` and returns its version number (1 for a new share).
+    ///
+    /// The secret must be 1 to 65,536 bytes; metadata (non-secret, authenticated) at most 4 KiB as
+    /// JSON. The new version is durable when this returns.
+    public func store(_ id: ShareID, _ secret: SecretBytes, metadata: [String: String] = [:]) async throws -> UInt64 {
+        guard secret.count >= 1, secret.count <= Envelope.maximumShareBytes else {
+            throw StrongroomError(
+                .invalidInput, "a share must be 1 to \(Envelope.maximumShareBytes) bytes, got \(secret.count)")
+        }
+        let metadataBytes = try ShareStore.encodeMetadata(metadata)
+        return try await blobs.withLock(.shared) {
+            let state = try await readState()
+            var version = (try await versionNumbers(id).last ?? 0) + 1
+            while true {
+                let created = UInt64(Date().timeIntervalSince1970)
+                let aad = Envelope.associatedData(
+                    tier: tier, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created,
+                    metadata: metadataBytes)
+                let sealed = try await keyring.seal(secret, associatedData: aad, kekVersion: state.currentKEKVersion)
+                let envelope = Envelope(
+                    tier: tier, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created,
+                    metadata: metadataBytes, kekID: keyring.kekID, sealed: sealed)
+                if try await blobs.create(ShareStore.blobKey(id, version), envelope.serialized()) {
+                    logger.debug(
+                        "stored share",
+                        metadata: ["share.id": "\(id)", "share.version": "\(version)", "kek.version": "\(sealed.kekVersion)"])
+                    return version
+                }
+                version += 1  // another writer took this version number first
+            }
+        }
+    }
+
+    /// Loads the newest version of share `id`, or `version` when given.
+    public func load(_ id: ShareID, version: UInt64? = nil) async throws -> SecretBytes {
+        let chosen: UInt64
+        if let version {
+            chosen = version
+        } else {
+            guard let latest = try await versionNumbers(id).last else { throw ShareStore.notFound(id) }
+            chosen = latest
+        }
+        guard let blob = try await blobs.read(ShareStore.blobKey(id, chosen)) else {
+            throw version == nil ? ShareStore.notFound(id) : ShareStore.notFound(id, chosen)
+        }
+        return try await open(blob.bytes, id: id, version: chosen)
+    }
+
+    /// Opens an envelope that must belong to (vault, tier, id, version).
+    func open(_ bytes: [UInt8], id: ShareID, version: UInt64) async throws -> SecretBytes {
+        let envelope = try checkedEnvelope(bytes, id: id, version: version)
+        let aad = Envelope.associatedData(
+            tier: tier, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: envelope.createdAt,
+            metadata: envelope.metadata)
+        return try await keyring.open(envelope.sealed, associatedData: aad)
+    }
+
+    /// Parses a blob and checks that its header names this vault, tier, share id and version.
+    func checkedEnvelope(_ bytes: [UInt8], id: ShareID, version: UInt64) throws -> Envelope {
+        let envelope = try Envelope(parsing: bytes)
+        guard envelope.tier == tier, envelope.vaultID == vaultID, envelope.kekID == keyring.kekID else {
+            throw StrongroomError(
+                .integrityCheckFailed,
+                "blob for share '\(id)' version \(version) was sealed for another vault, tier or KEK")
+        }
+        guard envelope.shareID == id, envelope.shareVersion == version else {
+            throw StrongroomError(
+                .integrityCheckFailed,
+                "blob stored as share '\(id)' version \(version) belongs to share '\(envelope.shareID)' version \(envelope.shareVersion); it was copied or swapped")
+        }
+        return envelope
+    }
+
+    // MARK: Listing
+
+    func versionNumbers(_ id: ShareID) async throws -> [UInt64] {
+        try await blobs.children(of: ShareStore.sharePrefix(id)).compactMap(ShareStore.version(fromName:)).sorted()
+    }
+
+    func shareIDs() async throws -> [ShareID] {
+        try await blobs.children(of: ShareStore.sharesPrefix).compactMap { try? ShareID($0) }
+    }
+
+    /// Every share id with its newest version and version count, sorted by id.
+    public func list() async throws -> [ShareSummary] {
+        var result: [ShareSummary] = []
+        for id in try await shareIDs() {
+            let versions = try await versionNumbers(id)
+            guard let latest = versions.last else { continue }
+            result.append(ShareSummary(id: id, latestVersion: latest, versionCount: versions.count))
+        }
+        return result
+    }
+
+    /// The stored versions of share `id`, oldest first, read from their envelope headers.
+    public func versions(_ id: ShareID) async throws -> [ShareVersionInfo] {
+        var result: [ShareVersionInfo] = []
+        for version in try await versionNumbers(id) {
+            guard let blob = try await blobs.read(ShareStore.blobKey(id, version)) else { continue }
+            let envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
+            result.append(
+                ShareVersionInfo(
+                    version: version, kekVersion: envelope.sealed.kekVersion, createdAt: envelope.createdAt,
+                    metadata: ShareStore.decodeMetadata(envelope.metadata), blobSize: blob.bytes.count))
+        }
+        guard !result.isEmpty else { throw ShareStore.notFound(id) }
+        return result
+    }
+
+    // MARK: Erase
+
+    /// Destroys every version of share `id` (see docs/security.md) and returns how many there were.
+    @discardableResult
+    public func erase(_ id: ShareID) async throws -> Int {
+        try await blobs.withLock(.exclusive) {
+            let versions = try await versionNumbers(id)
+            guard !versions.isEmpty else { throw ShareStore.notFound(id) }
+            for version in versions {
+                try await blobs.destroy(ShareStore.blobKey(id, version))
+            }
+            try await blobs.removePrefix(ShareStore.sharePrefix(id))
+            logger.info("erased share", metadata: ["share.id": "\(id)", "share.versions": "\(versions.count)"])
+            return versions.count
+        }
+    }
+
+    // MARK: Status
+
+    /// The vault's KEK versions and its share versions per KEK version (headers only, nothing decrypted).
+    public func status() async throws -> VaultStatus {
+        let state = try await readState()
+        var perKEK: [UInt32: Int] = [:]
+        var shares = 0
+        var versionsTotal = 0
+        var unreadable = 0
+        for id in try await shareIDs() {
+            let versions = try await versionNumbers(id)
+            if !versions.isEmpty { shares += 1 }
+            for version in versions {
+                guard let blob = try await blobs.read(ShareStore.blobKey(id, version)) else { continue }
+                versionsTotal += 1
+                if let envelope = try? checkedEnvelope(blob.bytes, id: id, version: version) {
+                    perKEK[envelope.sealed.kekVersion, default: 0] += 1
+                } else {
+                    unreadable += 1
+                }
+            }
+        }
+        return VaultStatus(
+            vaultID: vaultID, tier: tier, kekID: state.kekID, currentKEKVersion: state.currentKEKVersion,
+            oldestActiveKEKVersion: state.oldestActiveKEKVersion, pendingRotationTarget: state.rotation?.target,
+            shareCount: shares, versionCount: versionsTotal, versionsPerKEKVersion: perKEK,
+            unreadableBlobs: unreadable)
+    }
+
+    // MARK: Helpers
+
+    static func notFound(_ id: ShareID) -> StrongroomError {
+        StrongroomError(.shareNotFound, "no share '\(id)' in this vault")
+    }
+
+    static func notFound(_ id: ShareID, _ version: UInt64) -> StrongroomError {
+        StrongroomError(.shareNotFound, "share '\(id)' has no version \(version)")
+    }
+
+    static func encodeMetadata(_ metadata: [String: String]) throws(StrongroomError) -> [UInt8] {
+        guard !metadata.isEmpty else { return [] }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(metadata) else {
+            throw StrongroomError(.invalidInput, "metadata could not be encoded as JSON")
+        }
+        guard data.count <= Envelope.maximumMetadataBytes else {
+            throw StrongroomError(
+                .invalidInput, "metadata is \(data.count) bytes as JSON; the limit is \(Envelope.maximumMetadataBytes)")
+        }
+        return Array(data)
+    }
+
+    static func decodeMetadata(_ bytes: [UInt8]) -> [String: String] {
+        guard !bytes.isEmpty else { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: Data(bytes))) ?? [:]
+    }
+}

@@ -1,0 +1,99 @@
+/// One share in a listing.
+public struct ShareSummary: Sendable, Hashable {
+    /// The share id.
+    public var id: ShareID
+    /// The newest version.
+    public var latestVersion: UInt64
+    /// How many versions are stored.
+    public var versionCount: Int
+}
+
+/// One stored version of a share, read from its envelope header (not decrypted).
+public struct ShareVersionInfo: Sendable, Hashable {
+    /// The version number (from 1).
+    public var version: UInt64
+    /// The KEK version wrapping its data key.
+    public var kekVersion: UInt32
+    /// When it was stored (Unix seconds).
+    public var createdAt: UInt64
+    /// The metadata stored with it (authenticated when the share is loaded).
+    public var metadata: [String: String]
+    /// The blob's size in bytes.
+    public var blobSize: Int
+}
+
+/// Progress of a rotation, reported after each share version.
+public struct RotationProgress: Sendable, Hashable {
+    /// Share versions visited so far.
+    public var done: Int
+    /// Share versions in the vault when the rotation started.
+    public var total: Int
+    /// Of those visited, how many were rewrapped now.
+    public var rewrapped: Int
+    /// Of those visited, how many had already been rewrapped (a resumed rotation).
+    public var alreadyCurrent: Int
+    /// Of those visited, how many could not be rewrapped.
+    public var failed: Int
+}
+
+/// What a rotation did (or, for a dry run, would do).
+public struct RotationReport: Sendable, Hashable {
+    /// The KEK version shares were wrapped under before (the oldest still in use).
+    public var fromVersions: [UInt32]
+    /// The KEK version every share is wrapped under afterwards.
+    public var targetVersion: UInt32
+    /// True when this run finished a rotation that an earlier run began.
+    public var resumed: Bool
+    /// True for a dry run: nothing was changed.
+    public var dryRun: Bool
+    /// Share versions rewrapped by this run (for a dry run: that would be).
+    public var rewrapped: Int
+    /// Share versions already under the target KEK.
+    public var alreadyCurrent: Int
+    /// Share versions that could not be rewrapped, with the reason (empty when the rotation finished).
+    public var failures: [String]
+}
+
+/// A vault's state and its shares per KEK version.
+public struct VaultStatus: Sendable, Hashable {
+    /// The vault id.
+    public var vaultID: VaultID
+    /// The tier.
+    public var tier: Tier
+    /// The KEK id.
+    public var kekID: String
+    /// The KEK version new shares are sealed under.
+    public var currentKEKVersion: UInt32
+    /// The oldest KEK version still usable.
+    public var oldestActiveKEKVersion: UInt32
+    /// The target of an unfinished rotation, if one is pending.
+    public var pendingRotationTarget: UInt32?
+    /// Number of share ids.
+    public var shareCount: Int
+    /// Number of stored share versions.
+    public var versionCount: Int
+    /// Share versions per KEK version.
+    public var versionsPerKEKVersion: [UInt32: Int]
+    /// Blobs whose header could not be read.
+    public var unreadableBlobs: Int
+}
+
+/// Points where tests make a rotation stop as if the process had crashed.
+package enum FaultPoint: Sendable, Hashable {
+    /// The rotation journal (new target KEK) was written; no share rewrapped yet.
+    case rotationJournalWritten
+    /// Share number `index` (0-based) was rewrapped in memory but not yet written back.
+    case rotationBeforeReplace(index: Int)
+    /// Share number `index` was written back.
+    case rotationAfterReplace(index: Int)
+    /// Every share is rewrapped; old KEKs not yet retired and the journal not yet cleared.
+    case rotationBeforeFinish
+}
+
+/// A test hook that may throw at a ``FaultPoint``. Production stores use ``none``.
+package struct FaultInjection: Sendable {
+    let hook: @Sendable (FaultPoint) throws -> Void
+    package init(_ hook: @escaping @Sendable (FaultPoint) throws -> Void) { self.hook = hook }
+    package static let none = FaultInjection { _ in }
+    func check(_ point: FaultPoint) throws { try hook(point) }
+}

@@ -1,0 +1,232 @@
+import Configuration
+import Foundation
+import SecureCrypto
+import SystemPackage
+
+/// Strongroom's configuration: which tier, and that tier's settings.
+///
+/// Read with swift-configuration from a YAML or JSON file and environment variables; the
+/// environment wins. Every key below is also an environment variable: `STRONGROOM_` followed by the
+/// key in upper case with `.` and camel-case humps as `_` (`local.rootSeedFile` is
+/// `STRONGROOM_LOCAL_ROOT_SEED_FILE`). Secrets are read with `isSecret: true` and print as `<REDACTED>`.
+public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
+    /// Tier 1 settings.
+    public struct Local: Sendable, Hashable {
+        /// `local.path` (required): the vault directory (created 0700 by `strongroom init`).
+        public var path: String
+        /// `local.rootSeedFile` (default `<local.path>/root.seed`): the 32-byte root seed, mode 0600.
+        public var rootSeedFile: String
+
+        /// Creates tier 1 settings.
+        public init(path: String, rootSeedFile: String? = nil) {
+            self.path = path
+            self.rootSeedFile = rootSeedFile ?? "\(path)/root.seed"
+        }
+    }
+
+    /// Tier 2 settings (S3-compatible storage + KMS).
+    public struct Cloud: Sendable {
+        /// `cloud.endpoint` (required): the S3 endpoint URL.
+        public var endpoint: String
+        /// `cloud.kmsEndpoint` (default: `cloud.endpoint`).
+        public var kmsEndpoint: String
+        /// `cloud.region` (default `us-east-1`).
+        public var region: String
+        /// `cloud.bucket` (required).
+        public var bucket: String
+        /// `cloud.prefix` (default empty): the key prefix inside the bucket.
+        public var prefix: String
+        /// `cloud.kmsKeyId` (required): the KMS key id or ARN.
+        public var kmsKeyID: String
+        /// `cloud.accessKeyId` (optional; falls back to `AWS_ACCESS_KEY_ID`).
+        public var accessKeyID: String?
+        /// `cloud.secretAccessKey` (secret, optional; falls back to `AWS_SECRET_ACCESS_KEY`).
+        public var secretAccessKey: SecretBytes?
+    }
+
+    /// Tier 3 settings (PKCS#11 HSM).
+    public struct HSM: Sendable, Hashable {
+        /// `hsm.module` (required): path of the PKCS#11 module (`.so`).
+        public var modulePath: String
+        /// `hsm.tokenLabel` (required): the token to use.
+        public var tokenLabel: String
+        /// `hsm.pinEnv` (default `STRONGROOM_HSM_PIN`): the environment variable holding the user PIN.
+        public var pinEnvironmentVariable: String
+        /// `hsm.pinFile` (optional): a 0600 file holding the user PIN, used instead of the variable.
+        public var pinFile: String?
+        /// `hsm.blobPath` (required): the directory for the wrapped blobs.
+        public var blobPath: String
+    }
+
+    /// The tier and its settings.
+    public enum TierSettings: Sendable {
+        /// Tier 1.
+        case local(Local)
+        /// Tier 2.
+        case cloud(Cloud)
+        /// Tier 3.
+        case hsm(HSM)
+    }
+
+    /// `tier` (default `local`): `local`, `cloud` or `hsm`, with that tier's settings.
+    public var tier: TierSettings
+    /// `lockTimeoutSeconds` (default 60): how long to wait for another process's vault lock.
+    public var lockTimeout: Duration
+    /// Where the settings came from (a file path, or "environment"), for messages.
+    public var source: String
+
+    /// Creates a configuration.
+    public init(tier: TierSettings, lockTimeout: Duration = .seconds(60), source: String = "code") {
+        self.tier = tier
+        self.lockTimeout = lockTimeout
+        self.source = source
+    }
+
+    /// The settings as text, with secrets shown as `<REDACTED>`.
+    public var description: String {
+        switch tier {
+        case .local(let local):
+            return "tier: local, local.path: \(local.path), local.rootSeedFile: \(local.rootSeedFile)"
+        case .cloud(let cloud):
+            let secret = cloud.secretAccessKey == nil ? "(unset)" : "<REDACTED>"
+            return "tier: cloud, cloud.endpoint: \(cloud.endpoint), cloud.region: \(cloud.region), "
+                + "cloud.bucket: \(cloud.bucket), cloud.prefix: \(cloud.prefix), cloud.kmsKeyId: \(cloud.kmsKeyID), "
+                + "cloud.accessKeyId: \(cloud.accessKeyID ?? "(unset)"), cloud.secretAccessKey: \(secret)"
+        case .hsm(let hsm):
+            return "tier: hsm, hsm.module: \(hsm.modulePath), hsm.tokenLabel: \(hsm.tokenLabel), "
+                + "hsm.pinEnv: \(hsm.pinEnvironmentVariable), hsm.pinFile: \(hsm.pinFile ?? "(unset)"), "
+                + "hsm.blobPath: \(hsm.blobPath)"
+        }
+    }
+
+    /// The environment variable prefix.
+    public static let environmentPrefix = "STRONGROOM"
+
+    /// Loads the configuration from `filePath` (`.yaml`, `.yml` or `.json`; nil for environment only)
+    /// and `environment`. Errors name the key and the file.
+    public static func load(
+        filePath: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws(StrongroomError) -> StrongroomConfiguration {
+        let envProvider = EnvironmentVariablesProvider(
+            environmentVariables: environment,
+            secretsSpecifier: .dynamic { key, _ in key.contains("SECRET") || key.contains("PIN") }
+        ).prefixKeys(with: [environmentPrefix.lowercased()])
+        var providers: [any ConfigProvider] = [envProvider]
+        let source: String
+        if let filePath {
+            source = filePath
+            providers.append(try await fileProvider(filePath))
+        } else {
+            source = "environment"
+        }
+        let reader = Reader(config: ConfigReader(providers: providers), source: source)
+        let tierName = try reader.string("tier") ?? "local"
+        guard let tier = Tier(rawValue: tierName) else {
+            throw StrongroomError(
+                .configuration, "tier '\(tierName)' in \(source) is not one of local, cloud, hsm (key: tier)")
+        }
+        let timeout = try reader.int("lockTimeoutSeconds") ?? 60
+        guard timeout >= 0 else {
+            throw StrongroomError(.configuration, "lockTimeoutSeconds in \(source) must not be negative")
+        }
+        let settings: TierSettings
+        switch tier {
+        case .local:
+            let path = try reader.required("local.path")
+            settings = .local(Local(path: path, rootSeedFile: try reader.string("local.rootSeedFile")))
+        case .cloud:
+            let endpoint = try reader.required("cloud.endpoint")
+            let secret = try reader.string("cloud.secretAccessKey", isSecret: true)
+            settings = .cloud(
+                Cloud(
+                    endpoint: endpoint, kmsEndpoint: try reader.string("cloud.kmsEndpoint") ?? endpoint,
+                    region: try reader.string("cloud.region") ?? "us-east-1",
+                    bucket: try reader.required("cloud.bucket"), prefix: try reader.string("cloud.prefix") ?? "",
+                    kmsKeyID: try reader.required("cloud.kmsKeyId"), accessKeyID: try reader.string("cloud.accessKeyId"),
+                    secretAccessKey: try secret.map { text throws(StrongroomError) in try secretBytes(text) }))
+        case .hsm:
+            settings = .hsm(
+                HSM(
+                    modulePath: try reader.required("hsm.module"), tokenLabel: try reader.required("hsm.tokenLabel"),
+                    pinEnvironmentVariable: try reader.string("hsm.pinEnv") ?? "STRONGROOM_HSM_PIN",
+                    pinFile: try reader.string("hsm.pinFile"), blobPath: try reader.required("hsm.blobPath")))
+        }
+        return StrongroomConfiguration(tier: settings, lockTimeout: .seconds(timeout), source: source)
+    }
+
+    private static func fileProvider(_ path: String) async throws(StrongroomError) -> any ConfigProvider {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StrongroomError(.configuration, "configuration file \(path) does not exist")
+        }
+        let lowercased = path.lowercased()
+        do {
+            if lowercased.hasSuffix(".yaml") || lowercased.hasSuffix(".yml") {
+                return try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))
+            } else if lowercased.hasSuffix(".json") {
+                return try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
+            }
+        } catch {
+            throw StrongroomError(
+                .configuration, "configuration file \(path) is malformed; fix its syntax", cause: "\(error)")
+        }
+        throw StrongroomError(
+            .configuration, "configuration file \(path) must end in .yaml, .yml or .json to say its format")
+    }
+
+    private static func secretBytes(_ text: String) throws(StrongroomError) -> SecretBytes {
+        do {
+            return try Array(text.utf8).withUnsafeBytes { try SecretBytes(copying: $0) }
+        } catch {
+            throw StrongroomError(.crypto, "could not hold a secret setting in locked memory")
+        }
+    }
+
+    /// Reads keys, turning swift-configuration's failures into errors that name the key and source.
+    private struct Reader {
+        let config: ConfigReader
+        let source: String
+
+        private func variable(_ key: String) -> String {
+            var name = StrongroomConfiguration.environmentPrefix + "_"
+            var previous: Character?
+            for character in key {
+                if character == "." {
+                    name += "_"
+                } else {
+                    if let previous, previous.isLowercase, character.isUppercase { name += "_" }
+                    name += character.uppercased()
+                }
+                previous = character
+            }
+            return name
+        }
+
+        private func lookup<T>(_ key: String, _ fetch: () throws -> T) throws(StrongroomError) -> T? {
+            do {
+                return try fetch()
+            } catch {
+                if "\(error)".hasPrefix("Missing required") { return nil }
+                throw StrongroomError(
+                    .configuration,
+                    "setting '\(key)' in \(source) (or \(variable(key))) has the wrong type", cause: "\(error)")
+            }
+        }
+
+        func string(_ key: String, isSecret: Bool = false) throws(StrongroomError) -> String? {
+            try lookup(key) { try config.requiredString(forKey: ConfigKey(key), isSecret: isSecret) }
+        }
+
+        func int(_ key: String) throws(StrongroomError) -> Int? {
+            try lookup(key) { try config.requiredInt(forKey: ConfigKey(key)) }
+        }
+
+        func required(_ key: String) throws(StrongroomError) -> String {
+            guard let value = try string(key), !value.isEmpty else {
+                throw StrongroomError(
+                    .configuration,
+                    "missing required setting '\(key)' in \(source); set it there or in \(variable(key))")
+            }
+            return value
+        }
+    }
+}
