@@ -40,16 +40,21 @@ static inline void sr_cipher_allow_wrap(EVP_CIPHER_CTX *ctx) {
     EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
 }
 
-static inline OSSL_PARAM sr_param_octets(const char *name, const void *bytes, size_t len) {
-    return OSSL_PARAM_construct_octet_string(name, (void *)bytes, len);
-}
-
-static inline OSSL_PARAM sr_param_utf8(const char *name, const char *value) {
-    return OSSL_PARAM_construct_utf8_string(name, (char *)value, 0);
-}
-
-static inline int sr_kdf_derive(EVP_KDF_CTX *ctx, void *out, size_t len, const OSSL_PARAM *params) {
-    return EVP_KDF_derive(ctx, (unsigned char *)out, len, params);
+// HKDF-SHA256 on an EVP_KDF context. OSSL_PARAM keeps pointers to its names and values, so the
+// parameter array is built here, with C string literals, for the duration of the derive call.
+// mode: EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND (0), _EXTRACT_ONLY (1) or _EXPAND_ONLY (2).
+static inline int sr_hkdf_sha256(EVP_KDF_CTX *ctx, int mode, const void *key, size_t keylen,
+                                 const void *salt, size_t saltlen, const void *info, size_t infolen,
+                                 void *out, size_t outlen) {
+    OSSL_PARAM params[6];
+    int n = 0;
+    params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[n++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, keylen);
+    if (saltlen > 0) params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+    if (infolen > 0) params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
+    params[n] = OSSL_PARAM_construct_end();
+    return EVP_KDF_derive(ctx, (unsigned char *)out, outlen, params);
 }
 
 static inline int sr_rand_priv_bytes(void *out, int len) {

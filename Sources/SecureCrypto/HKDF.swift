@@ -6,23 +6,23 @@ public enum HKDF {
     public static func deriveKey(
         ikm: SecretBytes, salt: [UInt8], info: [UInt8], length: Int
     ) throws(CryptoError) -> SecretBytes {
-        try run(mode: "EXTRACT_AND_EXPAND", key: ikm, salt: salt, info: info, length: length)
+        try run(mode: 0, key: ikm, salt: salt, info: info, length: length)
     }
 
     /// The extract step only: the 32-byte pseudorandom key PRK = HMAC-SHA256(salt, ikm).
     public static func extract(ikm: SecretBytes, salt: [UInt8]) throws(CryptoError) -> SecretBytes {
-        try run(mode: "EXTRACT_ONLY", key: ikm, salt: salt, info: [], length: 32)
+        try run(mode: 1, key: ikm, salt: salt, info: [], length: 32)
     }
 
     /// The expand step only, from a pseudorandom key.
     public static func expand(prk: SecretBytes, info: [UInt8], length: Int) throws(CryptoError) -> SecretBytes {
-        try run(mode: "EXPAND_ONLY", key: prk, salt: [], info: info, length: length)
+        try run(mode: 2, key: prk, salt: [], info: info, length: length)
     }
 
     private static let kdf: HKDFImplementation = HKDFImplementation()
 
     private static func run(
-        mode: String, key: SecretBytes, salt: [UInt8], info: [UInt8], length: Int
+        mode: Int32, key: SecretBytes, salt: [UInt8], info: [UInt8], length: Int
     ) throws(CryptoError) -> SecretBytes {
         guard length > 0, length <= 255 * 32 else {
             throw CryptoError(.invalidInput, "HKDF-SHA256 output must be 1...8160 bytes, got \(length)")
@@ -36,19 +36,9 @@ public enum HKDF {
                 let rc: Int32 = key.withUnsafeBytes { keyBytes in
                     salt.withUnsafeBytes { saltBytes in
                         info.withUnsafeBytes { infoBytes in
-                            var params: [OSSL_PARAM] = [
-                                sr_param_utf8("digest", "SHA256"),
-                                sr_param_utf8("mode", mode),
-                                sr_param_octets("key", keyBytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), keyBytes.count),
-                            ]
-                            if !saltBytes.isEmpty {
-                                params.append(sr_param_octets("salt", saltBytes.baseAddress, saltBytes.count))
-                            }
-                            if !infoBytes.isEmpty {
-                                params.append(sr_param_octets("info", infoBytes.baseAddress, infoBytes.count))
-                            }
-                            params.append(OSSL_PARAM_construct_end())
-                            return sr_kdf_derive(context, output.baseAddress, length, params)
+                            sr_hkdf_sha256(
+                                context, mode, keyBytes.baseAddress, keyBytes.count, saltBytes.baseAddress,
+                                saltBytes.count, infoBytes.baseAddress, infoBytes.count, output.baseAddress, length)
                         }
                     }
                 }

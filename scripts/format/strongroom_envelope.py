@@ -1,0 +1,512 @@
+"""Strongroom envelope format v1: an independent implementation from docs/format.md.
+
+This module is written from the specification text alone (docs/format.md), not from
+the Swift sources, so that it can serve as a second implementation of the blob
+format. It provides:
+
+* the tier 1 ("local") key derivations (KEK version *v*, seed check),
+* a strict parser for envelope v1 blobs (:func:`parse_envelope`),
+* a tier 1 opener (:func:`open_local`) that checks the binding of the blob to the
+  expected vault / share id / share version and decrypts the share,
+* a deterministic tier 1 sealer (:func:`seal_local`) used by the worked example and
+  the tests (it takes the DEK and IV as arguments; it is not a key generator).
+
+Only the standard library and ``cryptography`` are used.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import struct
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.keywrap import (
+    InvalidUnwrap,
+    aes_key_unwrap,
+    aes_key_wrap,
+)
+
+# --- Constants from the spec -------------------------------------------------
+
+MAGIC = b"SRSH"  # field 1
+FORMAT_VERSION = 1  # field 2
+TIER_LOCAL, TIER_CLOUD, TIER_HSM = 1, 2, 3  # field 3
+FLAGS = 0  # field 4 (reserved)
+VAULT_ID_LEN = 16  # field 5
+SHARE_ID_MAX = 128  # field 6
+METADATA_MAX = 4096  # field 10
+KEK_ID_MAX = 255  # field 12
+MECH_AES_KEY_WRAP = 0x00002109  # field 15, CKM_AES_KEY_WRAP (RFC 3394)
+DEK_LEN = 32  # AES-256 data key
+WRAPPED_DEK_LEN = 40  # field 16 for a 32-byte DEK under RFC 3394
+IV_LEN = 12  # fields 18/19
+CIPHERTEXT_MAX = 65536  # field 20
+TAG_LEN = 16  # field 22
+ROOT_SEED_LEN = 32
+SEED_CHECK_LEN = 16
+
+KEK_INFO_PREFIX = b"strongroom/tier1/kek/"
+SEED_CHECK_INFO = b"strongroom/tier1/seed-check"
+
+UINT64_MAX = 2**64 - 1
+UINT32_MAX = 2**32 - 1
+
+_SHARE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+# --- Errors ------------------------------------------------------------------
+
+
+class StrongroomError(Exception):
+    """Base class for every error this module raises on purpose."""
+
+
+class IntegrityError(StrongroomError):
+    """The blob is malformed, not bound to the expected share, or fails authentication.
+
+    The message always contains the word "integrity".
+    """
+
+    def __init__(self, detail: str):
+        super().__init__(f"integrity check failed: {detail}")
+        self.detail = detail
+
+
+class WrongSeedError(StrongroomError):
+    """The root seed does not match the vault's seed check value."""
+
+    def __init__(self) -> None:
+        super().__init__("wrong root seed")
+
+
+class UsageError(StrongroomError):
+    """Bad caller-supplied input (share id, version, vault id, ...)."""
+
+
+# --- Field validation ----------------------------------------------------------
+
+
+def validate_share_id(share_id: str) -> None:
+    """Check a share id against field 7's rules; raise :class:`UsageError` if invalid.
+
+    Rules: 1..128 ASCII characters from ``[A-Za-z0-9._-]``, not starting with ``.``
+    or ``-``, and not containing ``..``.
+    """
+    if not isinstance(share_id, str) or not _SHARE_ID_RE.fullmatch(share_id):
+        raise UsageError(
+            f"invalid share id {share_id!r}: must be 1..128 characters of [A-Za-z0-9._-]"
+        )
+    if share_id[0] in ".-":
+        raise UsageError(f"invalid share id {share_id!r}: must not start with '.' or '-'")
+    if ".." in share_id:
+        raise UsageError(f"invalid share id {share_id!r}: must not contain '..'")
+
+
+def _check_metadata(raw: bytes) -> None:
+    """Check field 11: empty, or a UTF-8 JSON object mapping strings to strings.
+
+    Duplicate keys are refused. The byte-level canonical form (key order, escaping)
+    is deliberately not re-derived here; the bytes are authenticated through the AAD.
+    """
+    if not raw:
+        return
+
+    def _no_duplicates(pairs):
+        obj = {}
+        for key, value in pairs:
+            if key in obj:
+                raise ValueError(f"duplicate key {key!r}")
+            obj[key] = value
+        return obj
+
+    try:
+        text = raw.decode("utf-8", errors="strict")
+        obj = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IntegrityError(f"metadata is not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(obj, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in obj.items()
+    ):
+        raise IntegrityError("metadata is not a JSON object of string to string")
+
+
+def canonical_metadata(metadata: dict[str, str]) -> bytes:
+    """Encode a string->string dict as field 11 bytes: sorted keys, no spaces, UTF-8.
+
+    An empty dict encodes as empty bytes. Non-ASCII characters are written as raw
+    UTF-8 and "/" is not escaped (see the report: the spec does not fix escaping).
+    """
+    if not metadata:
+        return b""
+    return json.dumps(
+        metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+# --- Key derivation (tier 1) -----------------------------------------------------
+
+
+def _hkdf(seed: bytes, vault_id: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-SHA256 (RFC 5869) with IKM = root seed, salt = vault id bytes."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=vault_id, info=info).derive(seed)
+
+
+def derive_kek(seed: bytes, vault_id: bytes, kek_version: int) -> bytes:
+    """Derive tier 1 KEK version *v*: info = ``strongroom/tier1/kek/<v in decimal>``, L = 32."""
+    if not 1 <= kek_version <= UINT32_MAX:
+        raise UsageError(f"KEK version out of range: {kek_version}")
+    info = KEK_INFO_PREFIX + str(kek_version).encode("ascii")
+    return _hkdf(seed, vault_id, info, 32)
+
+
+def derive_seed_check(seed: bytes, vault_id: bytes) -> bytes:
+    """Derive the 16-byte seed check value (info = ``strongroom/tier1/seed-check``)."""
+    return _hkdf(seed, vault_id, SEED_CHECK_INFO, SEED_CHECK_LEN)
+
+
+def check_seed(seed: bytes, vault_id: bytes, expected_check: bytes) -> None:
+    """Raise :class:`WrongSeedError` unless the seed's check value equals ``expected_check``."""
+    if not hmac.compare_digest(derive_seed_check(seed, vault_id), expected_check):
+        raise WrongSeedError()
+
+
+# --- Envelope structure ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A structurally valid v1 envelope, as parsed from blob bytes.
+
+    ``header`` is the blob's bytes of fields 1-11 (offset 0 up to the end of field 11).
+    ``prefix_len`` is the length of fields 1-8 (the part the reader rebuilds itself).
+    """
+
+    tier: int
+    flags: int
+    vault_id: bytes
+    share_id: str
+    share_version: int
+    created_at: int
+    metadata: bytes
+    kek_id: str
+    kek_version: int
+    mechanism: int
+    wrapped_dek: bytes
+    iv: bytes
+    ciphertext: bytes
+    tag: bytes
+    header: bytes
+    prefix_len: int
+
+
+class _Reader:
+    """Bounds-checked big-endian cursor over blob bytes."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise IntegrityError(
+                f"blob truncated while reading {what} "
+                f"(need {n} bytes at offset {self.pos}, blob is {len(self.data)} bytes)"
+            )
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def uint(self, size: int, what: str) -> int:
+        return int.from_bytes(self.take(size, what), "big")
+
+
+def parse_envelope(blob: bytes) -> Envelope:
+    """Parse a v1 blob with strict structural checks; raise :class:`IntegrityError` on any defect.
+
+    Checks every fixed value and range in the layout table that does not depend on
+    the tier's key material. Tier-specific checks (KEK id, mechanism, wrapped DEK
+    length) are left to the tier opener.
+    """
+    r = _Reader(blob)
+    if r.take(4, "magic (field 1)") != MAGIC:
+        raise IntegrityError("bad magic (field 1): not a Strongroom blob")
+    fmt = r.uint(1, "format version (field 2)")
+    if fmt != FORMAT_VERSION:
+        raise IntegrityError(f"unsupported format version {fmt} (field 2); this reader knows only 1")
+    tier = r.uint(1, "tier (field 3)")
+    if tier not in (TIER_LOCAL, TIER_CLOUD, TIER_HSM):
+        raise IntegrityError(f"unknown tier {tier} (field 3)")
+    flags = r.uint(2, "flags (field 4)")
+    if flags != FLAGS:
+        raise IntegrityError(f"reserved flags (field 4) are 0x{flags:04x}, must be 0")
+    vault_id = r.take(VAULT_ID_LEN, "vault id (field 5)")
+    n = r.uint(1, "share id length (field 6)")
+    if not 1 <= n <= SHARE_ID_MAX:
+        raise IntegrityError(f"share id length (field 6) {n} out of range 1..{SHARE_ID_MAX}")
+    raw_share_id = r.take(n, "share id (field 7)")
+    try:
+        share_id = raw_share_id.decode("ascii")
+        validate_share_id(share_id)
+    except (UnicodeDecodeError, UsageError):
+        raise IntegrityError(f"share id (field 7) {raw_share_id!r} is not a valid share id") from None
+    share_version = r.uint(8, "share version (field 8)")
+    if share_version < 1:
+        raise IntegrityError("share version (field 8) is 0, must be >= 1")
+    prefix_len = r.pos
+    created_at = r.uint(8, "created at (field 9)")
+    m = r.uint(2, "metadata length (field 10)")
+    if m > METADATA_MAX:
+        raise IntegrityError(f"metadata length (field 10) {m} exceeds {METADATA_MAX}")
+    metadata = r.take(m, "metadata (field 11)")
+    _check_metadata(metadata)
+    header = blob[: r.pos]
+
+    k = r.uint(1, "KEK id length (field 12)")
+    if k < 1:
+        raise IntegrityError("KEK id length (field 12) is 0, must be 1..255")
+    raw_kek_id = r.take(k, "KEK id (field 13)")
+    try:
+        kek_id = raw_kek_id.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise IntegrityError("KEK id (field 13) is not valid UTF-8") from None
+    kek_version = r.uint(4, "KEK version (field 14)")
+    if kek_version < 1:
+        raise IntegrityError("KEK version (field 14) is 0, must be >= 1")
+    mechanism = r.uint(4, "wrap mechanism (field 15)")
+    w = r.uint(2, "wrapped DEK length (field 16)")
+    wrapped_dek = r.take(w, "wrapped DEK (field 17)")
+
+    iv_len = r.uint(1, "IV length (field 18)")
+    if iv_len != IV_LEN:
+        raise IntegrityError(f"IV length (field 18) is {iv_len}, must be {IV_LEN}")
+    iv = r.take(IV_LEN, "IV (field 19)")
+    c = r.uint(4, "ciphertext length (field 20)")
+    if not 1 <= c <= CIPHERTEXT_MAX:
+        raise IntegrityError(f"ciphertext length (field 20) {c} out of range 1..{CIPHERTEXT_MAX}")
+    ciphertext = r.take(c, "ciphertext (field 21)")
+    tag = r.take(TAG_LEN, "tag (field 22)")
+    if r.pos != len(blob):
+        raise IntegrityError(f"{len(blob) - r.pos} trailing bytes after the tag (field 22)")
+
+    return Envelope(
+        tier=tier,
+        flags=flags,
+        vault_id=vault_id,
+        share_id=share_id,
+        share_version=share_version,
+        created_at=created_at,
+        metadata=metadata,
+        kek_id=kek_id,
+        kek_version=kek_version,
+        mechanism=mechanism,
+        wrapped_dek=wrapped_dek,
+        iv=iv,
+        ciphertext=ciphertext,
+        tag=tag,
+        header=header,
+        prefix_len=prefix_len,
+    )
+
+
+def build_prefix(tier: int, vault_id: bytes, share_id: str, share_version: int) -> bytes:
+    """Build fields 1-8 from the values the reader expects (not from the blob)."""
+    validate_share_id(share_id)
+    if len(vault_id) != VAULT_ID_LEN:
+        raise UsageError(f"vault id must be {VAULT_ID_LEN} bytes")
+    if not 1 <= share_version <= UINT64_MAX:
+        raise UsageError(f"share version out of range: {share_version}")
+    sid = share_id.encode("ascii")
+    return (
+        MAGIC
+        + bytes([FORMAT_VERSION, tier])
+        + struct.pack(">H", FLAGS)
+        + vault_id
+        + bytes([len(sid)])
+        + sid
+        + struct.pack(">Q", share_version)
+    )
+
+
+def build_header(
+    tier: int,
+    vault_id: bytes,
+    share_id: str,
+    share_version: int,
+    created_at: int,
+    metadata: bytes,
+) -> bytes:
+    """Build the header (fields 1-11), which is also the AES-GCM AAD."""
+    if not 0 <= created_at <= UINT64_MAX:
+        raise UsageError(f"created at out of range: {created_at}")
+    if len(metadata) > METADATA_MAX:
+        raise UsageError(f"metadata longer than {METADATA_MAX} bytes")
+    return (
+        build_prefix(tier, vault_id, share_id, share_version)
+        + struct.pack(">Q", created_at)
+        + struct.pack(">H", len(metadata))
+        + metadata
+    )
+
+
+def build_key_section(kek_id: str, kek_version: int, mechanism: int, wrapped_dek: bytes) -> bytes:
+    """Build the key section (fields 12-17)."""
+    kid = kek_id.encode("utf-8")
+    if not 1 <= len(kid) <= KEK_ID_MAX:
+        raise UsageError("KEK id must be 1..255 bytes")
+    return (
+        bytes([len(kid)])
+        + kid
+        + struct.pack(">I", kek_version)
+        + struct.pack(">I", mechanism)
+        + struct.pack(">H", len(wrapped_dek))
+        + wrapped_dek
+    )
+
+
+def build_body(iv: bytes, ciphertext: bytes, tag: bytes) -> bytes:
+    """Build fields 18-22 (IV length, IV, ciphertext length, ciphertext, tag)."""
+    if len(iv) != IV_LEN or len(tag) != TAG_LEN:
+        raise UsageError("IV must be 12 bytes and tag 16 bytes")
+    if not 1 <= len(ciphertext) <= CIPHERTEXT_MAX:
+        raise UsageError(f"share must be 1..{CIPHERTEXT_MAX} bytes")
+    return bytes([IV_LEN]) + iv + struct.pack(">I", len(ciphertext)) + ciphertext + tag
+
+
+# --- Tier 1 --------------------------------------------------------------------------
+
+
+def local_kek_id(vault_id: bytes) -> str:
+    """Tier 1 KEK id (field 13): the vault id as 32 lowercase hex digits."""
+    return vault_id.hex()
+
+
+@dataclass(frozen=True)
+class SealedLocal:
+    """A tier 1 blob plus the intermediate values, for the worked example."""
+
+    blob: bytes
+    kek: bytes
+    seed_check: bytes
+    header: bytes  # fields 1-11 == AAD
+    key_section: bytes  # fields 12-17
+    wrapped_dek: bytes
+    ciphertext: bytes
+    tag: bytes
+
+
+def seal_local(
+    *,
+    seed: bytes,
+    vault_id: bytes,
+    share_id: str,
+    share_version: int,
+    created_at: int,
+    metadata: bytes,
+    kek_version: int,
+    dek: bytes,
+    iv: bytes,
+    plaintext: bytes,
+) -> SealedLocal:
+    """Deterministically build a tier 1 blob from explicit inputs (DEK and IV included).
+
+    Real writers must draw the DEK and IV at random; this function exists for the
+    worked example and for tests.
+    """
+    if len(seed) != ROOT_SEED_LEN:
+        raise UsageError("root seed must be 32 bytes")
+    if len(dek) != DEK_LEN:
+        raise UsageError("DEK must be 32 bytes")
+    _check_metadata(metadata)
+    header = build_header(TIER_LOCAL, vault_id, share_id, share_version, created_at, metadata)
+    kek = derive_kek(seed, vault_id, kek_version)
+    wrapped = aes_key_wrap(kek, dek)
+    key_section = build_key_section(local_kek_id(vault_id), kek_version, MECH_AES_KEY_WRAP, wrapped)
+    sealed = AESGCM(dek).encrypt(iv, plaintext, header)
+    ciphertext, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
+    blob = header + key_section + build_body(iv, ciphertext, tag)
+    return SealedLocal(
+        blob=blob,
+        kek=kek,
+        seed_check=derive_seed_check(seed, vault_id),
+        header=header,
+        key_section=key_section,
+        wrapped_dek=wrapped,
+        ciphertext=ciphertext,
+        tag=tag,
+    )
+
+
+def open_local(
+    blob: bytes,
+    *,
+    seed: bytes,
+    vault_id: bytes,
+    share_id: str,
+    share_version: int,
+    seed_check: bytes | None = None,
+) -> bytes:
+    """Open a tier 1 blob for the expected (vault id, share id, share version).
+
+    Steps, per docs/format.md: optional seed check; strict parse; check tier 1 and
+    the binding of fields 1-8 to the expected values; check KEK id == vault id hex,
+    mechanism 0x2109 and a 40-byte wrapped DEK; derive the KEK of field 14; unwrap
+    the DEK (RFC 3394); AES-256-GCM decrypt with AAD = expected fields 1-8 followed
+    by the blob's fields 9-11. Returns the share plaintext.
+
+    Raises :class:`WrongSeedError`, :class:`IntegrityError` or :class:`UsageError`.
+    """
+    if len(seed) != ROOT_SEED_LEN:
+        raise UsageError(f"root seed must be {ROOT_SEED_LEN} bytes, got {len(seed)}")
+    if seed_check is not None:
+        check_seed(seed, vault_id, seed_check)
+    expected_prefix = build_prefix(TIER_LOCAL, vault_id, share_id, share_version)
+
+    env = parse_envelope(blob)
+    if env.tier != TIER_LOCAL:
+        raise IntegrityError(f"blob is tier {env.tier}, expected tier 1 (local)")
+    if env.vault_id != vault_id:
+        raise IntegrityError(
+            f"blob belongs to vault {env.vault_id.hex()}, expected {vault_id.hex()}"
+        )
+    if env.share_id != share_id:
+        raise IntegrityError(f"blob is for share id {env.share_id!r}, expected {share_id!r}")
+    if env.share_version != share_version:
+        raise IntegrityError(
+            f"blob is share version {env.share_version}, expected {share_version}"
+        )
+    # Belt and braces: with the checks above this always holds.
+    if blob[: env.prefix_len] != expected_prefix:
+        raise IntegrityError("header fields 1-8 do not match the expected share")
+    if env.kek_id != local_kek_id(vault_id):
+        raise IntegrityError(
+            f"KEK id (field 13) {env.kek_id!r} is not the vault id in lowercase hex"
+        )
+    if env.mechanism != MECH_AES_KEY_WRAP:
+        raise IntegrityError(
+            f"wrap mechanism (field 15) 0x{env.mechanism:08x}, expected 0x{MECH_AES_KEY_WRAP:08x}"
+        )
+    if len(env.wrapped_dek) != WRAPPED_DEK_LEN:
+        raise IntegrityError(
+            f"wrapped DEK length (field 16) {len(env.wrapped_dek)}, expected {WRAPPED_DEK_LEN}"
+        )
+
+    aad = expected_prefix + blob[env.prefix_len : len(env.header)]
+    kek = derive_kek(seed, vault_id, env.kek_version)
+    try:
+        dek = aes_key_unwrap(kek, env.wrapped_dek)
+    except InvalidUnwrap:
+        raise IntegrityError(
+            "key unwrap failed (RFC 3394 integrity check): wrapped DEK or KEK version altered"
+        ) from None
+    if len(dek) != DEK_LEN:
+        raise IntegrityError(f"unwrapped DEK is {len(dek)} bytes, expected {DEK_LEN}")
+    try:
+        return AESGCM(dek).decrypt(env.iv, env.ciphertext + env.tag, aad)
+    except InvalidTag:
+        raise IntegrityError("AES-GCM authentication failed (tag mismatch)") from None
