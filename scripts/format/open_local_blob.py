@@ -156,9 +156,13 @@ def run(args: argparse.Namespace) -> bytes:
     check_seed(seed, vault_id, seed_check)
     path, version = select_blob(args.vault, args.share_id, args.version)
     blob = read_blob(path)
-    return open_local(
-        blob, seed=seed, vault_id=vault_id, share_id=args.share_id, share_version=version
-    )
+    try:
+        return open_local(
+            blob, seed=seed, vault_id=vault_id, share_id=args.share_id, share_version=version
+        )
+    except StrongroomError as exc:
+        exc.blob_path = path
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         share = run(args)
     except StrongroomError as exc:
-        print(f"open_local_blob: error: {exc}", file=sys.stderr)
+        where = getattr(exc, "blob_path", None)
+        print(f"open_local_blob: error: {where + ': ' if where else ''}{exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
         print(f"open_local_blob: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)

@@ -57,6 +57,32 @@ SEED_CHECK_INFO = b"strongroom/tier1/seed-check"
 UINT64_MAX = 2**64 - 1
 UINT32_MAX = 2**32 - 1
 
+#: Field number -> name, as in the layout table of docs/format.md.
+FIELD_NAMES = {
+    1: "magic",
+    2: "format version",
+    3: "tier",
+    4: "flags",
+    5: "vault id",
+    6: "share id length",
+    7: "share id",
+    8: "share version",
+    9: "created at",
+    10: "metadata length",
+    11: "metadata",
+    12: "KEK id length",
+    13: "KEK id",
+    14: "KEK version",
+    15: "wrap mechanism",
+    16: "wrapped DEK length",
+    17: "wrapped DEK",
+    18: "IV length",
+    19: "IV",
+    20: "ciphertext length",
+    21: "ciphertext",
+    22: "tag",
+}
+
 _SHARE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
@@ -185,6 +211,7 @@ class Envelope:
 
     ``header`` is the blob's bytes of fields 1-11 (offset 0 up to the end of field 11).
     ``prefix_len`` is the length of fields 1-8 (the part the reader rebuilds itself).
+    ``spans`` gives each field's byte range in the blob, in order.
     """
 
     tier: int
@@ -203,27 +230,30 @@ class Envelope:
     tag: bytes
     header: bytes
     prefix_len: int
+    spans: tuple[tuple[int, int, int], ...]  # (field number, start offset, end offset)
 
 
 class _Reader:
-    """Bounds-checked big-endian cursor over blob bytes."""
+    """Bounds-checked big-endian cursor over blob bytes that records each field's span."""
 
     def __init__(self, data: bytes):
         self.data = data
         self.pos = 0
+        self.spans: list[tuple[int, int, int]] = []  # (field number, start, end)
 
-    def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
+    def take(self, n: int, field: int) -> bytes:
+        if self.pos + n > len(self.data):
             raise IntegrityError(
-                f"blob truncated while reading {what} "
-                f"(need {n} bytes at offset {self.pos}, blob is {len(self.data)} bytes)"
+                f"blob truncated in {FIELD_NAMES[field]} (field {field}): need {n} bytes "
+                f"at offset {self.pos}, blob is {len(self.data)} bytes"
             )
         out = self.data[self.pos : self.pos + n]
+        self.spans.append((field, self.pos, self.pos + n))
         self.pos += n
         return out
 
-    def uint(self, size: int, what: str) -> int:
-        return int.from_bytes(self.take(size, what), "big")
+    def uint(self, size: int, field: int) -> int:
+        return int.from_bytes(self.take(size, field), "big")
 
 
 def parse_envelope(blob: bytes) -> Envelope:
@@ -234,63 +264,63 @@ def parse_envelope(blob: bytes) -> Envelope:
     length) are left to the tier opener.
     """
     r = _Reader(blob)
-    if r.take(4, "magic (field 1)") != MAGIC:
+    if r.take(4, 1) != MAGIC:
         raise IntegrityError("bad magic (field 1): not a Strongroom blob")
-    fmt = r.uint(1, "format version (field 2)")
+    fmt = r.uint(1, 2)
     if fmt != FORMAT_VERSION:
         raise IntegrityError(f"unsupported format version {fmt} (field 2); this reader knows only 1")
-    tier = r.uint(1, "tier (field 3)")
+    tier = r.uint(1, 3)
     if tier not in (TIER_LOCAL, TIER_CLOUD, TIER_HSM):
         raise IntegrityError(f"unknown tier {tier} (field 3)")
-    flags = r.uint(2, "flags (field 4)")
+    flags = r.uint(2, 4)
     if flags != FLAGS:
         raise IntegrityError(f"reserved flags (field 4) are 0x{flags:04x}, must be 0")
-    vault_id = r.take(VAULT_ID_LEN, "vault id (field 5)")
-    n = r.uint(1, "share id length (field 6)")
+    vault_id = r.take(VAULT_ID_LEN, 5)
+    n = r.uint(1, 6)
     if not 1 <= n <= SHARE_ID_MAX:
         raise IntegrityError(f"share id length (field 6) {n} out of range 1..{SHARE_ID_MAX}")
-    raw_share_id = r.take(n, "share id (field 7)")
+    raw_share_id = r.take(n, 7)
     try:
         share_id = raw_share_id.decode("ascii")
         validate_share_id(share_id)
     except (UnicodeDecodeError, UsageError):
         raise IntegrityError(f"share id (field 7) {raw_share_id!r} is not a valid share id") from None
-    share_version = r.uint(8, "share version (field 8)")
+    share_version = r.uint(8, 8)
     if share_version < 1:
         raise IntegrityError("share version (field 8) is 0, must be >= 1")
     prefix_len = r.pos
-    created_at = r.uint(8, "created at (field 9)")
-    m = r.uint(2, "metadata length (field 10)")
+    created_at = r.uint(8, 9)
+    m = r.uint(2, 10)
     if m > METADATA_MAX:
         raise IntegrityError(f"metadata length (field 10) {m} exceeds {METADATA_MAX}")
-    metadata = r.take(m, "metadata (field 11)")
+    metadata = r.take(m, 11)
     _check_metadata(metadata)
     header = blob[: r.pos]
 
-    k = r.uint(1, "KEK id length (field 12)")
+    k = r.uint(1, 12)
     if k < 1:
         raise IntegrityError("KEK id length (field 12) is 0, must be 1..255")
-    raw_kek_id = r.take(k, "KEK id (field 13)")
+    raw_kek_id = r.take(k, 13)
     try:
         kek_id = raw_kek_id.decode("utf-8", errors="strict")
     except UnicodeDecodeError:
         raise IntegrityError("KEK id (field 13) is not valid UTF-8") from None
-    kek_version = r.uint(4, "KEK version (field 14)")
+    kek_version = r.uint(4, 14)
     if kek_version < 1:
         raise IntegrityError("KEK version (field 14) is 0, must be >= 1")
-    mechanism = r.uint(4, "wrap mechanism (field 15)")
-    w = r.uint(2, "wrapped DEK length (field 16)")
-    wrapped_dek = r.take(w, "wrapped DEK (field 17)")
+    mechanism = r.uint(4, 15)
+    w = r.uint(2, 16)
+    wrapped_dek = r.take(w, 17)
 
-    iv_len = r.uint(1, "IV length (field 18)")
+    iv_len = r.uint(1, 18)
     if iv_len != IV_LEN:
         raise IntegrityError(f"IV length (field 18) is {iv_len}, must be {IV_LEN}")
-    iv = r.take(IV_LEN, "IV (field 19)")
-    c = r.uint(4, "ciphertext length (field 20)")
+    iv = r.take(IV_LEN, 19)
+    c = r.uint(4, 20)
     if not 1 <= c <= CIPHERTEXT_MAX:
         raise IntegrityError(f"ciphertext length (field 20) {c} out of range 1..{CIPHERTEXT_MAX}")
-    ciphertext = r.take(c, "ciphertext (field 21)")
-    tag = r.take(TAG_LEN, "tag (field 22)")
+    ciphertext = r.take(c, 21)
+    tag = r.take(TAG_LEN, 22)
     if r.pos != len(blob):
         raise IntegrityError(f"{len(blob) - r.pos} trailing bytes after the tag (field 22)")
 
@@ -311,6 +341,7 @@ def parse_envelope(blob: bytes) -> Envelope:
         tag=tag,
         header=header,
         prefix_len=prefix_len,
+        spans=tuple(r.spans),
     )
 
 

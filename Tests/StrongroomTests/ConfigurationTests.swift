@@ -1,0 +1,118 @@
+import Foundation
+import SecureCrypto
+import Testing
+@testable import Strongroom
+
+@Suite struct ConfigurationTests {
+    func write(_ contents: String, name: String, in directory: TemporaryDirectory) throws -> String {
+        let path = "\(directory.path)/\(name)"
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func readsYAMLAndEnvironmentOverrides() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write("tier: local\nlocal:\n  path: /srv/vault\n", name: "c.yaml", in: directory)
+        let config = try await StrongroomConfiguration.load(filePath: file, environment: [:])
+        guard case .local(let local) = config.tier else { Issue.record("not local"); return }
+        #expect(local.path == "/srv/vault")
+        #expect(local.rootSeedFile == "/srv/vault/root.seed")
+
+        let overridden = try await StrongroomConfiguration.load(
+            filePath: file,
+            environment: ["STRONGROOM_LOCAL_PATH": "/env/vault", "STRONGROOM_LOCAL_ROOT_SEED_FILE": "/keys/seed"])
+        guard case .local(let env) = overridden.tier else { Issue.record("not local"); return }
+        #expect(env.path == "/env/vault")
+        #expect(env.rootSeedFile == "/keys/seed")
+    }
+
+    @Test func readsJSONAndEnvironmentOnly() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write(#"{"tier": "local", "local": {"path": "/j", "rootSeedFile": "/s"}, "lockTimeoutSeconds": 5}"#, name: "c.json", in: directory)
+        let config = try await StrongroomConfiguration.load(filePath: file, environment: [:])
+        #expect(config.lockTimeout == .seconds(5))
+        guard case .local(let local) = config.tier else { Issue.record("not local"); return }
+        #expect(local.rootSeedFile == "/s")
+        let envOnly = try await StrongroomConfiguration.load(filePath: nil, environment: ["STRONGROOM_LOCAL_PATH": "/e"])
+        guard case .local(let fromEnv) = envOnly.tier else { Issue.record("not local"); return }
+        #expect(fromEnv.path == "/e")
+    }
+
+    @Test func unknownTierNamesTheKeyAndFile() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write("tier: tape\n", name: "c.yaml", in: directory)
+        let error = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: file, environment: [:]) }
+        #expect(error?.code == .configuration)
+        #expect(error?.reason.contains("tier 'tape'") == true)
+        #expect(error?.reason.contains(file) == true)
+    }
+
+    @Test(arguments: [
+        ("tier: local\n", "local.path", "STRONGROOM_LOCAL_PATH"),
+        ("tier: cloud\ncloud:\n  endpoint: https://s3.example\n  kmsKeyId: k\n", "cloud.bucket", "STRONGROOM_CLOUD_BUCKET"),
+        ("tier: hsm\nhsm:\n  module: /m.so\n  blobPath: /b\n", "hsm.tokenLabel", "STRONGROOM_HSM_TOKEN_LABEL"),
+    ])
+    func missingRequiredSettingNamesKeyFileAndVariable(_ yaml: String, _ key: String, _ variable: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write(yaml, name: "c.yaml", in: directory)
+        let error = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: file, environment: [:]) }
+        #expect(error?.code == .configuration)
+        #expect(error?.reason.contains("'\(key)'") == true, "\(error?.reason ?? "")")
+        #expect(error?.reason.contains(file) == true)
+        #expect(error?.reason.contains(variable) == true)
+    }
+
+    @Test func malformedFileNamesTheFile() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        for (name, contents) in [("bad.yaml", "tier: [local\n  path: :\n"), ("bad.json", "{\"tier\": ")] {
+            let file = try write(contents, name: name, in: directory)
+            let error = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: file, environment: [:]) }
+            #expect(error?.code == .configuration)
+            #expect(error?.reason.contains(file) == true)
+            #expect(error?.reason.contains("malformed") == true)
+        }
+        let missing = await #expect(throws: StrongroomError.self) {
+            try await StrongroomConfiguration.load(filePath: "\(directory.path)/none.yaml", environment: [:])
+        }
+        #expect(missing?.reason.contains("does not exist") == true)
+        let unknownType = try write("tier: local", name: "c.toml", in: directory)
+        let typeError = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: unknownType, environment: [:]) }
+        #expect(typeError?.reason.contains(".yaml") == true)
+    }
+
+    @Test func wrongTypeNamesTheKey() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write("tier: local\nlocal:\n  path: /v\nlockTimeoutSeconds: soon\n", name: "c.yaml", in: directory)
+        let error = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: file, environment: [:]) }
+        #expect(error?.reason.contains("lockTimeoutSeconds") == true)
+    }
+
+    @Test func secretsPrintRedacted() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write(
+            "tier: cloud\ncloud:\n  endpoint: http://127.0.0.1:9\n  bucket: b\n  kmsKeyId: k\n  accessKeyId: AKIDEXAMPLE\n",
+            name: "c.yaml", in: directory)
+        let config = try await StrongroomConfiguration.load(
+            filePath: file, environment: ["STRONGROOM_CLOUD_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-very-secret"])
+        #expect(config.description.contains("<REDACTED>"))
+        #expect(!config.description.contains("wJalrXUtnFEMI"))
+        guard case .cloud(let cloud) = config.tier else { Issue.record("not cloud"); return }
+        #expect(cloud.secretAccessKey?.count == 25)
+        #expect(!"\(cloud)".contains("wJalrXUtnFEMI"))
+    }
+
+    @Test func unbuiltTiersSayTheyAreUnavailable() async throws {
+        let config = StrongroomConfiguration(
+            tier: .hsm(.init(modulePath: "/m.so", tokenLabel: "t", pinEnvironmentVariable: "P", pinFile: nil, blobPath: "/b")),
+            source: "test.yaml")
+        let error = await #expect(throws: StrongroomError.self) { try await ShareStore.open(configuration: config, logger: quietLogger) }
+        #expect(error?.code == .tierUnavailable)
+    }
+}
