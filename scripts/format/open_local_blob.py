@@ -67,7 +67,7 @@ def load_vault(vault_dir: str) -> tuple[bytes, bytes]:
 def read_seed(path: str) -> bytes:
     """Read the raw root seed, refusing a non-regular file or group/other-accessible mode."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise UsageError(f"root seed file {path}: not found") from None
     try:
