@@ -4,7 +4,8 @@ import Synchronization
 /// A buffer of secret bytes (a key share, a data key, a PIN, a root seed) in locked memory.
 ///
 /// The bytes live in memory from libsodium's `sodium_malloc`: guard pages on both sides, locked so
-/// that it is not swapped out, and zeroed before it is freed. They are written once, while the value
+/// that it is not swapped out, and zeroed before it is freed. Secrets up to 4 KiB share guarded,
+/// locked slabs (see `SecureArena`); larger ones get an allocation of their own. They are written once, while the value
 /// is created, and read only through ``withUnsafeBytes(_:)``. Equality is constant-time. The value
 /// prints as its type name and length, never its bytes, and it is deliberately not `Codable`.
 public final class SecretBytes: Sendable {
@@ -24,11 +25,11 @@ public final class SecretBytes: Sendable {
     ) throws {
         precondition(capacity >= 0, "SecretBytes capacity must not be negative")
         try SodiumRuntime.ensureInitialised()
-        let allocation = Swift.max(capacity, 1)
-        guard let pointer = sodium_malloc(allocation) else {
-            throw CryptoError(.outOfSecureMemory, "sodium_malloc could not allocate \(allocation) locked bytes")
+        guard let (pointer, allocation) = SecureArena.shared.allocate(Swift.max(capacity, 1)) else {
+            throw CryptoError(
+                .outOfSecureMemory,
+                "sodium_malloc could not allocate \(capacity) locked bytes; check the locked-memory limit (ulimit -l)")
         }
-        sodium_memzero(pointer, allocation)
         do {
             let written = try initializer(UnsafeMutableRawBufferPointer(start: pointer, count: capacity))
             guard written >= 0, written <= capacity else {
@@ -37,7 +38,7 @@ public final class SecretBytes: Sendable {
             self.count = written
         } catch {
             sodium_memzero(pointer, allocation)
-            sodium_free(pointer)
+            SecureArena.shared.release(pointer, size: allocation)
             throw error
         }
         self.pointer = pointer
@@ -65,7 +66,7 @@ public final class SecretBytes: Sendable {
         SecretBytes.wipeObserver.withLock { observer in
             observer?(UnsafeRawBufferPointer(start: pointer, count: allocation))
         }
-        sodium_free(pointer)
+        SecureArena.shared.release(pointer, size: allocation)
     }
 
     /// Lends the secret bytes to `body`. Do not let the pointer escape the closure.

@@ -18,7 +18,10 @@ public struct ShareID: Sendable, Hashable, Comparable, CustomStringConvertible {
         guard utf8.count <= ShareID.maximumLength else {
             throw reject("is \(utf8.count) bytes long; the limit is \(ShareID.maximumLength)")
         }
+        var previous: UInt8 = 0
         for byte in utf8 {
+            if byte == 0x2E && previous == 0x2E { throw reject("contains '..'") }
+            previous = byte
             let allowed = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
                 || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2E || byte == 0x5F || byte == 0x2D
             guard allowed else {
@@ -28,7 +31,6 @@ public struct ShareID: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
         guard utf8.first != 0x2E else { throw reject("starts with '.'; hidden names are not allowed") }
         guard utf8.first != 0x2D else { throw reject("starts with '-'") }
-        guard !rawValue.contains("..") else { throw reject("contains '..'") }
         self.rawValue = rawValue
     }
 

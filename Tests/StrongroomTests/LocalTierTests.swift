@@ -151,7 +151,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("", "is empty"), ("..", "starts with '.'"), ("../etc", "contains '/'"), ("a/../b", "contains '/'"),
+        ("", "is empty"), ("..", "contains '..'"), ("../etc", "contains '..'"), ("a/../b", "contains '/'"),
         ("/etc/passwd", "contains '/'"), (".hidden", "hidden"), ("a..b", "contains '..'"), ("-rf", "starts with '-'"),
         ("sp ace", "outside"), ("nul\u{0}", "outside"), ("ünï", "outside"), (String(repeating: "x", count: 129), "limit is 128"),
         ("a\\b", "outside"),

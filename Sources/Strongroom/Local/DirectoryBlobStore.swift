@@ -24,11 +24,36 @@ public struct DirectoryBlobStore: BlobStore {
     public var location: String { root }
 
     func path(_ key: String) throws(StrongroomError) -> String {
-        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard !key.hasPrefix("/"), !parts.isEmpty,
-            parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && !$0.hasPrefix(".tmp-") })
-        else { throw StrongroomError(.invalidInput, "blob key \(ShareID.quoted(key)) is not a safe relative path") }
+        guard DirectoryBlobStore.isSafeRelativeKey(key) else {
+            throw StrongroomError(.invalidInput, "blob key \(ShareID.quoted(key)) is not a safe relative path")
+        }
         return "\(root)/\(key)"
+    }
+
+    /// True when every `/`-separated segment is non-empty, not `.` or `..`, and not a temporary name.
+    static func isSafeRelativeKey(_ key: String) -> Bool {
+        let temporaryPrefix: [UInt8] = Array(".tmp-".utf8)
+        var length = 0
+        var dots = 0  // leading dots of the segment, while it is all dots
+        var temporaryMatch = 0  // how many bytes of ".tmp-" the segment starts with
+        func segmentIsSafe() -> Bool {
+            length > 0 && !(dots == length && length <= 2) && temporaryMatch < temporaryPrefix.count
+        }
+        for byte in key.utf8 {
+            if byte == 0x2F {
+                guard segmentIsSafe() else { return false }
+                length = 0
+                dots = 0
+                temporaryMatch = 0
+                continue
+            }
+            if byte == 0x2E && dots == length { dots += 1 }
+            if temporaryMatch == length && length < temporaryPrefix.count && temporaryPrefix[length] == byte {
+                temporaryMatch += 1
+            }
+            length += 1
+        }
+        return segmentIsSafe()
     }
 
     private func directoryPath(_ prefix: String) throws(StrongroomError) -> String {

@@ -101,6 +101,10 @@ public final class LocalKeyring: Keyring {
                 .integrityCheckFailed,
                 "wrap mechanism 0x\(String(sealed.wrapMechanism, radix: 16)) is not tier 1's AES key wrap (0x2109)")
         }
+        guard sealed.wrappedKey.count == AESGCM.keySize + 8 else {
+            throw StrongroomError(
+                .integrityCheckFailed, "a tier 1 wrapped data key is 40 bytes, this one is \(sealed.wrappedKey.count)")
+        }
         let kek = try kek(version: sealed.kekVersion)
         do {
             return try AESKeyWrap.unwrap(sealed.wrappedKey, kek: kek)
