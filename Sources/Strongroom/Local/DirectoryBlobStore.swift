@@ -94,13 +94,14 @@ public struct DirectoryBlobStore: BlobStore {
         let temporary = try bytes.withUnsafeBytes { buffer in
             try POSIX.writeTemporary(in: directory, buffer)
         }
-        defer { try? POSIX.unlink(temporary) }
         // link(2) never replaces: it is the atomic "create if absent" of POSIX file systems.
-        if link(temporary, path) != 0 {
-            if errno == EEXIST { return false }
-            throw POSIX.error("link", path)
-        }
+        let linked = link(temporary, path) == 0
+        let linkError = errno
         try POSIX.unlink(temporary)
+        if !linked {
+            if linkError == EEXIST { return false }
+            throw POSIX.error("link", path, linkError)
+        }
         try POSIX.fsyncDirectory(directory)
         return true
     }

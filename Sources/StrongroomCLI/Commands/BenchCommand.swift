@@ -63,7 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
                 throw StrongroomError(.integrityCheckFailed, "benchmark share did not round-trip")
             }
 
-            for index in count..<rotateCount { _ = try await store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
+            for index in min(count, rotateCount)..<rotateCount { _ = try await store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
             let versions = try await store.status().versionCount
             start = clock.now
             let rotation = try await store.rotateWrappingKey()
