@@ -5,12 +5,13 @@ import Synchronization
 ///
 /// The bytes live in memory from libsodium's `sodium_malloc`: guard pages on both sides, locked so
 /// that it is not swapped out, and zeroed before it is freed. Secrets up to 4 KiB share guarded,
-/// locked slabs (see `SecureArena`); larger ones get an allocation of their own. They are written once, while the value
-/// is created, and read only through ``withUnsafeBytes(_:)``. Equality is constant-time. The value
-/// prints as its type name and length, never its bytes, and it is deliberately not `Codable`.
+/// locked slabs (see `SecureArena`); larger ones get an allocation of their own. They are written
+/// once, while the value is created, and read only through ``withUnsafeBytes(_:)``. Equality is
+/// constant-time. The value prints as its type name and length, never its bytes, and it is
+/// deliberately not `Codable`.
 public final class SecretBytes: Sendable {
-    // @unchecked reasoning: `pointer` is written only inside the initialiser, before the value is
-    // shared; afterwards it is only read, so concurrent readers cannot race with a writer.
+    // nonisolated(unsafe): the bytes behind `pointer` are written only inside the initialiser, before
+    // the value is shared; afterwards they are only read, so concurrent readers cannot race a writer.
     private nonisolated(unsafe) let pointer: UnsafeMutableRawPointer
     private let allocation: Int
 

@@ -38,6 +38,9 @@ public protocol BlobStore: Sendable {
     func destroy(_ key: String) async throws
     /// Removes an empty prefix (a directory), if the store has such a thing.
     func removePrefix(_ prefix: String) async throws
+    /// Deletes what interrupted writes left under `prefix` (temporary files, unfinished uploads).
+    /// Call only while holding the exclusive lock, when no write can be in flight.
+    func removeAbandonedWrites(under prefix: String) async throws
     /// Runs `body` holding the store-wide lock in `mode`, across processes where the store can.
     func withLock<T: Sendable>(_ mode: BlobLockMode, _ body: () async throws -> T) async throws -> T
 }

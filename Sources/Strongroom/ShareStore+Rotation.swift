@@ -41,9 +41,7 @@ extension ShareStore {
                 logger.info("rotation started", metadata: ["kek.version": "\(target)"])
             }
             try faults.check(.rotationJournalWritten)
-            if let directory = blobs as? DirectoryBlobStore {
-                for id in try await shareIDs() { try directory.sweepTemporaries(under: ShareStore.sharePrefix(id)) }
-            }
+            for id in try await shareIDs() { try await blobs.removeAbandonedWrites(under: ShareStore.sharePrefix(id)) }
             let report = try await rewrapAll(target: target, resumed: resumed, dryRun: false, progress: progress)
             guard report.failures.isEmpty else {
                 logger.error(

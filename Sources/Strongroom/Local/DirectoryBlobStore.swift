@@ -149,20 +149,17 @@ public struct DirectoryBlobStore: BlobStore {
         try POSIX.fsyncDirectory(DirectoryBlobStore.parent(of: path))
     }
 
-    /// Removes a directory, first deleting temporary files a crash may have left in it.
+    /// Removes a directory once it is empty, first deleting temporary files a crash may have left in it.
     public func removePrefix(_ prefix: String) async throws {
+        try await removeAbandonedWrites(under: prefix)
         let directory = try directoryPath(prefix)
-        guard let names = try POSIX.listDirectory(directory) else { return }
-        for name in names where name.hasPrefix(".tmp-") {
-            try POSIX.unlink("\(directory)/\(name)")
-        }
-        guard names.allSatisfy({ $0.hasPrefix(".tmp-") }) else { return }
+        guard let names = try POSIX.listDirectory(directory), names.isEmpty else { return }
         try POSIX.removeDirectory(directory)
         try POSIX.fsyncDirectory(DirectoryBlobStore.parent(of: directory))
     }
 
     /// Removes temporary files a crash left under `prefix` (call with the exclusive lock held).
-    func sweepTemporaries(under prefix: String) throws(StrongroomError) {
+    public func removeAbandonedWrites(under prefix: String) async throws {
         let directory = try directoryPath(prefix)
         guard let names = try POSIX.listDirectory(directory) else { return }
         for name in names where name.hasPrefix(".tmp-") {
