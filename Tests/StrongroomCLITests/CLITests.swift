@@ -233,6 +233,30 @@ struct CLI {
         return path
     }
 
+    /// Progress goes to standard error only when it is a terminal; `script` (Debian's bsdutils,
+    /// an essential package) gives the command a pseudo-terminal.
+    @Test func rotateShowsProgressOnATerminal() throws {
+        let cli = try CLI()
+        defer { cli.cleanup() }
+        let config = try cli.writeConfig()
+        _ = try cli.run(["init", "--config", config])
+        for index in 0..<3 { _ = try cli.run(["put", "s\(index)", "--config", config], stdin: Data("v\(index)".utf8)) }
+        let command = "\(CLI.binary.path) rotate --config \(config)"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-qec", command, "/dev/null"]
+        process.environment = cli.environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = Pipe()
+        try process.run()
+        let transcript = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(transcript)")
+        #expect(transcript.contains("rewrapping: 3/3 (rewrapped 3, already current 0, failed 0)"))
+        #expect(transcript.contains("rotated to KEK version 2: 3 rewrapped"))
+    }
+
     @Test func demoRunsAndSummarises() throws {
         let cli = try CLI()
         defer { cli.cleanup() }
