@@ -114,7 +114,8 @@ public enum AESGCM {
         _ context: CipherContext, key: SecretBytes, iv: [UInt8], encrypt: Bool
     ) throws(CryptoError) {
         let mode: Int32 = encrypt ? 1 : 0
-        guard sr_cipher_init(context.handle, OpenSSLCipher.aes256GCM.handle, nil, nil, mode) == 1,
+        let cipher = try OpenSSLCipher.aes256GCM.handle()
+        guard sr_cipher_init(context.handle, cipher, nil, nil, mode) == 1,
             sr_gcm_set_ivlen(context.handle, Int32(iv.count)) == 1
         else { throw CryptoError.openSSL(.libraryFailure, "AES-GCM context setup failed") }
         let rc = key.withUnsafeBytes { keyBytes in

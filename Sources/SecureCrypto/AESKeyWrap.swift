@@ -92,10 +92,11 @@ public enum AESKeyWrap {
     }
 
     private static func prepare(cipher: OpenSSLCipher, kek: SecretBytes, encrypt: Bool) throws(CryptoError) -> CipherContext {
+        let handle = try cipher.handle()
         let context = try CipherContext()
         sr_cipher_allow_wrap(context.handle)
         let rc = kek.withUnsafeBytes { key in
-            sr_cipher_init(context.handle, cipher.handle, key.baseAddress, nil, encrypt ? 1 : 0)
+            sr_cipher_init(context.handle, handle, key.baseAddress, nil, encrypt ? 1 : 0)
         }
         guard rc == 1 else { throw CryptoError.openSSL(.libraryFailure, "\(cipher.name) setup failed") }
         return context

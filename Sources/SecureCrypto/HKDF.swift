@@ -27,7 +27,10 @@ public enum HKDF {
         guard length > 0, length <= 255 * 32 else {
             throw CryptoError(.invalidInput, "HKDF-SHA256 output must be 1...8160 bytes, got \(length)")
         }
-        guard let context = EVP_KDF_CTX_new(kdf.handle) else {
+        guard let implementation = kdf.handle else {
+            throw CryptoError(.libraryFailure, "OpenSSL offers no HKDF; check the provider configuration (OPENSSL_CONF)")
+        }
+        guard let context = EVP_KDF_CTX_new(implementation) else {
             throw CryptoError.openSSL(.libraryFailure, "EVP_KDF_CTX_new(HKDF) failed")
         }
         defer { EVP_KDF_CTX_free(context) }
@@ -54,11 +57,9 @@ public enum HKDF {
 
 /// @unchecked Sendable: a fetched `EVP_KDF` is immutable and safe to share between threads.
 private final class HKDFImplementation: @unchecked Sendable {
-    let handle: OpaquePointer
+    let handle: OpaquePointer?
     init() {
-        guard let handle = EVP_KDF_fetch(nil, "HKDF", nil) else {
-            preconditionFailure("OpenSSL has no HKDF: \(drainOpenSSLErrors())")
-        }
-        self.handle = handle
+        handle = EVP_KDF_fetch(nil, "HKDF", nil)
+        if handle == nil { _ = drainOpenSSLErrors() }
     }
 }

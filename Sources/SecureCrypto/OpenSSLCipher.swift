@@ -5,15 +5,23 @@ internal import COpenSSL
 /// @unchecked Sendable: an `EVP_CIPHER` returned by `EVP_CIPHER_fetch` is immutable and documented
 /// by OpenSSL as safe to share between threads; it is freed only when the process exits.
 final class OpenSSLCipher: @unchecked Sendable {
-    let handle: OpaquePointer
+    private let fetched: OpaquePointer?
     let name: String
 
     private init(name: String) {
-        guard let handle = EVP_CIPHER_fetch(nil, name, nil) else {
-            preconditionFailure("OpenSSL has no \(name) cipher: \(drainOpenSSLErrors())")
-        }
-        self.handle = handle
+        self.fetched = EVP_CIPHER_fetch(nil, name, nil)
+        if fetched == nil { _ = drainOpenSSLErrors() }
         self.name = name
+    }
+
+    /// The cipher, or an error when the loaded OpenSSL providers do not offer it (for example a
+    /// restricted provider configuration in `OPENSSL_CONF`).
+    func handle() throws(CryptoError) -> OpaquePointer {
+        guard let fetched else {
+            throw CryptoError(
+                .libraryFailure, "OpenSSL offers no \(name) cipher; check the provider configuration (OPENSSL_CONF)")
+        }
+        return fetched
     }
 
     static let aes256GCM = OpenSSLCipher(name: "AES-256-GCM")
