@@ -61,11 +61,6 @@ public struct DirectoryBlobStore: BlobStore {
         return trimmed.isEmpty ? root : try path(trimmed)
     }
 
-    private static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return String(path[..<slash])
-    }
-
     static func revision(_ info: Glibc.stat) -> String {
         "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
     }
@@ -76,21 +71,15 @@ public struct DirectoryBlobStore: BlobStore {
         return StoredBlob(bytes: bytes, revision: DirectoryBlobStore.revision(info))
     }
 
-    /// Makes the parent directories of `path` (0700), fsyncing each parent whose entries changed.
+    /// Makes the missing parent directories of `path` inside the root (0700, parents fsynced).
     private func ensureParents(_ path: String) throws(StrongroomError) {
-        let parent = DirectoryBlobStore.parent(of: path)
-        if parent == root || parent.count <= root.count { return }
-        if try POSIX.fileInfo(parent) != nil { return }
-        try ensureParents(parent)
-        if try POSIX.makeDirectory(parent) {
-            try POSIX.fsyncDirectory(DirectoryBlobStore.parent(of: parent))
-        }
+        try POSIX.makeDirectories(POSIX.parentDirectory(of: path), floor: root)
     }
 
     public func create(_ key: String, _ bytes: [UInt8]) async throws -> Bool {
         let path = try path(key)
         try ensureParents(path)
-        let directory = DirectoryBlobStore.parent(of: path)
+        let directory = POSIX.parentDirectory(of: path)
         let temporary = try bytes.withUnsafeBytes { buffer in
             try POSIX.writeTemporary(in: directory, buffer)
         }
@@ -113,7 +102,7 @@ public struct DirectoryBlobStore: BlobStore {
         } else {
             try ensureParents(path)
         }
-        let directory = DirectoryBlobStore.parent(of: path)
+        let directory = POSIX.parentDirectory(of: path)
         let temporary = try bytes.withUnsafeBytes { buffer in
             try POSIX.writeTemporary(in: directory, buffer)
         }
@@ -146,7 +135,7 @@ public struct DirectoryBlobStore: BlobStore {
             try POSIX.fsync(fd, path)
         }
         try POSIX.unlink(path)
-        try POSIX.fsyncDirectory(DirectoryBlobStore.parent(of: path))
+        try POSIX.fsyncDirectory(POSIX.parentDirectory(of: path))
     }
 
     /// Removes a directory once it is empty, first deleting temporary files a crash may have left in it.
@@ -155,7 +144,7 @@ public struct DirectoryBlobStore: BlobStore {
         let directory = try directoryPath(prefix)
         guard let names = try POSIX.listDirectory(directory), names.isEmpty else { return }
         try POSIX.removeDirectory(directory)
-        try POSIX.fsyncDirectory(DirectoryBlobStore.parent(of: directory))
+        try POSIX.fsyncDirectory(POSIX.parentDirectory(of: directory))
     }
 
     /// Removes temporary files a crash left under `prefix` (call with the exclusive lock held).

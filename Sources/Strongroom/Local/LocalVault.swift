@@ -22,10 +22,10 @@ public enum LocalVault {
                 .vaultAlreadyExists,
                 "root seed file \(settings.rootSeedFile) already exists; refusing to overwrite a root seed")
         }
-        try makeDirectories(settings.path)
+        try POSIX.makeDirectories(settings.path)
         try checkDirectory(settings.path)
-        let seedDirectory = (settings.rootSeedFile as NSString).deletingLastPathComponent
-        if !seedDirectory.isEmpty { try makeDirectories(seedDirectory) }
+        let seedDirectory = POSIX.parentDirectory(of: settings.rootSeedFile)
+        if !seedDirectory.isEmpty { try POSIX.makeDirectories(seedDirectory) }
 
         let seed = try crypto { () throws(CryptoError) in try SecureRandom.secretBytes(count: LocalKeyring.rootSeedSize) }
         let fd = try POSIX.open(settings.rootSeedFile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
@@ -112,28 +112,14 @@ public enum LocalVault {
         }
         do {
             return try SecretBytes(count: LocalKeyring.rootSeedSize) { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let n = Glibc.read(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw POSIX.error("read", path) }
-                    offset += n
+                guard try POSIX.readFully(fd, into: buffer, path) == buffer.count else {
+                    throw StrongroomError(.wrongRootSeed, "root seed file \(path) ended early while being read")
                 }
             }
         } catch let error as StrongroomError {
             throw error
         } catch {
             throw StrongroomError(.crypto, "could not hold the root seed in locked memory", cause: "\(error)")
-        }
-    }
-
-    /// Creates a directory and missing parents with mode 0700.
-    static func makeDirectories(_ path: String) throws(StrongroomError) {
-        if try POSIX.fileInfo(path) != nil { return }
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty && parent != path { try makeDirectories(parent) }
-        if try POSIX.makeDirectory(path), !parent.isEmpty {
-            try POSIX.fsyncDirectory(parent)
         }
     }
 

@@ -62,15 +62,13 @@ enum POSIX {
             throw StrongroomError(.integrityCheckFailed, "\(path) is \(size) bytes, more than the \(limit)-byte limit")
         }
         var bytes = [UInt8](repeating: 0, count: size)
-        var offset = 0
-        while offset < size {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + offset, size - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw error("read", path)
-            }
-            if n == 0 { break }
-            offset += n
+        let offset: Int
+        do {
+            offset = try bytes.withUnsafeMutableBytes { buffer in try readFully(fd, into: buffer, path) }
+        } catch let failure as StrongroomError {
+            throw failure
+        } catch {
+            throw POSIX.error("read", path)
         }
         if offset < size { bytes.removeLast(size - offset) }
         return (bytes, info)
@@ -91,6 +89,38 @@ enum POSIX {
         if mkdir(path, 0o700) == 0 { return true }
         if errno == EEXIST { return false }
         throw error("mkdir", path)
+    }
+
+    /// Creates `path` and its missing ancestors with mode 0700, fsyncing the parent of each directory
+    /// it creates so the new entry is durable. Ancestors no longer than `floor` are never created.
+    static func makeDirectories(_ path: String, floor: String = "") throws(StrongroomError) {
+        guard path.count > floor.count, try fileInfo(path) == nil else { return }
+        let parent = parentDirectory(of: path)
+        if !parent.isEmpty && parent != path { try makeDirectories(parent, floor: floor) }
+        if try makeDirectory(path), !parent.isEmpty {
+            try fsyncDirectory(parent)
+        }
+    }
+
+    /// The directory part of a path ("" when it has none).
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Reads until `buffer` is full or the file ends; returns the bytes read.
+    static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, _ path: String) throws(StrongroomError) -> Int {
+        var offset = 0
+        while offset < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error("read", path)
+            }
+            if n == 0 { break }
+            offset += n
+        }
+        return offset
     }
 
     /// Names in a directory, without `.` and `..`; nil when the directory does not exist.
