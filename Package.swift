@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "Strongroom", targets: ["Strongroom"]),
         .library(name: "SecureCrypto", targets: ["SecureCrypto"]),
+        .library(name: "PKCS11", targets: ["PKCS11"]),
         .executable(name: "strongroom", targets: ["StrongroomCLI"]),
     ],
     dependencies: [
@@ -40,9 +41,14 @@ let package = Package(
             dependencies: ["COpenSSL", "CSodium"],
             swiftSettings: strictSettings),
         .target(
+            name: "PKCS11",
+            dependencies: ["CPKCS11", "SecureCrypto", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings),
+        .target(
             name: "Strongroom",
             dependencies: [
                 "SecureCrypto",
+                "PKCS11",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -65,7 +71,7 @@ let package = Package(
         .testTarget(
             name: "StrongroomTests",
             dependencies: [
-                "Strongroom", "SecureCrypto",
+                "Strongroom", "SecureCrypto", "PKCS11",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),

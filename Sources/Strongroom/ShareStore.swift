@@ -110,10 +110,36 @@ public final class ShareStore: Sendable {
             guard let latest = try await versionNumbers(id).last else { throw ShareStore.notFound(id) }
             chosen = latest
         }
-        guard let blob = try await blobs.read(ShareStore.blobKey(id, chosen)) else {
+        let key = ShareStore.blobKey(id, chosen)
+        guard let blob = try await blobs.read(key) else {
             throw version == nil ? ShareStore.notFound(id) : ShareStore.notFound(id, chosen)
         }
-        return try await open(blob.bytes, id: id, version: chosen)
+        do {
+            return try await open(blob.bytes, id: id, version: chosen)
+        } catch let error as StrongroomError where error.code == .keyUnavailable {
+            // A rotation may have rewrapped this blob and retired its old KEK between our read and the
+            // unwrap (loads take no lock): read it again once, and give up only if it did not change.
+            guard let again = try await blobs.read(key), again.revision != blob.revision else {
+                throw try await unavailableKeyError(error, blob: blob.bytes, id: id, version: chosen)
+            }
+            logger.debug("blob was rewrapped while being loaded; reading it again", metadata: ["share.id": "\(id)"])
+            return try await open(again.bytes, id: id, version: chosen)
+        }
+    }
+
+    /// A blob whose KEK version is outside the vault's active range was altered (integrity); one
+    /// inside it means the KEK really is missing from the HSM or KMS.
+    private func unavailableKeyError(_ error: StrongroomError, blob: [UInt8], id: ShareID, version: UInt64) async throws -> StrongroomError {
+        let state = try await readState()
+        let envelope = try checkedEnvelope(blob, id: id, version: version)
+        let newest = max(state.currentKEKVersion, state.rotation?.target ?? 0)
+        let kek = envelope.sealed.kekVersion
+        guard kek >= state.oldestActiveKEKVersion, kek <= newest else {
+            return StrongroomError(
+                .integrityCheckFailed,
+                "blob for share '\(id)' version \(version) names KEK version \(kek), but the vault's active KEK versions are \(state.oldestActiveKEKVersion)–\(newest); the blob was altered or is from before a finished rotation")
+        }
+        return error
     }
 
     /// Opens an envelope that must belong to (vault, tier, id, version).

@@ -48,14 +48,40 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
     public struct HSM: Sendable, Hashable {
         /// `hsm.module` (required): path of the PKCS#11 module (`.so`).
         public var modulePath: String
-        /// `hsm.tokenLabel` (required): the token to use.
-        public var tokenLabel: String
+        /// `hsm.tokenLabel` (required unless `hsm.tokenSerial` is set): the token to use.
+        public var tokenLabel: String?
+        /// `hsm.tokenSerial` (optional): choose the token by serial number instead of label.
+        public var tokenSerial: String? = nil
         /// `hsm.pinEnv` (default `STRONGROOM_HSM_PIN`): the environment variable holding the user PIN.
         public var pinEnvironmentVariable: String
         /// `hsm.pinFile` (optional): a 0600 file holding the user PIN, used instead of the variable.
         public var pinFile: String?
         /// `hsm.blobPath` (required): the directory for the wrapped blobs.
         public var blobPath: String
+        /// `hsm.initArgs` (optional): the `pReserved` string for `C_Initialize` (NSS softokn needs one).
+        public var initArgs: String? = nil
+        /// `hsm.maxSessions` (default 4): worker sessions opened at most, besides the logged-in one.
+        public var maxSessions: Int = 4
+        /// `hsm.recycleAfter` (default 20000): session objects after which the module is
+        /// re-initialised at a quiet moment (SoftHSM frees destroyed session objects only then); 0: never.
+        public var recycleAfter: Int = 20_000
+
+        /// Creates tier 3 settings.
+        public init(
+            modulePath: String, tokenLabel: String?, tokenSerial: String? = nil,
+            pinEnvironmentVariable: String = "STRONGROOM_HSM_PIN", pinFile: String? = nil, blobPath: String,
+            initArgs: String? = nil, maxSessions: Int = 4, recycleAfter: Int = 20_000
+        ) {
+            self.modulePath = modulePath
+            self.tokenLabel = tokenLabel
+            self.tokenSerial = tokenSerial
+            self.pinEnvironmentVariable = pinEnvironmentVariable
+            self.pinFile = pinFile
+            self.blobPath = blobPath
+            self.initArgs = initArgs
+            self.maxSessions = maxSessions
+            self.recycleAfter = recycleAfter
+        }
     }
 
     /// The tier and its settings.
@@ -93,7 +119,8 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
                 + "cloud.bucket: \(cloud.bucket), cloud.prefix: \(cloud.prefix), cloud.kmsKeyId: \(cloud.kmsKeyID), "
                 + "cloud.accessKeyId: \(cloud.accessKeyID ?? "(unset)"), cloud.secretAccessKey: \(secret)"
         case .hsm(let hsm):
-            return "tier: hsm, hsm.module: \(hsm.modulePath), hsm.tokenLabel: \(hsm.tokenLabel), "
+            return "tier: hsm, hsm.module: \(hsm.modulePath), hsm.tokenLabel: \(hsm.tokenLabel ?? "(unset)"), "
+                + "hsm.tokenSerial: \(hsm.tokenSerial ?? "(unset)"), hsm.maxSessions: \(hsm.maxSessions), "
                 + "hsm.pinEnv: \(hsm.pinEnvironmentVariable), hsm.pinFile: \(hsm.pinFile ?? "(unset)"), "
                 + "hsm.blobPath: \(hsm.blobPath)"
         }
@@ -145,11 +172,22 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
                     kmsKeyID: try reader.required("cloud.kmsKeyId"), accessKeyID: try reader.string("cloud.accessKeyId"),
                     secretAccessKey: try secret.map { text throws(StrongroomError) in try secretBytes(text) }))
         case .hsm:
+            let serial = try reader.string("hsm.tokenSerial")
+            let label = serial == nil ? try reader.required("hsm.tokenLabel") : try reader.string("hsm.tokenLabel")
+            let maxSessions = try reader.int("hsm.maxSessions") ?? 4
+            guard (1...64).contains(maxSessions) else {
+                throw StrongroomError(.configuration, "hsm.maxSessions in \(source) must be 1 to 64, got \(maxSessions)")
+            }
+            let recycle = try reader.int("hsm.recycleAfter") ?? 20_000
+            guard recycle >= 0 else {
+                throw StrongroomError(.configuration, "hsm.recycleAfter in \(source) must not be negative")
+            }
             settings = .hsm(
                 HSM(
-                    modulePath: try reader.required("hsm.module"), tokenLabel: try reader.required("hsm.tokenLabel"),
+                    modulePath: try reader.required("hsm.module"), tokenLabel: label, tokenSerial: serial,
                     pinEnvironmentVariable: try reader.string("hsm.pinEnv") ?? "STRONGROOM_HSM_PIN",
-                    pinFile: try reader.string("hsm.pinFile"), blobPath: try reader.required("hsm.blobPath")))
+                    pinFile: try reader.string("hsm.pinFile"), blobPath: try reader.required("hsm.blobPath"),
+                    initArgs: try reader.string("hsm.initArgs"), maxSessions: maxSessions, recycleAfter: recycle))
         }
         return StrongroomConfiguration(tier: settings, lockTimeout: .seconds(timeout), source: source)
     }

@@ -17,6 +17,9 @@ public struct StrongroomError: Error, Hashable, CustomStringConvertible {
             case rotationIncomplete = "rotation incomplete"
             case io = "I/O error"
             case crypto = "crypto failure"
+            case hsmUnavailable = "HSM unavailable"
+            case hsmLoginFailed = "HSM login failed"
+            case keyUnavailable = "key unavailable"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -50,6 +53,14 @@ public struct StrongroomError: Error, Hashable, CustomStringConvertible {
         public static let io = Code(.io)
         /// A cryptographic primitive failed for a reason other than integrity.
         public static let crypto = Code(.crypto)
+
+        /// The PKCS#11 module cannot be loaded, the token is not there, or the HSM stayed unreachable
+        /// after the layer re-initialised it and retried once.
+        public static let hsmUnavailable = Code(.hsmUnavailable)
+        /// The HSM refused the PIN (or has none set, or is locked). Never retried.
+        public static let hsmLoginFailed = Code(.hsmLoginFailed)
+        /// A key-encryption key the vault needs is not in the HSM or KMS (wrong token, or destroyed).
+        public static let keyUnavailable = Code(.keyUnavailable)
 
         /// A short human name of the code.
         public var description: String { base.rawValue }

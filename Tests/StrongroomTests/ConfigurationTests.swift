@@ -108,11 +108,36 @@ import Testing
         #expect(!"\(cloud)".contains("wJalrXUtnFEMI"))
     }
 
-    @Test func unbuiltTiersSayTheyAreUnavailable() async throws {
-        let config = StrongroomConfiguration(
-            tier: .hsm(.init(modulePath: "/m.so", tokenLabel: "t", pinEnvironmentVariable: "P", pinFile: nil, blobPath: "/b")),
-            source: "test.yaml")
-        let error = await #expect(throws: StrongroomError.self) { try await ShareStore.open(configuration: config, logger: quietLogger) }
-        #expect(error?.code == .tierUnavailable)
+    @Test func cloudSaysItIsUnavailableAndHSMNeedsItsVault() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write(
+            "tier: cloud\ncloud:\n  endpoint: http://127.0.0.1:9\n  bucket: b\n  kmsKeyId: k\n", name: "c.yaml", in: directory)
+        let cloud = try await StrongroomConfiguration.load(filePath: file, environment: [:])
+        let unavailable = await #expect(throws: StrongroomError.self) { try await ShareStore.open(configuration: cloud, logger: quietLogger) }
+        #expect(unavailable?.code == .tierUnavailable)
+
+        let hsm = StrongroomConfiguration(
+            tier: .hsm(.init(modulePath: "/m.so", tokenLabel: "t", blobPath: "\(directory.path)/none")), source: "test.yaml")
+        let missing = await #expect(throws: StrongroomError.self) { try await ShareStore.open(configuration: hsm, logger: quietLogger) }
+        #expect(missing?.code == .vaultNotInitialised)
+        #expect(missing?.reason.contains("\(directory.path)/none") == true)
+    }
+
+    @Test func hsmSettingsParseWithDefaultsAndLimits() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write(
+            "tier: hsm\nhsm:\n  module: /m.so\n  tokenSerial: 0123abcd\n  blobPath: /b\n  initArgs: \"flags=readOnly\"\n",
+            name: "h.yaml", in: directory)
+        let config = try await StrongroomConfiguration.load(filePath: file, environment: [:])
+        guard case .hsm(let hsm) = config.tier else { Issue.record("not hsm"); return }
+        #expect(hsm.tokenSerial == "0123abcd" && hsm.tokenLabel == nil)
+        #expect(hsm.pinEnvironmentVariable == "STRONGROOM_HSM_PIN")
+        #expect(hsm.maxSessions == 4 && hsm.recycleAfter == 20_000 && hsm.initArgs == "flags=readOnly")
+        let error = await #expect(throws: StrongroomError.self) {
+            try await StrongroomConfiguration.load(filePath: file, environment: ["STRONGROOM_HSM_MAX_SESSIONS": "0"])
+        }
+        #expect(error?.reason.contains("hsm.maxSessions") == true)
     }
 }

@@ -84,15 +84,40 @@ class Keyring:
                 self._cache[version] = key
         return key
 
+    # The three operations Vault needs from a keyring (peer_pkcs11.py's HsmKeyring has the same ones).
+
+    def seal(self, version: int, secret: bytes, aad: bytes):
+        """(wrapped DEK, iv, ciphertext, tag): a fresh DEK seals the secret and is wrapped by KEK version."""
+        kek = self.kek(version)
+        dek = os.urandom(32)
+        iv = os.urandom(12)
+        sealed = AESGCM(dek).encrypt(iv, secret, aad)
+        return aes_key_wrap(kek, dek), iv, sealed[:-16], sealed[-16:]
+
+    def open(self, env: "Envelope", aad: bytes) -> bytes:
+        dek = aes_key_unwrap(self.kek(env.kek_version), env.wrapped)
+        return AESGCM(dek).decrypt(env.iv, env.ct + env.tag, aad)
+
+    def rewrap(self, env: "Envelope", aad: bytes, target: int) -> bytes:
+        """The DEK of env wrapped by KEK version target, verified both ways before it is returned."""
+        dek = aes_key_unwrap(self.kek(env.kek_version), env.wrapped)
+        AESGCM(dek).decrypt(env.iv, env.ct + env.tag, aad)  # prove the DEK opens this ciphertext
+        new_kek = self.kek(target)
+        wrapped = aes_key_wrap(new_kek, dek)
+        if aes_key_unwrap(new_kek, wrapped) != dek:
+            raise RuntimeError("rewrapped data key did not round-trip")
+        return wrapped
+
 
 # ---------------------------------------------------------------------------------------------------
 # Envelope v1 (docs/format.md)
 
 
-def header(vault_id: bytes, share_id: bytes, version: int, created: int, metadata: bytes = b"") -> bytes:
+def header(vault_id: bytes, share_id: bytes, version: int, created: int, metadata: bytes = b"",
+           tier: int = TIER_LOCAL) -> bytes:
     return b"".join((
         MAGIC,
-        struct.pack(">BBH", FORMAT_VERSION, TIER_LOCAL, 0),
+        struct.pack(">BBH", FORMAT_VERSION, tier, 0),
         vault_id,
         struct.pack(">B", len(share_id)),
         share_id,
@@ -309,6 +334,8 @@ def version_numbers(share_dir: str):
 
 
 class Vault:
+    tier = TIER_LOCAL  # the envelope's tier byte (peer_pkcs11.py's subclass sets 3)
+
     def __init__(self, root: str, vault_id: bytes, keyring: Keyring):
         self.root = root
         self.shares = os.path.join(root, "shares")
@@ -324,18 +351,14 @@ class Vault:
         share_dir = "%s/%s" % (self.shares, share_id)
         existing = version_numbers(share_dir)
         version = (existing[-1] if existing else 0) + 1
-        kek = self.keyring.kek(self.current_kek)
         while True:
             created = int(time.time())
-            aad = header(self.vault_id, sid, version, created)
-            dek = os.urandom(32)
-            iv = os.urandom(12)
-            sealed = AESGCM(dek).encrypt(iv, secret, aad)
-            wrapped = aes_key_wrap(kek, dek)
+            aad = header(self.vault_id, sid, version, created, tier=self.tier)
+            wrapped, iv, ct, tag = self.keyring.seal(self.current_kek, secret, aad)
             blob = b"".join((
                 aad,
                 key_section(self.kek_id, self.current_kek, wrapped),
-                body(iv, sealed[:-16], sealed[-16:]),
+                body(iv, ct, tag),
             ))
             if create_blob(self.shares, share_dir, "%d.srb" % version, blob):
                 return version
@@ -343,7 +366,7 @@ class Vault:
 
     def checked(self, raw: bytes, sid: bytes, version: int) -> Envelope:
         env = Envelope.parse(raw)
-        if env.tier != TIER_LOCAL or env.vault_id != self.vault_id or env.kek_id != self.kek_id:
+        if env.tier != self.tier or env.vault_id != self.vault_id or env.kek_id != self.kek_id:
             raise Malformed("blob sealed for another vault, tier or KEK")
         if env.share_id != sid or env.version != version:
             raise Malformed("blob belongs to another share id or version")
@@ -363,8 +386,7 @@ class Vault:
         env = self.checked(got[0], share_id.encode(), version)
         # The header's fields 1-8 were checked equal to the expected ones, so the blob's header bytes
         # are the AAD (docs/format.md, "Associated data").
-        dek = aes_key_unwrap(self.keyring.kek(env.kek_version), env.wrapped)
-        return AESGCM(dek).decrypt(env.iv, env.ct + env.tag, env.header_bytes())
+        return self.keyring.open(env, env.header_bytes())
 
     def rewrap_blob(self, share_id: str, version: int, target: int) -> bool:
         share_dir = "%s/%s" % (self.shares, share_id)
@@ -377,12 +399,7 @@ class Vault:
         if env.kek_version == target:
             return False
         aad = env.header_bytes()
-        dek = aes_key_unwrap(self.keyring.kek(env.kek_version), env.wrapped)
-        AESGCM(dek).decrypt(env.iv, env.ct + env.tag, aad)  # prove the DEK opens this ciphertext
-        new_kek = self.keyring.kek(target)
-        wrapped = aes_key_wrap(new_kek, dek)
-        if aes_key_unwrap(new_kek, wrapped) != dek:
-            raise RuntimeError("rewrapped data key did not round-trip")
+        wrapped = self.keyring.rewrap(env, aad, target)
         blob = b"".join((aad, key_section(self.kek_id, target, wrapped), body(env.iv, env.ct, env.tag)))
         if revision(path) != rev:  # replace(ifRevision:)
             raise RuntimeError("the blob changed while it was being rewrapped")
@@ -409,14 +426,18 @@ class Vault:
 # Benchmark driver
 
 
-def emit(op: str, count: int, seconds: float, **extra) -> None:
+def emit(op: str, count: int, seconds: float, *, impl: str = IMPL, tier: str = "local",
+         concurrency=None, **extra) -> None:
+    """One JSON line on stdout and one human line on stderr; concurrency, when given, follows op."""
     rate = count / seconds if seconds > 0 else 0.0
-    record = {"impl": IMPL, "tier": "local", "op": op, "count": count, "seconds": round(seconds, 6),
-              "ops_per_s": round(rate, 3)}
+    record = {"impl": impl, "tier": tier, "op": op}
+    if concurrency is not None:
+        record["concurrency"] = concurrency
+    record.update({"count": count, "seconds": round(seconds, 6), "ops_per_s": round(rate, 3)})
     record.update(extra)
     print(json.dumps(record, separators=(",", ":")), flush=True)
     more = "".join(", %s %s" % (k, v) for k, v in extra.items())
-    print("%s local %-13s %7d ops in %9.3f s = %10.1f ops/s%s" % (IMPL, op, count, seconds, rate, more),
+    print("%s %s %-13s %7d ops in %9.3f s = %10.1f ops/s%s" % (impl, tier, op, count, seconds, rate, more),
           file=sys.stderr, flush=True)
 
 
@@ -427,19 +448,69 @@ def positive(text: str) -> int:
     return value
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description="Strongroom tier 1 benchmark peer (Python + cryptography)")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every peer takes (peer_pkcs11.py adds its own)."""
     ap.add_argument("--dir", required=True, help="empty or absent directory to hold the peer's vault")
     ap.add_argument("--count", type=positive, default=2000, help="shares stored durably (timed)")
     ap.add_argument("--load-count", type=positive, default=20000, help="loads, cycling through the shares")
     ap.add_argument("--rotate-count", type=positive, default=10000,
                     help="shares in the vault when rotating (extra ones stored untimed)")
-    args = ap.parse_args()
 
-    root = os.path.abspath(args.dir)
+
+def empty_root(path: str, name: str):
+    """The absolute path of an empty directory (created 0700 when absent), or None (reported) if not empty."""
+    root = os.path.abspath(path)
     os.makedirs(root, mode=0o700, exist_ok=True)
     if os.listdir(root):
-        print("peer_local.py: %s is not empty" % root, file=sys.stderr)
+        print("%s: %s is not empty" % (name, root), file=sys.stderr)
+        return None
+    return root
+
+
+def run(vault: Vault, args, name: str = "peer_local.py", **labels) -> None:
+    """The timed operations on a set-up vault, each reported with emit(..., **labels)."""
+    ids = ["s-%06d" % i for i in range(args.count)]
+    secrets = [os.urandom(SHARE_BYTES) for _ in ids]
+
+    # store_durable
+    t0 = time.perf_counter()
+    for share_id, secret in zip(ids, secrets):
+        vault.store(share_id, secret)
+    emit("store_durable", len(ids), time.perf_counter() - t0, **labels)
+
+    # load: cycle through the stored shares.
+    n = len(ids)
+    t0 = time.perf_counter()
+    for i in range(args.load_count):
+        vault.load(ids[i % n])
+    emit("load", args.load_count, time.perf_counter() - t0, **labels)
+
+    step = max(1, n // 64)
+    for i in range(0, n, step):  # untimed correctness check on a sample
+        if vault.load(ids[i]) != secrets[i]:
+            raise SystemExit("%s: share %s did not round-trip" % (name, ids[i]))
+
+    # rotate: the vault holds max(count, rotate-count) shares; extra ones are stored untimed.
+    for i in range(args.count, args.rotate_count):
+        vault.store("s-%06d" % i, os.urandom(SHARE_BYTES))
+    t0 = time.perf_counter()
+    rotated = vault.rotate()
+    seconds = time.perf_counter() - t0
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    emit("rotate", rotated, seconds, peak_rss_mib=round(peak_kib / 1024.0, 1), **labels)
+
+    for i in range(0, n, step):  # untimed: shares still open, now under KEK 2
+        if vault.load(ids[i]) != secrets[i]:
+            raise SystemExit("%s: share %s did not survive rotation" % (name, ids[i]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Strongroom tier 1 benchmark peer (Python + cryptography)")
+    add_arguments(ap)
+    args = ap.parse_args()
+
+    root = empty_root(args.dir, "peer_local.py")
+    if root is None:
         return 2
 
     # Setup (untimed): vault id, root seed, shares/ directory.
@@ -450,39 +521,7 @@ def main() -> int:
     fsync_dir(root)
     keyring.kek(1)
 
-    ids = ["s-%06d" % i for i in range(args.count)]
-    secrets = [os.urandom(SHARE_BYTES) for _ in ids]
-
-    # store_durable
-    t0 = time.perf_counter()
-    for share_id, secret in zip(ids, secrets):
-        vault.store(share_id, secret)
-    emit("store_durable", len(ids), time.perf_counter() - t0)
-
-    # load: cycle through the stored shares.
-    n = len(ids)
-    t0 = time.perf_counter()
-    for i in range(args.load_count):
-        vault.load(ids[i % n])
-    emit("load", args.load_count, time.perf_counter() - t0)
-
-    step = max(1, n // 64)
-    for i in range(0, n, step):  # untimed correctness check on a sample
-        if vault.load(ids[i]) != secrets[i]:
-            raise SystemExit("peer_local.py: share %s did not round-trip" % ids[i])
-
-    # rotate: the vault holds max(count, rotate-count) shares; extra ones are stored untimed.
-    for i in range(args.count, args.rotate_count):
-        vault.store("s-%06d" % i, os.urandom(SHARE_BYTES))
-    t0 = time.perf_counter()
-    rotated = vault.rotate()
-    seconds = time.perf_counter() - t0
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    emit("rotate", rotated, seconds, peak_rss_mib=round(peak_kib / 1024.0, 1))
-
-    for i in range(0, n, step):  # untimed: shares still open, now under KEK 2
-        if vault.load(ids[i]) != secrets[i]:
-            raise SystemExit("peer_local.py: share %s did not survive rotation" % ids[i])
+    run(vault, args)
     return 0
 
 

@@ -146,8 +146,8 @@ extension ShareStore {
             return try await LocalVault.open(local, lockTimeout: configuration.lockTimeout, logger: logger)
         case .cloud:
             throw StrongroomError(.tierUnavailable, "tier 'cloud' is not available in this build yet (configured in \(configuration.source))")
-        case .hsm:
-            throw StrongroomError(.tierUnavailable, "tier 'hsm' is not available in this build yet (configured in \(configuration.source))")
+        case .hsm(let hsm):
+            return try await HSMVault.open(hsm, lockTimeout: configuration.lockTimeout, logger: logger)
         }
     }
 }

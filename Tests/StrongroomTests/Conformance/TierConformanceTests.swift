@@ -193,8 +193,8 @@ import Testing
             let store = try await fixture.open()
             _ = try await store.store(try id("s"), secret("v"))
             let error = await #expect(throws: StrongroomError.self) { try await fixture.openWithWrongSecret() }
-            #expect(error?.code == .wrongRootSeed)
-            #expect(error?.reason.contains("does not belong") == true)
+            #expect(error?.code == fixture.wrongSecretCode)
+            #expect(error?.reason.contains(fixture.wrongSecretHint) == true, "\(error?.reason ?? "")")
         }
     }
 

@@ -1,0 +1,276 @@
+internal import CPKCS11
+import Logging
+import SecureCrypto
+import Synchronization
+
+/// A logged-in connection to one token: one persistent session that holds the login, plus up to
+/// ``maxWorkerSessions`` worker sessions that tasks borrow for one operation each.
+///
+/// When a call reports that the sessions are gone (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`,
+/// `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`, `CKR_DEVICE_ERROR`, `CKR_CRYPTOKI_NOT_INITIALIZED`,
+/// or stale handles after a re-initialisation), the connection drops its sessions, re-initialises the
+/// module, finds the token again, logs in again, forgets its cached key handles (keys are found again
+/// by label) and runs the operation once more. A refused PIN is never retried.
+///
+/// SoftHSM keeps every destroyed session object until `C_Finalize`; after ``recycleAfter`` session
+/// objects the connection re-initialises the module at a quiet moment so memory stays bounded.
+public final class PKCS11Connection: Sendable {
+    public let module: PKCS11Module
+    public let selector: TokenSelector
+    public let maxWorkerSessions: Int
+    public let recycleAfter: Int
+    private let pin: SecretBytes?
+    private let logger: Logger
+    private let state = Mutex(State())
+    // A leaf lock: nothing else is taken while it is held.
+    private let keys = Mutex(KeyCache())
+
+    private struct State {
+        var generation: UInt64 = 0  // the module generation the sessions below belong to; 0: none
+        var token: TokenInfo?
+        var persistent: CK_SESSION_HANDLE = 0
+        var idle: [CK_SESSION_HANDLE] = []
+        var leased = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var reconnects = 0
+    }
+
+    private struct KeyCache {
+        var handles: [String: ObjectHandle] = [:]
+        var sessionObjects = 0
+    }
+
+    private struct Lease {
+        let handle: CK_SESSION_HANDLE
+        let generation: UInt64
+    }
+
+    private struct Stale: Error {}
+
+    /// Opens the connection: finds the token, opens the persistent session and logs in with `pin`
+    /// (nil: no login, public objects only). Throws ``PKCS11SetupError`` or ``PKCS11Error`` (a refused
+    /// PIN is `CKR_PIN_INCORRECT`); nothing is retried.
+    public init(
+        module: PKCS11Module, token selector: TokenSelector, pin: SecretBytes?, maxWorkerSessions: Int = 4,
+        recycleAfter: Int = 20_000, logger: Logger = Logger(label: "strongroom.pkcs11")
+    ) throws {
+        precondition(maxWorkerSessions >= 1, "a connection needs at least one worker session")
+        self.module = module
+        self.selector = selector
+        self.pin = pin
+        self.maxWorkerSessions = maxWorkerSessions
+        self.recycleAfter = recycleAfter
+        var logger = logger
+        logger[metadataKey: "pkcs11.module"] = "\(module.path)"
+        self.logger = logger
+        do {
+            try state.withLock { try connect(&$0) }
+        } catch let error as PKCS11Error where error.meansConnectionLost {
+            // The module was finalised by someone else before we started: initialise it and try once more.
+            try module.reinitialize(ifGeneration: module.generation)
+            try state.withLock { try connect(&$0) }
+        }
+    }
+
+    deinit {
+        state.withLock { state in
+            module.shared {
+                guard state.generation == module.generation else { return }
+                for session in state.idle { _ = module.functions.pointee.C_CloseSession!(session) }
+                if state.persistent != 0 { _ = module.functions.pointee.C_CloseSession!(state.persistent) }
+            }
+            state.idle = []
+            state.persistent = 0
+        }
+    }
+
+    /// The token this connection uses (as found at the last (re)connection).
+    public var token: TokenInfo? { state.withLock { $0.token } }
+
+    /// How many times the connection has reconnected after losing its sessions.
+    public var reconnectCount: Int { state.withLock { $0.reconnects } }
+
+    // MARK: Running operations
+
+    /// Runs `body` with a worker session. If the sessions turn out to be gone, reconnects (see the
+    /// type's documentation) and, when `idempotent`, runs `body` once more on a fresh session.
+    public func withSession<R>(idempotent: Bool = true, _ body: (PKCS11Session) throws -> R) async throws -> R {
+        var retried = false
+        while true {
+            let lease: Lease
+            do {
+                lease = try await acquire()
+            } catch let error as PKCS11Error where error.meansConnectionLost && !retried {
+                retried = true
+                try recover(after: error, seen: module.generation)
+                continue
+            }
+            do {
+                let result = try module.shared {
+                    guard module.generation == lease.generation else { throw Stale() }
+                    return try body(PKCS11Session(functions: module.functions, handle: lease.handle, connection: self))
+                }
+                release(lease, reusable: true)
+                recycleIfNeeded(lease.generation)
+                return result
+            } catch is Stale {
+                release(lease, reusable: false)
+                continue  // the module was re-initialised meanwhile: take a fresh session
+            } catch let error as PKCS11Error where error.meansConnectionLost {
+                release(lease, reusable: false)
+                guard idempotent, !retried else { throw error }
+                retried = true
+                try recover(after: error, seen: lease.generation)
+            } catch {
+                release(lease, reusable: true)
+                throw error
+            }
+        }
+    }
+
+    private func recover(after error: PKCS11Error, seen: UInt64) throws {
+        logger.warning(
+            "PKCS#11 sessions lost; re-initialising the module and logging in again",
+            metadata: ["pkcs11.error": "\(error)"])
+        try module.reinitialize(ifGeneration: seen)
+        state.withLock { $0.reconnects += 1 }
+    }
+
+    private func recycleIfNeeded(_ generation: UInt64) {
+        guard recycleAfter > 0 else { return }
+        let due = keys.withLock { cache in
+            guard cache.sessionObjects >= recycleAfter else { return false }
+            cache.sessionObjects = 0
+            return true
+        }
+        guard due else { return }
+        logger.debug("re-initialising the PKCS#11 module to release destroyed session objects")
+        do {
+            try module.reinitialize(ifGeneration: generation)
+        } catch {
+            logger.warning("planned PKCS#11 re-initialisation failed", metadata: ["pkcs11.error": "\(error)"])
+        }
+    }
+
+    // MARK: Sessions
+
+    private enum Step {
+        case use(Lease)
+        case open(UInt64)
+        case wait
+    }
+
+    private func acquire() async throws -> Lease {
+        while true {
+            let step: Step = try state.withLock { state in
+                if state.generation != module.generation { try connect(&state) }
+                if let handle = state.idle.popLast() {
+                    state.leased += 1
+                    return .use(Lease(handle: handle, generation: state.generation))
+                }
+                if state.leased < maxWorkerSessions {
+                    state.leased += 1
+                    return .open(state.generation)
+                }
+                return .wait
+            }
+            switch step {
+            case .use(let lease):
+                return lease
+            case .open(let generation):
+                do {
+                    // Lock order is state, then gate: read the slot before entering the gate.
+                    let slot = state.withLock { CK_SLOT_ID($0.token?.slot ?? 0) }
+                    let handle: CK_SESSION_HANDLE = try module.shared {
+                        guard module.generation == generation else { throw Stale() }
+                        return try openSession(slot: slot)
+                    }
+                    return Lease(handle: handle, generation: generation)
+                } catch {
+                    release(nil, generation: generation)
+                    if error is Stale { continue }
+                    throw error
+                }
+            case .wait:
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state in
+                        if !state.idle.isEmpty || state.leased < maxWorkerSessions || state.generation != module.generation {
+                            return true
+                        }
+                        state.waiters.append(continuation)
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+        }
+    }
+
+    private func release(_ lease: Lease, reusable: Bool) {
+        release(reusable ? lease.handle : nil, generation: lease.generation)
+    }
+
+    private func release(_ handle: CK_SESSION_HANDLE?, generation: UInt64) {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+            // Handles of an older generation are never closed or reused: the number may now belong
+            // to someone else's new session.
+            guard state.generation == generation else { return state.waiters.isEmpty ? nil : state.waiters.removeFirst() }
+            state.leased -= 1
+            if let handle { state.idle.append(handle) }
+            return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+        }
+        waiter?.resume()
+    }
+
+    /// Under the state lock: forget everything, find the token, open the persistent session, log in.
+    private func connect(_ state: inout State) throws {
+        try module.shared {
+            let generation = module.generation
+            let token = try module.unsafeToken(selector)
+            let session = try openSession(slot: CK_SLOT_ID(token.slot))
+            if let pin {
+                module.countLogin()
+                let rv: CK_RV = pin.withUnsafeBytes { bytes in
+                    let pointer = UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+                    return module.functions.pointee.C_Login!(session, CK_USER_TYPE(CKU_USER), pointer, CK_ULONG(bytes.count))
+                }
+                guard rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN else {
+                    _ = module.functions.pointee.C_CloseSession!(session)
+                    throw PKCS11Error("C_Login", UInt(rv))
+                }
+            }
+            let waiters = state.waiters
+            state = State(generation: generation, token: token, persistent: session, reconnects: state.reconnects)
+            for waiter in waiters { waiter.resume() }
+        }
+        keys.withLock { $0.handles = [:] }
+    }
+
+    private func openSession(slot: CK_SLOT_ID) throws -> CK_SESSION_HANDLE {
+        var session: CK_SESSION_HANDLE = 0
+        let rv = module.functions.pointee.C_OpenSession!(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &session)
+        guard rv == CKR_OK else { throw PKCS11Error("C_OpenSession", UInt(rv)) }
+        return session
+    }
+
+    // MARK: Keys
+
+    func cachedKey(_ label: String, find: () throws -> [ObjectHandle]) throws -> ObjectHandle? {
+        if let handle = keys.withLock({ $0.handles[label] }) { return handle }
+        let found = try find()
+        guard found.count <= 1 else { throw PKCS11SetupError.duplicateKey(label) }
+        guard let handle = found.first else { return nil }
+        keys.withLock { $0.handles[label] = handle }
+        return handle
+    }
+
+    /// Forgets the cached handle of a key (after destroying it).
+    public func forgetKey(labelled label: String) {
+        keys.withLock { _ = $0.handles.removeValue(forKey: label) }
+    }
+
+    func noteSessionObject(_ template: [Attribute]) {
+        guard !template.contains(.token(true)) else { return }
+        keys.withLock { $0.sessionObjects += 1 }
+    }
+}

@@ -1,0 +1,126 @@
+internal import CPKCS11
+
+/// A PKCS#11 function returned something other than `CKR_OK`. Carries the return value, its
+/// `CKR_` name and the function that returned it; never key material or PINs.
+public struct PKCS11Error: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The raw `CK_RV`.
+    public let rv: UInt
+    /// The Cryptoki function that failed, for example `C_UnwrapKey`.
+    public let function: String
+
+    public init(_ function: String, _ rv: UInt) {
+        self.function = function
+        self.rv = rv
+    }
+
+    /// The `CKR_` name of ``rv`` (or `CKR_VENDOR_DEFINED+0x…`/`unknown CK_RV 0x…`).
+    public var name: String { PKCS11Error.name(of: rv) }
+
+    public var description: String { "\(function) returned \(name) (0x\(String(rv, radix: 16)))" }
+
+    /// Errors after which the module's sessions are gone: the layer re-initialises, logs in again,
+    /// finds its keys by label and retries an idempotent operation once.
+    public var meansConnectionLost: Bool {
+        PKCS11Error.connectionLost.contains(rv)
+    }
+
+    /// Errors that say the data, wrapped key or tag did not verify. SoftHSM reports a bad GCM tag or
+    /// a wrapped key under another KEK as `CKR_GENERAL_ERROR` on the unwrap/decrypt path.
+    public var meansIntegrityFailure: Bool {
+        PKCS11Error.integrity.contains(rv)
+    }
+
+    /// The PIN was refused, or the token will not take one.
+    public var meansLoginRefused: Bool {
+        [UInt(CKR_PIN_INCORRECT), UInt(CKR_PIN_INVALID), UInt(CKR_PIN_LEN_RANGE), UInt(CKR_PIN_LOCKED),
+         UInt(CKR_PIN_EXPIRED), UInt(CKR_USER_PIN_NOT_INITIALIZED)].contains(rv)
+    }
+
+    static let connectionLost: Set<UInt> = [
+        UInt(CKR_SESSION_HANDLE_INVALID), UInt(CKR_SESSION_CLOSED), UInt(CKR_DEVICE_REMOVED),
+        UInt(CKR_TOKEN_NOT_PRESENT), UInt(CKR_DEVICE_ERROR), UInt(CKR_CRYPTOKI_NOT_INITIALIZED),
+        // After a re-initialisation behind our back, old session and object handles can also come
+        // back as these: the fix is the same (new sessions, log in, find keys by label again).
+        UInt(CKR_USER_NOT_LOGGED_IN), UInt(CKR_KEY_HANDLE_INVALID), UInt(CKR_OBJECT_HANDLE_INVALID),
+        UInt(CKR_TOKEN_NOT_RECOGNIZED),
+    ]
+
+    static let integrity: Set<UInt> = [
+        UInt(CKR_GENERAL_ERROR), UInt(CKR_ENCRYPTED_DATA_INVALID), UInt(CKR_ENCRYPTED_DATA_LEN_RANGE),
+        UInt(CKR_WRAPPED_KEY_INVALID), UInt(CKR_WRAPPED_KEY_LEN_RANGE), 0x42 /* CKR_AEAD_DECRYPT_FAILED (v3.0) */,
+    ]
+
+    /// The `CKR_` name of a return value.
+    public static func name(of rv: UInt) -> String {
+        if let name = names[rv] { return name }
+        if rv >= vendorDefined { return "CKR_VENDOR_DEFINED+0x\(String(rv - vendorDefined, radix: 16))" }
+        return "unknown CK_RV 0x\(String(rv, radix: 16))"
+    }
+
+    static let vendorDefined: UInt = 0x8000_0000
+
+    // Values from PKCS#11 v3.0 (pkcs11t.h), as p11-kit's pkcs11.h defines them.
+    static let names: [UInt: String] = [
+        0x0: "CKR_OK", 0x1: "CKR_CANCEL", 0x2: "CKR_HOST_MEMORY", 0x3: "CKR_SLOT_ID_INVALID",
+        0x5: "CKR_GENERAL_ERROR", 0x6: "CKR_FUNCTION_FAILED", 0x7: "CKR_ARGUMENTS_BAD", 0x8: "CKR_NO_EVENT",
+        0x9: "CKR_NEED_TO_CREATE_THREADS", 0xA: "CKR_CANT_LOCK", 0x10: "CKR_ATTRIBUTE_READ_ONLY",
+        0x11: "CKR_ATTRIBUTE_SENSITIVE", 0x12: "CKR_ATTRIBUTE_TYPE_INVALID", 0x13: "CKR_ATTRIBUTE_VALUE_INVALID",
+        0x1B: "CKR_ACTION_PROHIBITED", 0x20: "CKR_DATA_INVALID", 0x21: "CKR_DATA_LEN_RANGE",
+        0x30: "CKR_DEVICE_ERROR", 0x31: "CKR_DEVICE_MEMORY", 0x32: "CKR_DEVICE_REMOVED",
+        0x40: "CKR_ENCRYPTED_DATA_INVALID", 0x41: "CKR_ENCRYPTED_DATA_LEN_RANGE", 0x42: "CKR_AEAD_DECRYPT_FAILED",
+        0x50: "CKR_FUNCTION_CANCELED", 0x51: "CKR_FUNCTION_NOT_PARALLEL", 0x54: "CKR_FUNCTION_NOT_SUPPORTED",
+        0x60: "CKR_KEY_HANDLE_INVALID", 0x62: "CKR_KEY_SIZE_RANGE", 0x63: "CKR_KEY_TYPE_INCONSISTENT",
+        0x64: "CKR_KEY_NOT_NEEDED", 0x65: "CKR_KEY_CHANGED", 0x66: "CKR_KEY_NEEDED",
+        0x67: "CKR_KEY_INDIGESTIBLE", 0x68: "CKR_KEY_FUNCTION_NOT_PERMITTED", 0x69: "CKR_KEY_NOT_WRAPPABLE",
+        0x6A: "CKR_KEY_UNEXTRACTABLE", 0x70: "CKR_MECHANISM_INVALID", 0x71: "CKR_MECHANISM_PARAM_INVALID",
+        0x82: "CKR_OBJECT_HANDLE_INVALID", 0x90: "CKR_OPERATION_ACTIVE", 0x91: "CKR_OPERATION_NOT_INITIALIZED",
+        0xA0: "CKR_PIN_INCORRECT", 0xA1: "CKR_PIN_INVALID", 0xA2: "CKR_PIN_LEN_RANGE", 0xA3: "CKR_PIN_EXPIRED",
+        0xA4: "CKR_PIN_LOCKED", 0xB0: "CKR_SESSION_CLOSED", 0xB1: "CKR_SESSION_COUNT",
+        0xB3: "CKR_SESSION_HANDLE_INVALID", 0xB4: "CKR_SESSION_PARALLEL_NOT_SUPPORTED",
+        0xB5: "CKR_SESSION_READ_ONLY", 0xB6: "CKR_SESSION_EXISTS", 0xB7: "CKR_SESSION_READ_ONLY_EXISTS",
+        0xB8: "CKR_SESSION_READ_WRITE_SO_EXISTS", 0xC0: "CKR_SIGNATURE_INVALID", 0xC1: "CKR_SIGNATURE_LEN_RANGE",
+        0xD0: "CKR_TEMPLATE_INCOMPLETE", 0xD1: "CKR_TEMPLATE_INCONSISTENT", 0xE0: "CKR_TOKEN_NOT_PRESENT",
+        0xE1: "CKR_TOKEN_NOT_RECOGNIZED", 0xE2: "CKR_TOKEN_WRITE_PROTECTED",
+        0xF0: "CKR_UNWRAPPING_KEY_HANDLE_INVALID", 0xF1: "CKR_UNWRAPPING_KEY_SIZE_RANGE",
+        0xF2: "CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT", 0x100: "CKR_USER_ALREADY_LOGGED_IN",
+        0x101: "CKR_USER_NOT_LOGGED_IN", 0x102: "CKR_USER_PIN_NOT_INITIALIZED", 0x103: "CKR_USER_TYPE_INVALID",
+        0x104: "CKR_USER_ANOTHER_ALREADY_LOGGED_IN", 0x105: "CKR_USER_TOO_MANY_TYPES",
+        0x110: "CKR_WRAPPED_KEY_INVALID", 0x112: "CKR_WRAPPED_KEY_LEN_RANGE", 0x113: "CKR_WRAPPING_KEY_HANDLE_INVALID",
+        0x114: "CKR_WRAPPING_KEY_SIZE_RANGE", 0x115: "CKR_WRAPPING_KEY_TYPE_INCONSISTENT",
+        0x120: "CKR_RANDOM_SEED_NOT_SUPPORTED", 0x121: "CKR_RANDOM_NO_RNG", 0x130: "CKR_DOMAIN_PARAMS_INVALID",
+        0x150: "CKR_BUFFER_TOO_SMALL", 0x160: "CKR_SAVED_STATE_INVALID", 0x170: "CKR_INFORMATION_SENSITIVE",
+        0x180: "CKR_STATE_UNSAVEABLE", 0x190: "CKR_CRYPTOKI_NOT_INITIALIZED",
+        0x191: "CKR_CRYPTOKI_ALREADY_INITIALIZED", 0x1A0: "CKR_MUTEX_BAD", 0x1A1: "CKR_MUTEX_NOT_LOCKED",
+        0x200: "CKR_FUNCTION_REJECTED",
+    ]
+}
+
+/// Loading a module or choosing a token went wrong before any key operation.
+public enum PKCS11SetupError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// `dlopen` failed: the file is missing or is not a loadable library.
+    case moduleNotLoadable(path: String, reason: String)
+    /// The library has no `C_GetFunctionList`: it is not a PKCS#11 module.
+    case notAPKCS11Module(path: String)
+    /// No token with this label or serial; lists the labels that are present.
+    case tokenNotFound(selector: String, present: [String])
+    /// More than one token has this label.
+    case tokenAmbiguous(selector: String, slots: [UInt])
+
+    public var description: String {
+        switch self {
+        case .moduleNotLoadable(let path, let reason):
+            return "cannot load PKCS#11 module \(path): \(reason)"
+        case .notAPKCS11Module(let path):
+            return "\(path) has no C_GetFunctionList; it is not a PKCS#11 module"
+        case .tokenNotFound(let selector, let present):
+            let list = present.isEmpty ? "no initialised tokens" : "tokens present: " + present.map { "'\($0)'" }.joined(separator: ", ")
+            return "no token \(selector) in any slot (\(list))"
+        case .tokenAmbiguous(let selector, let slots):
+            return "more than one token matches \(selector) (slots \(slots.map(String.init).joined(separator: ", "))); choose by serial"
+        }
+    }
+}
+
+extension PKCS11SetupError {
+    static func duplicateKey(_ label: String) -> PKCS11Error { PKCS11Error("C_FindObjects(\(label))", 0x5) }
+}

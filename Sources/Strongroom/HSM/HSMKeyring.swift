@@ -1,0 +1,197 @@
+import PKCS11
+import SecureCrypto
+
+/// Tier 3: the KEK is a non-extractable AES-256 token object in a PKCS#11 HSM; each share version
+/// gets a data key generated inside the HSM as a session object; the share is sealed by `C_Encrypt`
+/// (`CKM_AES_GCM`, the envelope header as AAD) and the data key wrapped with `CKM_AES_KEY_WRAP`.
+/// Neither key ever leaves the HSM in the clear; rotation unwraps under the old KEK and wraps under
+/// the new one inside the HSM.
+public final class HSMKeyring: Keyring {
+    public let tier = Tier.hsm
+    /// The KEK label prefix: `strongroom/<vault id>`; version *v* is labelled `<prefix>/kek/<v>`.
+    public let kekID: String
+    let vaultID: VaultID
+    let connection: PKCS11Connection
+
+    static let wrapMechanism = Mechanism.aesKeyWrap
+    static let wrappedKeySize = 40
+    static let ivSize = 12
+    static let tagSize = 16
+
+    init(vaultID: VaultID, connection: PKCS11Connection) {
+        self.vaultID = vaultID
+        self.kekID = "strongroom/\(vaultID.hex)"
+        self.connection = connection
+    }
+
+    /// The label of KEK version `version`.
+    public func kekLabel(_ version: UInt32) -> String { "\(kekID)/kek/\(version)" }
+
+    var tokenName: String { connection.token.map { "'\($0.label)'" } ?? "\(connection.selector)" }
+
+    // MARK: Templates
+
+    static func kekTemplate(label: String, id: [UInt8], token: Bool = true) -> [Attribute] {
+        [
+            .objectClass(.secretKey), .keyType(.aes), .valueLength(32), .token(token), .private(true),
+            .sensitive(true), .extractable(false), .wrap(true), .unwrap(true), .encrypt(false), .decrypt(false),
+            .label(label), .id(id),
+        ]
+    }
+
+    static let dataKeyTemplate: [Attribute] = [
+        .objectClass(.secretKey), .keyType(.aes), .valueLength(32), .token(false), .private(true),
+        .sensitive(true), .extractable(true), .encrypt(true), .decrypt(true),
+    ]
+
+    /// A data key unwrapped to be used (decrypt only) or to be wrapped again (extractable).
+    static func unwrappedTemplate(extractable: Bool) -> [Attribute] {
+        [
+            .objectClass(.secretKey), .keyType(.aes), .token(false), .private(true), .sensitive(true),
+            .extractable(extractable), .decrypt(!extractable), .encrypt(false),
+        ]
+    }
+
+    // MARK: Keyring
+
+    public func seal(_ share: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws -> SealedShare {
+        let iv = try SecureRandom.bytes(count: HSMKeyring.ivSize)
+        return try await run("seal", integrityPath: false) { session in
+            let kek = try kekHandle(session, kekVersion)
+            let dataKey = try session.generateAESKey(HSMKeyring.dataKeyTemplate)
+            defer { try? session.destroy(dataKey) }
+            let sealed = try session.encryptGCM(key: dataKey, iv: iv, aad: associatedData, plaintext: share)
+            let wrapped = try session.wrap(dataKey, with: kek, mechanism: HSMKeyring.wrapMechanism)
+            return SealedShare(
+                kekVersion: kekVersion, wrapMechanism: UInt32(HSMKeyring.wrapMechanism.rawValue), wrappedKey: wrapped,
+                iv: iv, ciphertext: sealed.ciphertext, tag: sealed.tag)
+        }
+    }
+
+    public func open(_ sealed: SealedShare, associatedData: [UInt8]) async throws -> SecretBytes {
+        try check(sealed)
+        return try await run("open", integrityPath: true) { session in
+            let kek = try kekHandle(session, sealed.kekVersion)
+            let dataKey = try session.unwrap(
+                sealed.wrappedKey, with: kek, mechanism: HSMKeyring.wrapMechanism,
+                template: HSMKeyring.unwrappedTemplate(extractable: false))
+            defer { try? session.destroy(dataKey) }
+            return try session.decryptGCM(
+                key: dataKey, iv: sealed.iv, aad: associatedData, ciphertext: sealed.ciphertext, tag: sealed.tag)
+        }
+    }
+
+    public func rewrap(_ sealed: SealedShare, associatedData: [UInt8], to target: UInt32) async throws -> SealedShare {
+        try check(sealed)
+        return try await run("rewrap", integrityPath: true) { session in
+            let oldKEK = try kekHandle(session, sealed.kekVersion)
+            let newKEK = try kekHandle(session, target)
+            let dataKey = try session.unwrap(
+                sealed.wrappedKey, with: oldKEK, mechanism: HSMKeyring.wrapMechanism,
+                template: HSMKeyring.unwrappedTemplate(extractable: true))
+            defer { try? session.destroy(dataKey) }
+            let wrapped = try session.wrap(dataKey, with: newKEK, mechanism: HSMKeyring.wrapMechanism)
+            // Verify before anything is written: the new wrapping must unwrap under the new KEK to a
+            // key that opens this very ciphertext (the GCM tag checks it inside the HSM).
+            let check = try session.unwrap(
+                wrapped, with: newKEK, mechanism: HSMKeyring.wrapMechanism,
+                template: HSMKeyring.unwrappedTemplate(extractable: false))
+            defer { try? session.destroy(check) }
+            _ = try session.decryptGCM(
+                key: check, iv: sealed.iv, aad: associatedData, ciphertext: sealed.ciphertext, tag: sealed.tag)
+            var result = sealed
+            result.kekVersion = target
+            result.wrappedKey = wrapped
+            return result
+        }
+    }
+
+    public func prepareKEK(version: UInt32) async throws {
+        let label = kekLabel(version)
+        let id = Array(vaultID.bytes) + withUnsafeBytes(of: version.bigEndian, Array.init)
+        try await run("create KEK", integrityPath: false) { session in
+            // Find first, then create: safe to run again after a lost session.
+            if try session.key(labelled: label) != nil { return }
+            _ = try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: id))
+        }
+    }
+
+    public func retireKEKs(olderThan version: UInt32) async throws {
+        guard version > 1 else { return }
+        try await run("destroy old KEKs", integrityPath: false) { session in
+            for old in 1..<version {
+                let label = kekLabel(old)
+                guard let handle = try session.key(labelled: label) else { continue }
+                try session.destroy(handle)
+                connection.forgetKey(labelled: label)
+            }
+        }
+    }
+
+    /// Checks that KEK version `version` is on the token (for opening a vault).
+    func requireKEK(version: UInt32) async throws {
+        try await run("find KEK", integrityPath: false) { session in _ = try kekHandle(session, version) }
+    }
+
+    // MARK: Helpers
+
+    private func kekHandle(_ session: PKCS11Session, _ version: UInt32) throws -> ObjectHandle {
+        guard let handle = try session.key(labelled: kekLabel(version)) else {
+            throw StrongroomError(
+                .keyUnavailable,
+                "KEK '\(kekLabel(version))' is not on HSM token \(tokenName); is this the vault's token, and was the KEK destroyed?")
+        }
+        return handle
+    }
+
+    private func check(_ sealed: SealedShare) throws(StrongroomError) {
+        guard sealed.wrapMechanism == UInt32(HSMKeyring.wrapMechanism.rawValue) else {
+            throw StrongroomError(
+                .integrityCheckFailed,
+                "the blob names wrap mechanism 0x\(String(sealed.wrapMechanism, radix: 16)); tier 3 uses CKM_AES_KEY_WRAP (0x2109)")
+        }
+        guard sealed.wrappedKey.count == HSMKeyring.wrappedKeySize, sealed.iv.count == HSMKeyring.ivSize,
+            sealed.tag.count == HSMKeyring.tagSize
+        else {
+            throw StrongroomError(.integrityCheckFailed, "the blob's wrapped key, IV or tag has the wrong length")
+        }
+    }
+
+    private func run<R>(_ operation: String, integrityPath: Bool, _ body: (PKCS11Session) throws -> R) async throws -> R {
+        do {
+            return try await connection.withSession(body)
+        } catch {
+            throw HSMKeyring.mapped(error, operation: operation, integrityPath: integrityPath, token: tokenName)
+        }
+    }
+
+    /// Turns PKCS#11 failures into store errors that say what happened and what to do.
+    static func mapped(_ error: any Error, operation: String, integrityPath: Bool, token: String) -> any Error {
+        switch error {
+        case let error as StrongroomError:
+            return error
+        case let error as PKCS11Error where integrityPath && error.meansIntegrityFailure:
+            return StrongroomError(
+                .integrityCheckFailed,
+                "the HSM refused to \(operation) the share: its wrapped key, IV, tag or ciphertext was altered, or it was sealed under another key; nothing was released",
+                cause: error.description)
+        case let error as PKCS11Error where error.meansLoginRefused:
+            return StrongroomError(
+                .hsmLoginFailed, "HSM token \(token) refused the PIN; check hsm.pinEnv / hsm.pinFile (not retried)",
+                cause: error.description)
+        case let error as PKCS11Error where error.meansConnectionLost:
+            return StrongroomError(
+                .hsmUnavailable,
+                "lost the HSM while trying to \(operation), and it was still gone after re-initialising the module and logging in again",
+                cause: error.description)
+        case let error as PKCS11Error:
+            return StrongroomError(.hsmUnavailable, "the HSM could not \(operation)", cause: error.description)
+        case let error as PKCS11SetupError:
+            return StrongroomError(.hsmUnavailable, error.description)
+        case let error as CryptoError:
+            return StrongroomError(.crypto, "could not \(operation): \(error)")
+        default:
+            return StrongroomError(.hsmUnavailable, "could not \(operation)", cause: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import PKCS11
+import SecureCrypto
+
+/// Creating and opening tier 3 vaults: wrapped blobs in a directory (0700), KEKs on a PKCS#11 token.
+public enum HSMVault {
+    /// Creates a vault: its blob directory and state, and KEK version 1 on the token. Refuses to touch
+    /// an existing vault. Returns the new vault id.
+    public static func initialise(_ settings: StrongroomConfiguration.HSM, logger: Logger) async throws -> VaultID {
+        let blobs = DirectoryBlobStore(root: settings.blobPath)
+        if try POSIX.fileInfo("\(settings.blobPath)/\(VaultState.key)") != nil {
+            throw StrongroomError(.vaultAlreadyExists, "\(settings.blobPath) already holds a vault; nothing was changed")
+        }
+        let connection = try connect(settings, logger: logger)
+        try POSIX.makeDirectories(settings.blobPath)
+        try LocalVault.checkDirectory(settings.blobPath)
+        let vaultID = VaultID(bytes: try crypto { () throws(CryptoError) in try SecureRandom.bytes(count: 16) })
+        let keyring = HSMKeyring(vaultID: vaultID, connection: connection)
+        try await keyring.prepareKEK(version: 1)
+        let state = VaultState(
+            vaultID: vaultID.hex, tier: Tier.hsm.rawValue, kekID: keyring.kekID, currentKEKVersion: 1,
+            oldestActiveKEKVersion: 1, rotation: nil, seedCheck: nil, createdAt: UInt64(Date().timeIntervalSince1970))
+        guard try await blobs.create(VaultState.key, try state.encoded()) else {
+            try? await keyring.retireKEKs(olderThan: 2)
+            throw StrongroomError(.vaultAlreadyExists, "\(settings.blobPath) already holds a vault")
+        }
+        logger.info(
+            "vault created",
+            metadata: ["vault.id": "\(vaultID.hex)", "vault.path": "\(settings.blobPath)", "hsm.kek": "\(keyring.kekLabel(1))"])
+        return vaultID
+    }
+
+    /// Opens an existing vault: reads its state, logs in to the token and checks that the vault's
+    /// current KEK is there.
+    public static func open(
+        _ settings: StrongroomConfiguration.HSM, lockTimeout: Duration = .seconds(60), logger: Logger
+    ) async throws -> ShareStore {
+        try await open(settings, lockTimeout: lockTimeout, logger: logger, faults: .none)
+    }
+
+    package static func open(
+        _ settings: StrongroomConfiguration.HSM, lockTimeout: Duration, logger: Logger, faults: FaultInjection
+    ) async throws -> ShareStore {
+        let blobs = DirectoryBlobStore(root: settings.blobPath, lockTimeout: lockTimeout)
+        guard let stateBlob = try await blobs.read(VaultState.key) else {
+            throw StrongroomError(
+                .vaultNotInitialised, "no vault at \(settings.blobPath); create one with `strongroom init`")
+        }
+        try LocalVault.checkDirectory(settings.blobPath)
+        let state = try VaultState.decode(stateBlob.bytes, location: settings.blobPath)
+        guard state.tier == Tier.hsm.rawValue, let vaultID = VaultID(hex: state.vaultID) else {
+            throw StrongroomError(.configuration, "\(settings.blobPath) holds a \(state.tier) vault, not an hsm one")
+        }
+        let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
+        try await keyring.requireKEK(version: state.currentKEKVersion)
+        return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
+    }
+
+    /// Loads the module, finds the token and logs in with the configured PIN.
+    static func connect(_ settings: StrongroomConfiguration.HSM, logger: Logger) throws -> PKCS11Connection {
+        let selector: TokenSelector
+        if let serial = settings.tokenSerial {
+            selector = .serial(serial)
+        } else if let label = settings.tokenLabel {
+            selector = .label(label)
+        } else {
+            throw StrongroomError(.configuration, "set hsm.tokenLabel or hsm.tokenSerial to choose the HSM token")
+        }
+        let pin = try readPIN(settings)
+        do {
+            let module = try PKCS11Module.load(path: settings.modulePath, reserved: settings.initArgs)
+            return try PKCS11Connection(
+                module: module, token: selector, pin: pin, maxWorkerSessions: settings.maxSessions,
+                recycleAfter: settings.recycleAfter, logger: logger)
+        } catch {
+            throw HSMKeyring.mapped(error, operation: "log in", integrityPath: false, token: "\(selector)")
+        }
+    }
+
+    /// The user PIN, from `hsm.pinFile` (owner-only, one line) or the `hsm.pinEnv` variable, straight
+    /// into locked memory.
+    public static func readPIN(_ settings: StrongroomConfiguration.HSM) throws -> SecretBytes {
+        if let file = settings.pinFile { return try readPINFile(file) }
+        let name = settings.pinEnvironmentVariable
+        guard let value = getenv(name), strlen(value) > 0 else {
+            throw StrongroomError(
+                .configuration,
+                "the HSM PIN is not set: export \(name) or point hsm.pinFile at a 0600 file (the PIN is never taken as an argument)")
+        }
+        return try crypto { () throws(CryptoError) in
+            do {
+                return try SecretBytes(copying: UnsafeRawBufferPointer(start: value, count: strlen(value)))
+            } catch let error as CryptoError {
+                throw error
+            } catch {
+                throw CryptoError(.outOfSecureMemory, "could not hold the PIN in locked memory")
+            }
+        }
+    }
+
+    static func readPINFile(_ path: String) throws -> SecretBytes {
+        let fd: Int32
+        do {
+            fd = try POSIX.open(path, O_RDONLY | O_NOFOLLOW)
+        } catch {
+            throw StrongroomError(.configuration, "cannot open HSM PIN file \(path); check hsm.pinFile", cause: error.cause)
+        }
+        defer { POSIX.close(fd) }
+        var info = Glibc.stat()
+        guard fstat(fd, &info) == 0 else { throw POSIX.error("fstat", path) }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw StrongroomError(
+                .insecurePermissions,
+                "HSM PIN file \(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only (chmod 600 \(path))")
+        }
+        guard info.st_size > 0, info.st_size <= 256 else {
+            throw StrongroomError(.configuration, "HSM PIN file \(path) must hold one PIN of 1 to 256 bytes")
+        }
+        let size = Int(info.st_size)
+        return try SecretBytes(capacity: size) { buffer in
+            let read = try POSIX.readFully(fd, into: buffer, path)
+            var length = read
+            while length > 0, buffer[length - 1] == 0x0A || buffer[length - 1] == 0x0D { length -= 1 }
+            guard length > 0 else { throw StrongroomError(.configuration, "HSM PIN file \(path) is empty") }
+            return length
+        }
+    }
+}
+
+extension HSMVault {
+    /// Destroys every KEK version of the vault at `settings.blobPath` on the token (tests and
+    /// benchmarks clean up with it). The blobs stay; without their KEKs they can never be opened.
+    package static func destroyKeys(_ settings: StrongroomConfiguration.HSM, logger: Logger) async throws {
+        let blobs = DirectoryBlobStore(root: settings.blobPath)
+        guard let stateBlob = try await blobs.read(VaultState.key) else { return }
+        let state = try VaultState.decode(stateBlob.bytes, location: settings.blobPath)
+        guard let vaultID = VaultID(hex: state.vaultID) else { return }
+        let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
+        let newest = max(state.currentKEKVersion, state.rotation?.target ?? 0)
+        try await keyring.retireKEKs(olderThan: newest + 1)
+    }
+}

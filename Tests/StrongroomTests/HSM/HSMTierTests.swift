@@ -1,0 +1,265 @@
+import Foundation
+import PKCS11
+import SecureCrypto
+import Synchronization
+import Testing
+@testable import Strongroom
+
+/// Tier 3 behaviour beyond the conformance suite, against the SoftHSM tokens scripts/test makes.
+///
+/// Login state and `C_Finalize` belong to the whole process, so the tests that log in with a wrong
+/// PIN or finalise the module load their own copy of the SoftHSM library (a separate dlopen instance
+/// with its own state) and use the second token; the suite runs them one at a time.
+@Suite(.serialized) struct HSMTierTests {
+    let environment: HSMTestEnvironment
+    init() throws { environment = try HSMTestEnvironment.require() }
+
+    /// A private copy of the module file: dlopen gives it its own Cryptoki state.
+    func isolatedModule(_ directory: TemporaryDirectory) throws -> String {
+        let copy = "\(directory.path)/libsofthsm2-copy-\(UUID().uuidString).so"
+        // The module path may be a (relative) symlink: copy the library it points at.
+        let target = URL(fileURLWithPath: environment.module).resolvingSymlinksInPath().path
+        try FileManager.default.copyItem(atPath: target, toPath: copy)
+        return copy
+    }
+
+    @Test func wrongPINIsAClearErrorAndIsNotRetried() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let module = try isolatedModule(directory)
+        let pinFile = "\(directory.path)/wrong.pin"
+        FileManager.default.createFile(atPath: pinFile, contents: Data("not-the-pin\n".utf8), attributes: [.posixPermissions: 0o600])
+        var settings = environment.settings(blobPath: "\(directory.path)/vault", token: environment.tokenB, module: module)
+        settings.pinFile = pinFile
+        let loaded = try PKCS11Module.load(path: module)
+        let before = loaded.loginCalls
+        let error = await #expect(throws: StrongroomError.self) { try await HSMVault.initialise(settings, logger: quietLogger) }
+        #expect(error?.code == .hsmLoginFailed)
+        #expect(error?.cause?.contains("C_Login returned CKR_PIN_INCORRECT") == true)
+        #expect(loaded.loginCalls == before + 1, "one C_Login, no retry loop")
+        #expect(!"\(error!)".contains("not-the-pin"))
+        #expect(!FileManager.default.fileExists(atPath: "\(directory.path)/vault/vault.json"))
+    }
+
+    @Test func missingModuleNonModuleAndUnknownTokenAreClearErrors() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        var settings = environment.settings(blobPath: "\(directory.path)/vault")
+        settings.modulePath = "\(directory.path)/no-such-module.so"
+        let missing = await #expect(throws: StrongroomError.self) { try await HSMVault.initialise(settings, logger: quietLogger) }
+        #expect(missing?.code == .hsmUnavailable)
+        #expect(missing?.reason.contains("no-such-module.so: no such file") == true)
+
+        // A real shared library that is not a PKCS#11 module.
+        let notAModule = try #require(
+            ["/usr/lib/x86_64-linux-gnu/libsodium.so", "/usr/lib/aarch64-linux-gnu/libsodium.so"].first {
+                FileManager.default.fileExists(atPath: $0)
+            })
+        settings.modulePath = notAModule
+        let wrong = await #expect(throws: StrongroomError.self) { try await HSMVault.initialise(settings, logger: quietLogger) }
+        #expect(wrong?.reason.contains("not a PKCS#11 module") == true)
+
+        settings = environment.settings(blobPath: "\(directory.path)/vault", token: "no-such-token")
+        let unknown = await #expect(throws: StrongroomError.self) { try await HSMVault.initialise(settings, logger: quietLogger) }
+        #expect(unknown?.code == .hsmUnavailable)
+        #expect(unknown?.reason.contains("no token labelled 'no-such-token'") == true)
+        #expect(unknown?.reason.contains("'\(environment.token)'") == true, "lists the labels present")
+        #expect(unknown?.reason.contains("'\(environment.tokenB)'") == true)
+    }
+
+    @Test func pinFileMustBeOwnerOnlyAndPINIsNeverPrinted() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let pin = try #require(ProcessInfo.processInfo.environment[HSMTestEnvironment.pinVariable])
+        let pinFile = "\(directory.path)/user.pin"
+        FileManager.default.createFile(atPath: pinFile, contents: Data((pin + "\n").utf8), attributes: [.posixPermissions: 0o644])
+        var settings = environment.settings(blobPath: "\(directory.path)/vault")
+        settings.pinFile = pinFile
+        let open = await #expect(throws: StrongroomError.self) { try await HSMVault.initialise(settings, logger: quietLogger) }
+        #expect(open?.code == .insecurePermissions)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: pinFile)
+        _ = try await HSMVault.initialise(settings, logger: quietLogger)
+        let store = try await HSMVault.open(settings, logger: quietLogger)
+        _ = try await store.store(try id("a"), secret("x"))
+        let configuration = StrongroomConfiguration(tier: .hsm(settings), lockTimeout: .seconds(1), source: "test")
+        #expect(!"\(configuration)".contains(pin))
+        #expect(!"\(store)".contains(pin))
+        try await HSMVault.destroyKeys(settings, logger: quietLogger)
+    }
+
+    @Test func kekIsNonExtractableAndOldKEKIsDestroyedOnlyAfterEveryShareIsRewrapped() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let settings = environment.settings(blobPath: "\(directory.path)/vault")
+        let vault = try await HSMVault.initialise(settings, logger: quietLogger)
+        let store = try await HSMVault.open(settings, logger: quietLogger)
+        let keyring = try #require(store.keyring as? HSMKeyring)
+        let label1 = "strongroom/\(vault.hex)/kek/1"
+        #expect(keyring.kekLabel(1) == label1)
+
+        try await keyring.connection.withSession { session in
+            let kek = try #require(try session.key(labelled: label1))
+            #expect(try session.flag(.sensitive, of: kek))
+            #expect(try !session.flag(.extractable, of: kek))
+            #expect(try session.flag(.neverExtractable, of: kek))
+            #expect(try session.flag(.token, of: kek))
+            #expect(throws: PKCS11Error.self) { try session.attribute(.value, of: kek) }
+            let other = try session.generateAESKey(HSMKeyring.dataKeyTemplate)
+            defer { try? session.destroy(other) }
+            // A key with CKA_WRAP would be needed to even try; the KEK itself must refuse to be wrapped.
+            let wrapping = try session.generateAESKey([
+                .objectClass(.secretKey), .keyType(.aes), .valueLength(32), .token(false), .wrap(true), .unwrap(true),
+            ])
+            defer { try? session.destroy(wrapping) }
+            let refused = #expect(throws: PKCS11Error.self) { try session.wrap(kek, with: wrapping, mechanism: .aesKeyWrap) }
+            #expect(refused?.name == "CKR_KEY_UNEXTRACTABLE")
+        }
+
+        for index in 0..<4 { _ = try await store.store(try id("s\(index)"), secret("secret \(index)")) }
+        // Corrupt one blob: the rotation must stop short and leave KEK 1 on the token.
+        let path = "\(settings.blobPath)/shares/s0/1.srb"
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 1] ^= 1
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let incomplete = await #expect(throws: StrongroomError.self) { try await store.rotateWrappingKey() }
+        #expect(incomplete?.code == .rotationIncomplete)
+        #expect(try await kekExists(keyring, label1))
+        #expect(text(try await store.load(try id("s1"))) == "secret 1")
+
+        _ = try await store.erase(try id("s0"))
+        let report = try await store.rotateWrappingKey()
+        #expect(report.failures.isEmpty)
+        #expect(try await !kekExists(keyring, label1), "old KEK destroyed after the rotation finished")
+        #expect(try await kekExists(keyring, keyring.kekLabel(2)))
+        for index in 1..<4 { #expect(text(try await store.load(try id("s\(index)"))) == "secret \(index)") }
+        try await HSMVault.destroyKeys(settings, logger: quietLogger)
+    }
+
+    @Test func tamperedBlobIsAnIntegrityErrorCarryingTheHSMsAnswer() async throws {
+        try await withFixture(.hsm) { fixture in
+            let store = try await fixture.open()
+            let share = try id("t")
+            _ = try await store.store(share, secret("tamper me"))
+            let path = "\((fixture as! HSMFixture).settings.blobPath)/shares/t/1.srb"
+            var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+            let envelope = try Envelope(parsing: bytes)
+            // Flip a bit of the wrapped key: SoftHSM answers CKR_GENERAL_ERROR on C_UnwrapKey.
+            let wrapped = envelope.sealed.wrappedKey
+            let start = try #require((0...(bytes.count - wrapped.count)).first { Array(bytes[$0..<($0 + wrapped.count)]) == wrapped })
+            bytes[start + 3] ^= 0x10
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let error = await #expect(throws: StrongroomError.self) { try await store.load(share) }
+            #expect(error?.code == .integrityCheckFailed)
+            #expect(error?.cause?.contains("C_UnwrapKey returned CKR_") == true)
+        }
+    }
+
+    @Test func loadsGoOnWhileTheModuleIsFinalisedAndReinitialisedBehindTheLayersBack() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let module = try isolatedModule(directory)
+        let settings = environment.settings(blobPath: "\(directory.path)/vault", token: environment.tokenB, module: module)
+        _ = try await HSMVault.initialise(settings, logger: quietLogger)
+        let store = try await HSMVault.open(settings, logger: quietLogger)
+        let keyring = try #require(store.keyring as? HSMKeyring)
+        let ids = try (0..<16).map { try id("r\($0)") }
+        for (index, share) in ids.enumerated() { _ = try await store.store(share, secret("value \(index)")) }
+
+        let raw = try PKCS11Module.load(path: module)
+        let generationBefore = raw.generation
+        let stop = Counter()
+        let loads = Counter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var index = worker
+                    while stop.value == 0 {
+                        let share = ids[index % ids.count]
+                        let value = try await store.load(share)
+                        #expect(text(value) == "value \(index % ids.count)")
+                        loads.increment()
+                        index += 1
+                        await Task.yield()  // loads rarely suspend; let the restart task run
+                    }
+                }
+            }
+            group.addTask {
+                // An HSM restart played four times: finalise + initialise, and once finalise alone
+                // (the layer must initialise it itself), with loads running all the while.
+                for round in 0..<4 {
+                    try await Task.sleep(for: .milliseconds(150))
+                    let answers = raw.behindTheLayersBack(finalize: true, initialize: round != 2)
+                    #expect(answers.finalize == 0)
+                }
+                try await Task.sleep(for: .milliseconds(150))
+                stop.increment()
+            }
+            try await group.waitForAll()
+        }
+        #expect(loads.value > 100)
+        #expect(keyring.connection.reconnectCount >= 1, "the layer noticed and reconnected")
+        #expect(raw.generation > generationBefore)
+        // Everything else still works on the recovered connection: store, rotate, load.
+        _ = try await store.store(try id("after"), secret("after restart"))
+        _ = try await store.rotateWrappingKey()
+        #expect(text(try await store.load(try id("after"))) == "after restart")
+        try await HSMVault.destroyKeys(settings, logger: quietLogger)
+    }
+
+    @Test func destroyedSessionObjectsAreReleasedByRecyclingTheModule() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let module = try isolatedModule(directory)
+        let settings = environment.settings(
+            blobPath: "\(directory.path)/vault", token: environment.tokenB, module: module, recycleAfter: 50)
+        _ = try await HSMVault.initialise(settings, logger: quietLogger)
+        let store = try await HSMVault.open(settings, logger: quietLogger)
+        let share = try id("m")
+        _ = try await store.store(share, secret("kept"))
+        let raw = try PKCS11Module.load(path: module)
+        let before = raw.generation
+        for _ in 0..<260 { #expect(text(try await store.load(share)) == "kept") }
+        #expect(raw.generation - before >= 5, "re-initialised about every 50 session objects")
+        try await HSMVault.destroyKeys(settings, logger: quietLogger)
+    }
+
+    private func kekExists(_ keyring: HSMKeyring, _ label: String) async throws -> Bool {
+        keyring.connection.forgetKey(labelled: label)
+        return try await keyring.connection.withSession { try $0.key(labelled: label) != nil }
+    }
+}
+
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .relaxed) }
+    func increment() { count.add(1, ordering: .relaxed) }
+}
+
+/// The PKCS#11 layer against a second implementation: NSS softokn, loaded with its pReserved string.
+@Suite struct PKCS11PortabilityTests {
+
+    @Test func nssSoftokenLoadsWithInitialisationArgumentsAndOffersTheMechanisms() throws {
+        let path = try #require(ProcessInfo.processInfo.environment["STRONGROOM_TEST_NSS_MODULE"], "run scripts/test")
+        let module = try PKCS11Module.load(path: path, reserved: nssArguments)
+        let info = try module.info()
+        #expect(info.manufacturer.contains("Mozilla"))
+        let tokens = try module.tokens()
+        #expect(!tokens.isEmpty)
+        let mechanisms = try module.mechanisms(slot: tokens[0].slot)
+        let wrap = try #require(mechanisms.first { $0.type == Mechanism.aesKeyWrap.rawValue })
+        #expect(wrap.supports(MechanismFlag.wrap) && wrap.supports(MechanismFlag.unwrap))
+        let gcm = try #require(mechanisms.first { $0.type == Mechanism.aesGCM.rawValue })
+        #expect(gcm.supports(MechanismFlag.encrypt) && gcm.supports(MechanismFlag.decrypt))
+    }
+
+    @Test func errorsCarryTheFunctionAndTheCKRName() {
+        let error = PKCS11Error("C_Login", 0xA0)
+        #expect(error.description == "C_Login returned CKR_PIN_INCORRECT (0xa0)")
+        #expect(error.meansLoginRefused)
+        #expect(PKCS11Error("C_Decrypt", 0xB3).meansConnectionLost)
+        #expect(PKCS11Error("C_UnwrapKey", 0x5).meansIntegrityFailure)
+        #expect(PKCS11Error.name(of: 0x8000_0001) == "CKR_VENDOR_DEFINED+0x1")
+    }
+}
+
+let nssArguments = "configdir='' certPrefix='' keyPrefix='' secmod='' flags=readOnly,noCertDB,noModDB,forceOpen,optimizeSpace"
