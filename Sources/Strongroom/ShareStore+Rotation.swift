@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 extension ShareStore {
     /// Creates a new KEK version and rewraps every share version's data key under it; the share
@@ -14,15 +15,20 @@ extension ShareStore {
     ///
     /// - Parameters:
     ///   - dryRun: count what would be rewrapped and change nothing.
+    ///   - concurrency: share versions rewrapped at once (1 to 64). Above 1 pays off when the keyring
+    ///     is remote or has several sessions (an HSM, a KMS); each version is still replaced atomically.
     ///   - progress: called after each share version.
     public func rotateWrappingKey(
-        dryRun: Bool = false, progress: (@Sendable (RotationProgress) -> Void)? = nil
+        dryRun: Bool = false, concurrency: Int = 1, progress: (@Sendable (RotationProgress) -> Void)? = nil
     ) async throws -> RotationReport {
+        guard (1...64).contains(concurrency) else {
+            throw StrongroomError(.invalidInput, "rotation concurrency must be 1 to 64, got \(concurrency)")
+        }
         if dryRun {
             return try await blobs.withLock(.shared) {
                 let state = try await readState()
                 let target = state.rotation?.target ?? state.currentKEKVersion + 1
-                return try await rewrapAll(target: target, resumed: state.rotation != nil, dryRun: true, progress: progress)
+                return try await rewrapAll(target: target, resumed: state.rotation != nil, dryRun: true, concurrency: 1, progress: progress)
             }
         }
         return try await blobs.withLock(.exclusive) {
@@ -42,7 +48,7 @@ extension ShareStore {
             }
             try faults.check(.rotationJournalWritten)
             for id in try await shareIDs() { try await blobs.removeAbandonedWrites(under: ShareStore.sharePrefix(id)) }
-            let report = try await rewrapAll(target: target, resumed: resumed, dryRun: false, progress: progress)
+            let report = try await rewrapAll(target: target, resumed: resumed, dryRun: false, concurrency: concurrency, progress: progress)
             guard report.failures.isEmpty else {
                 logger.error(
                     "rotation incomplete", metadata: ["kek.version": "\(target)", "rotation.failed": "\(report.failures.count)"])
@@ -63,68 +69,113 @@ extension ShareStore {
     }
 
     private func rewrapAll(
-        target: UInt32, resumed: Bool, dryRun: Bool, progress: (@Sendable (RotationProgress) -> Void)?
+        target: UInt32, resumed: Bool, dryRun: Bool, concurrency: Int, progress: (@Sendable (RotationProgress) -> Void)?
     ) async throws -> RotationReport {
         // Only ids and version numbers are held; each blob is read, rewrapped and written back in turn.
-        var work: [(ShareID, [UInt64])] = []
-        var total = 0
+        var work: [(ShareID, UInt64)] = []
         for id in try await shareIDs() {
-            let versions = try await versionNumbers(id)
-            total += versions.count
-            work.append((id, versions))
+            for version in try await versionNumbers(id) { work.append((id, version)) }
         }
-        var state = RotationProgress(done: 0, total: total, rewrapped: 0, alreadyCurrent: 0, failed: 0)
-        var fromVersions = Set<UInt32>()
-        var failures: [String] = []
-        var index = 0
-        for (id, versions) in work {
-            for version in versions {
-                defer {
-                    state.done += 1
-                    progress?(state)
-                }
-                let key = ShareStore.blobKey(id, version)
-                guard let blob = try await blobs.read(key) else { continue }  // erased meanwhile
-                let envelope: Envelope
-                do {
-                    envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
-                } catch {
-                    state.failed += 1
-                    failures.append("share '\(id)' version \(version): \(error)")
-                    continue
-                }
-                if envelope.sealed.kekVersion == target {
-                    state.alreadyCurrent += 1
-                    continue
-                }
-                fromVersions.insert(envelope.sealed.kekVersion)
-                if dryRun {
-                    state.rewrapped += 1
-                    continue
-                }
-                do {
-                    let sealed = try await keyring.rewrap(
-                        envelope.sealed, associatedData: envelope.associatedData, to: target)
-                    var updated = envelope
-                    updated.sealed = sealed
-                    try faults.check(.rotationBeforeReplace(index: index))
-                    guard try await blobs.replace(key, updated.serialized(), ifRevision: blob.revision) else {
-                        throw StrongroomError(.io, "the blob changed while it was being rewrapped")
+        let tally = Locked(Tally(progress: RotationProgress(done: 0, total: work.count, rewrapped: 0, alreadyCurrent: 0, failed: 0)))
+        let record: @Sendable (Outcome) -> Void = { outcome in
+            let event = tally.withLock { tally in
+                tally.add(outcome)
+                return tally.progress
+            }
+            progress?(event)
+        }
+        if concurrency == 1 {
+            for (id, version) in work {
+                record(try await rewrapOne(id, version, target: target, dryRun: dryRun, tally: tally))
+            }
+        } else {
+            try await withThrowingTaskGroup(of: Outcome.self) { group in
+                var next = 0
+                while next < work.count || !group.isEmpty {
+                    while next < work.count && next - tally.withLock({ $0.progress.done }) < concurrency {
+                        let (id, version) = work[next]
+                        next += 1
+                        group.addTask { try await self.rewrapOne(id, version, target: target, dryRun: dryRun, tally: tally) }
                     }
-                    try faults.check(.rotationAfterReplace(index: index))
-                    index += 1
-                    state.rewrapped += 1
-                } catch let error as StrongroomError {
-                    state.failed += 1
-                    failures.append("share '\(id)' version \(version): \(error)")
-                    logger.warning(
-                        "could not rewrap share",
-                        metadata: ["share.id": "\(id)", "share.version": "\(version)", "error": "\(error)"])
+                    if let outcome = try await group.next() { record(outcome) }
                 }
             }
         }
+        let final = tally.withLock { $0 }
         return RotationReport(
-            fromVersions: fromVersions.sorted(), targetVersion: target, resumed: resumed, dryRun: dryRun,
-            rewrapped: state.rewrapped, alreadyCurrent: state.alreadyCurrent, failures: failures)
+            fromVersions: final.fromVersions.sorted(), targetVersion: target, resumed: resumed, dryRun: dryRun,
+            rewrapped: final.progress.rewrapped, alreadyCurrent: final.progress.alreadyCurrent, failures: final.failures)
+    }
+
+    enum Outcome: Sendable {
+        case gone
+        case alreadyCurrent
+        case rewrapped(from: UInt32)
+        case failed(String)
+    }
+
+    struct Tally: Sendable {
+        var progress: RotationProgress
+        var fromVersions = Set<UInt32>()
+        var failures: [String] = []
+        var replaced = 0
+
+        mutating func add(_ outcome: Outcome) {
+            progress.done += 1
+            switch outcome {
+            case .gone: break
+            case .alreadyCurrent: progress.alreadyCurrent += 1
+            case .rewrapped(let from):
+                progress.rewrapped += 1
+                fromVersions.insert(from)
+            case .failed(let reason):
+                progress.failed += 1
+                failures.append(reason)
+            }
+        }
+    }
+
+    private func rewrapOne(
+        _ id: ShareID, _ version: UInt64, target: UInt32, dryRun: Bool, tally: Locked<Tally>
+    ) async throws -> Outcome {
+        let key = ShareStore.blobKey(id, version)
+        guard let blob = try await blobs.read(key) else { return .gone }  // erased meanwhile
+        let envelope: Envelope
+        do {
+            envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
+        } catch {
+            return .failed("share '\(id)' version \(version): \(error)")
+        }
+        if envelope.sealed.kekVersion == target { return .alreadyCurrent }
+        if dryRun { return .rewrapped(from: envelope.sealed.kekVersion) }
+        do {
+            let sealed = try await keyring.rewrap(envelope.sealed, associatedData: envelope.associatedData, to: target)
+            var updated = envelope
+            updated.sealed = sealed
+            try faults.check(.rotationBeforeReplace(index: tally.withLock { $0.replaced }))
+            guard try await blobs.replace(key, updated.serialized(), ifRevision: blob.revision) else {
+                throw StrongroomError(.io, "the blob changed while it was being rewrapped")
+            }
+            let index = tally.withLock { tally in
+                tally.replaced += 1
+                return tally.replaced - 1
+            }
+            try faults.check(.rotationAfterReplace(index: index))
+            return .rewrapped(from: envelope.sealed.kekVersion)
+        } catch let error as StrongroomError {
+            logger.warning(
+                "could not rewrap share",
+                metadata: ["share.id": "\(id)", "share.version": "\(version)", "error": "\(error)"])
+            return .failed("share '\(id)' version \(version): \(error)")
+        }
+    }
+}
+
+/// A value behind a mutex that escaping closures and child tasks can share.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> sending R {
+        try mutex.withLock(body)
     }
 }

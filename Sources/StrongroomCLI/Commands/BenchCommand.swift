@@ -11,12 +11,16 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure store, load and rotation throughput on a throwaway vault.",
-        discussion: "Build with -c release for meaningful figures. scripts/bench/compare runs this beside the Python peer.")
+        discussion: """
+            Build with -c release for meaningful figures. scripts/bench/compare runs this beside the \
+            Python peers. Tier hsm needs --module and --token and the PIN in $STRONGROOM_HSM_PIN; the \
+            throwaway vault's KEKs are destroyed at the end.
+            """)
 
-    @Option(name: .long, help: "The tier to measure (local).")
+    @Option(name: .long, help: "The tier to measure: local or hsm.")
     var tier: String = "local"
 
-    @Option(name: .long, help: "Directory for the throwaway vault (must not exist; default: a temporary directory).")
+    @Option(name: .long, help: "Directory for the throwaway vaults (must not exist; default: a temporary directory).")
     var dir: String?
 
     @Option(name: .long, help: "Durable stores to time.")
@@ -28,64 +32,160 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Share versions in the vault when the rotation is timed.")
     var rotateCount: Int = 10000
 
+    @Option(name: .long, help: "Comma-separated numbers of concurrent tasks, each measured on a fresh vault (e.g. 1,2,4).")
+    var concurrency: String = "1"
+
+    @Option(name: .long, help: "After the other phases, this many more loads (0: none), reporting peak resident memory.")
+    var soak: Int = 0
+
+    @Option(name: .long, help: ArgumentHelp("Tier hsm: PKCS#11 module (.so).", valueName: "path"))
+    var module: String?
+
+    @Option(name: .long, help: ArgumentHelp("Tier hsm: token label.", valueName: "label"))
+    var token: String?
+
     @Flag(name: .long, help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
+    var concurrencies: [Int] { concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
     func validate() throws {
-        guard tier == "local" else { throw ValidationError("--tier \(tier) is not available yet; this build measures 'local'") }
-        guard count > 0, loadCount > 0, rotateCount > 0 else { throw ValidationError("counts must be positive") }
+        guard tier == "local" || tier == "hsm" else { throw ValidationError("--tier \(tier) is not available yet; this build measures 'local' and 'hsm'") }
+        guard count > 0, loadCount > 0, rotateCount > 0, soak >= 0 else { throw ValidationError("counts must be positive") }
+        let levels = concurrencies
+        guard !levels.isEmpty, levels.count == concurrency.split(separator: ",").count, levels.allSatisfy({ (1...64).contains($0) }) else {
+            throw ValidationError("--concurrency takes numbers from 1 to 64, comma-separated (got '\(concurrency)')")
+        }
+        if tier == "hsm" {
+            guard module != nil, token != nil else { throw ValidationError("--tier hsm needs --module and --token (PIN from $STRONGROOM_HSM_PIN)") }
+        }
     }
 
     func run() async throws {
         try await Terminal.run {
             let logger = Logger(label: "strongroom.bench") { _ in SwiftLogNoOpLogHandler() }
             let base = dir ?? "\(FileManager.default.temporaryDirectory.path)/strongroom-bench-\(UUID().uuidString)"
-            let cleanup = dir == nil
-            defer { if cleanup { try? FileManager.default.removeItem(atPath: base) } }
-            let settings = StrongroomConfiguration.Local(path: base)
-            _ = try await LocalVault.initialise(settings, logger: logger)
-            let store = try await LocalVault.open(settings, logger: logger)
-            let clock = ContinuousClock()
-
-            var ids: [ShareID] = []
-            for index in 0..<max(count, rotateCount) { ids.append(try ShareID(String(format: "s-%06d", index))) }
-            let sample = try SecureRandom.secretBytes(count: 32)
-
-            var start = clock.now
-            for index in 0..<count { _ = try await store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
-            report(op: "store_durable", count: count, elapsed: clock.now - start)
-
-            _ = try await store.store(ids[0], sample)
-            start = clock.now
-            for index in 0..<loadCount { _ = try await store.load(ids[index % count]) }
-            report(op: "load", count: loadCount, elapsed: clock.now - start)
-            guard try await store.load(ids[0]) == sample else {
-                throw StrongroomError(.integrityCheckFailed, "benchmark share did not round-trip")
+            if FileManager.default.fileExists(atPath: base) {
+                throw StrongroomError(.vaultAlreadyExists, "\(base) exists; give --dir a path that does not")
             }
+            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(atPath: base) }
 
-            for index in min(count, rotateCount)..<rotateCount { _ = try await store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
-            let versions = try await store.status().versionCount
-            start = clock.now
-            let rotation = try await store.rotateWrappingKey()
-            report(op: "rotate", count: rotation.rewrapped, elapsed: clock.now - start, extra: ["peak_rss_mib": peakRSSMiB(), "vault_versions": Double(versions)])
-            guard try await store.load(ids[0]) == sample else {
-                throw StrongroomError(.integrityCheckFailed, "benchmark share did not survive rotation")
+            let ids = try (0..<max(count, rotateCount, 64)).map { try ShareID(String(format: "s-%06d", $0)) }
+            for level in concurrencies {
+                let vault = try await makeVault(base: base, name: "c\(level)", sessions: level, logger: logger)
+                do {
+                    try await phases(vault.store, ids: ids, concurrency: level)
+                } catch {
+                    await vault.cleanup()
+                    throw error
+                }
+                await vault.cleanup()
+            }
+            if soak > 0 {
+                let level = concurrencies.max() ?? 1
+                let vault = try await makeVault(base: base, name: "soak", sessions: level, logger: logger)
+                do {
+                    for index in 0..<64 { _ = try await vault.store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
+                    let start = ContinuousClock.now
+                    let store = vault.store, soakIDs = Array(ids.prefix(64))
+                    try await spread(soak, over: level) { index in _ = try await store.load(soakIDs[index % 64]) }
+                    report(op: "soak_load", concurrency: level, count: soak, elapsed: .now - start, extra: ["peak_rss_mib": peakRSSMiB()])
+                } catch {
+                    await vault.cleanup()
+                    throw error
+                }
+                await vault.cleanup()
             }
         }
     }
 
-    private func report(op: String, count: Int, elapsed: Duration, extra: [String: Double] = [:]) {
+    private struct Vault {
+        let store: ShareStore
+        let cleanup: () async -> Void
+    }
+
+    private func makeVault(base: String, name: String, sessions: Int, logger: Logger) async throws -> Vault {
+        let path = "\(base)/\(name)"
+        switch tier {
+        case "hsm":
+            let settings = StrongroomConfiguration.HSM(
+                modulePath: module ?? "", tokenLabel: token, blobPath: path, maxSessions: max(4, sessions))
+            _ = try await HSMVault.initialise(settings, logger: logger)
+            let store = try await HSMVault.open(settings, logger: logger)
+            return Vault(store: store) {
+                try? await HSMVault.destroyKeys(settings, logger: logger)
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        default:
+            let settings = StrongroomConfiguration.Local(path: path)
+            _ = try await LocalVault.initialise(settings, logger: logger)
+            let store = try await LocalVault.open(settings, logger: logger)
+            return Vault(store: store) { try? FileManager.default.removeItem(atPath: path) }
+        }
+    }
+
+    private func phases(_ store: ShareStore, ids: [ShareID], concurrency level: Int) async throws {
+        let sample = try SecureRandom.secretBytes(count: 32)
+        let clock = ContinuousClock()
+
+        var start = clock.now
+        try await spread(count, over: level) { index in _ = try await store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
+        report(op: "store_durable", concurrency: level, count: count, elapsed: clock.now - start)
+
+        _ = try await store.store(ids[0], sample)
+        start = clock.now
+        try await spread(loadCount, over: level) { index in _ = try await store.load(ids[index % count]) }
+        report(op: "load", concurrency: level, count: loadCount, elapsed: clock.now - start)
+        guard try await store.load(ids[0]) == sample else {
+            throw StrongroomError(.integrityCheckFailed, "benchmark share did not round-trip")
+        }
+
+        for index in min(count, rotateCount)..<rotateCount { _ = try await store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
+        let versions = try await store.status().versionCount
+        start = clock.now
+        let rotation = try await store.rotateWrappingKey(concurrency: level)
+        report(
+            op: "rotate", concurrency: level, count: rotation.rewrapped, elapsed: clock.now - start,
+            extra: ["peak_rss_mib": peakRSSMiB(), "vault_versions": Double(versions)])
+        guard try await store.load(ids[0]) == sample else {
+            throw StrongroomError(.integrityCheckFailed, "benchmark share did not survive rotation")
+        }
+    }
+
+    /// Runs `body` for indices 0..<total on `tasks` concurrent tasks (task k takes k, k+tasks, ...).
+    private func spread(_ total: Int, over tasks: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+        if tasks == 1 {
+            for index in 0..<total { try await body(index) }
+            return
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<tasks {
+                group.addTask {
+                    var index = task
+                    while index < total {
+                        try await body(index)
+                        index += tasks
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func report(op: String, concurrency level: Int, count: Int, elapsed: Duration, extra: [String: Double] = [:]) {
         let seconds = elapsed.seconds
         let rate = Double(count) / seconds
         if json {
             var fields = [
-                "\"impl\":\"strongroom\"", "\"tier\":\"\(tier)\"", "\"op\":\"\(op)\"", "\"count\":\(count)",
-                "\"seconds\":\(String(format: "%.6f", seconds))", "\"ops_per_s\":\(String(format: "%.1f", rate))",
+                "\"impl\":\"strongroom\"", "\"tier\":\"\(tier)\"", "\"op\":\"\(op)\"", "\"concurrency\":\(level)",
+                "\"count\":\(count)", "\"seconds\":\(String(format: "%.6f", seconds))",
+                "\"ops_per_s\":\(String(format: "%.1f", rate))",
             ]
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { fields.append("\"\(key)\":\(String(format: "%.1f", value))") }
             print("{" + fields.joined(separator: ",") + "}")
         } else {
-            var line = op.padding(toLength: 14, withPad: " ", startingAt: 0)
+            var line = op.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " x%-2d", level)
                 + String(format: "%10.0f ops/s  (%d ops in %.3f s)", rate, count, seconds)
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { line += String(format: "  %@=%.1f", key, value) }
             print(line)

@@ -3,7 +3,8 @@ import Strongroom
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Create a new vault (tier 1: its directory and a fresh root seed file).")
+        commandName: "init",
+        abstract: "Create a new vault (tier 1: its directory and a fresh root seed file; tier 3: its blob directory and KEK 1 on the token).")
 
     @OptionGroup var options: GlobalOptions
 
@@ -11,6 +12,14 @@ struct InitCommand: AsyncParsableCommand {
         try await Terminal.run {
             let logger = options.makeLogger()
             let configuration = try await options.loadConfiguration()
+            if case .hsm(let hsm) = configuration.tier {
+                let vault = try await HSMVault.initialise(hsm, logger: logger)
+                print("created vault \(vault.hex)")
+                print("  blobs: \(hsm.blobPath) (0700)")
+                print("  KEK:   'strongroom/\(vault.hex)/kek/1' on HSM token \(hsm.tokenSerial.map { "serial \($0)" } ?? "'\(hsm.tokenLabel ?? "")'") (non-extractable AES-256)")
+                print("The blobs are useless without the token: back up the token (HSM backup procedure) as well as the blob directory.")
+                return
+            }
             guard case .local(let local) = configuration.tier else {
                 throw StrongroomError(.tierUnavailable, "`init` for this tier is not available in this build yet")
             }

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Strongroom
+
+struct HSMCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hsm", abstract: "Tier 3 tools for PKCS#11 HSMs.", subcommands: [HSMCheckCommand.self])
+}
+
+/// Where the HSM is: a configuration file with `tier: hsm`, or these flags (which win).
+struct HSMOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("PKCS#11 module (.so).", valueName: "path"))
+    var module: String?
+
+    @Option(name: .long, help: ArgumentHelp("Token label.", valueName: "label"))
+    var token: String?
+
+    @Option(name: .long, help: ArgumentHelp("Token serial number (instead of the label).", valueName: "serial"))
+    var tokenSerial: String?
+
+    @Option(name: .long, help: ArgumentHelp("C_Initialize pReserved string (NSS softokn needs one).", valueName: "text"))
+    var initArgs: String?
+
+    @Option(name: .long, help: ArgumentHelp("File (0600) holding the user PIN; default: $STRONGROOM_HSM_PIN.", valueName: "file"))
+    var pinFile: String?
+
+    /// The HSM settings: from the flags when --module and a token are given, else from the configuration.
+    func settings(_ global: GlobalOptions) async throws -> StrongroomConfiguration.HSM {
+        var settings: StrongroomConfiguration.HSM
+        if let module, token != nil || tokenSerial != nil {
+            settings = StrongroomConfiguration.HSM(modulePath: module, tokenLabel: token, blobPath: "")
+        } else {
+            let configuration = try await global.loadConfiguration()
+            guard case .hsm(let configured) = configuration.tier else {
+                throw StrongroomError(
+                    .configuration,
+                    "no HSM given: pass --module and --token (or --token-serial), or a configuration with tier: hsm (\(configuration.source) has another tier)")
+            }
+            settings = configured
+            if let module { settings.modulePath = module }
+            if let token { settings.tokenLabel = token }
+        }
+        if let tokenSerial { settings.tokenSerial = tokenSerial }
+        if let initArgs { settings.initArgs = initArgs }
+        if let pinFile { settings.pinFile = pinFile }
+        return settings
+    }
+}
+
+struct HSMCheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Self-test an HSM for tier 3: token, mechanisms, KEK protection, seal/open/rewrap.",
+        discussion: """
+            Prints one PASS or FAIL line per check and exits 1 if any check fails. It creates two \
+            temporary AES-256 KEKs on the token and destroys them at the end. The PIN comes from \
+            $STRONGROOM_HSM_PIN (or hsm.pinEnv) or --pin-file, never from an argument.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var hsm: HSMOptions
+
+    func run() async throws {
+        var failed = 0
+        try await Terminal.run {
+            let logger = options.makeLogger()
+            let settings = try await hsm.settings(options)
+            let token = settings.tokenSerial.map { "serial \($0)" } ?? "'\(settings.tokenLabel ?? "")'"
+            print("strongroom hsm check: module \(settings.modulePath), token \(token)")
+            let results = await HSMCheck.run(settings, logger: logger) { result in
+                let name = result.name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                print("\(result.passed ? "PASS" : "FAIL")  \(name)  \(result.detail)")
+            }
+            failed = results.filter { !$0.passed }.count
+            print("\(results.count) checks: \(results.count - failed) passed, \(failed) failed")
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
