@@ -44,6 +44,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Tier hsm: token label.", valueName: "label"))
     var token: String?
 
+    @Option(name: .long, help: "Tier hsm: session objects between module re-initialisations (hsm.recycleAfter; 0: never).")
+    var recycleAfter: Int = 20_000
+
     @Flag(name: .long, help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
@@ -110,7 +113,8 @@ struct BenchCommand: AsyncParsableCommand {
         switch tier {
         case "hsm":
             let settings = StrongroomConfiguration.HSM(
-                modulePath: module ?? "", tokenLabel: token, blobPath: path, maxSessions: max(4, sessions))
+                modulePath: module ?? "", tokenLabel: token, blobPath: path, maxSessions: max(4, sessions),
+                recycleAfter: recycleAfter)
             _ = try await HSMVault.initialise(settings, logger: logger)
             let store = try await HSMVault.open(settings, logger: logger)
             return Vault(store: store) {

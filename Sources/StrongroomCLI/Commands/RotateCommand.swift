@@ -17,12 +17,15 @@ struct RotateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Count what would be rewrapped and change nothing.")
     var dryRun = false
 
+    @Option(name: .long, help: "Share versions rewrapped at once (1-64); above 1 helps with an HSM or KMS.")
+    var concurrency: Int = 1
+
     func run() async throws {
         try await Terminal.run {
             let store = try await options.openStore(logger: options.makeLogger())
             let showProgress = Terminal.standardErrorIsTerminal
             let started = ContinuousClock.now
-            let report = try await store.rotateWrappingKey(dryRun: dryRun) { progress in
+            let report = try await store.rotateWrappingKey(dryRun: dryRun, concurrency: concurrency) { progress in
                 guard showProgress, progress.done % 64 == 0 || progress.done == progress.total else { return }
                 FileHandle.standardError.write(Data(
                     "\rrewrapping: \(progress.done)/\(progress.total) (rewrapped \(progress.rewrapped), already current \(progress.alreadyCurrent), failed \(progress.failed))".utf8))

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+/// `strongroom` against the SoftHSM token scripts/test makes: init, put/get/rotate/erase on tier 3,
+/// `hsm check`, and the HSM error exits.
+@Suite struct HSMCLITests {
+    let module: String
+    let token: String
+    let pin: String
+    let softhsmConf: String
+
+    init() throws {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ name: String) throws -> String {
+            try #require(environment[name].flatMap { $0.isEmpty ? nil : $0 }, "\(name) is not set: run the suite with scripts/test")
+        }
+        module = try value("STRONGROOM_TEST_HSM_MODULE")
+        token = try value("STRONGROOM_TEST_HSM_TOKEN")
+        pin = try value("STRONGROOM_TEST_HSM_PIN")
+        softhsmConf = try value("SOFTHSM2_CONF")
+    }
+
+    func cli() throws -> CLI {
+        var cli = try CLI()
+        cli.environment["SOFTHSM2_CONF"] = softhsmConf
+        cli.environment["STRONGROOM_HSM_PIN"] = pin
+        return cli
+    }
+
+    @Test func hsmCheckPassesEveryCheckOnSoftHSM() throws {
+        let cli = try cli()
+        let result = try cli.run(["hsm", "check", "--module", module, "--token", token])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        for check in [
+            "module loads", "token found", "mechanisms", "log in", "create KEK", "KEK attributes", "KEK value unreadable",
+            "KEK cannot be wrapped out", "seal/open round trip", "rewrap round trip", "tamper detected", "clean up",
+        ] {
+            #expect(result.stdout.contains("PASS  \(check)"), "\(check): \(result.stdout)")
+        }
+        #expect(result.stdout.contains("CKR_ATTRIBUTE_SENSITIVE"))
+        #expect(result.stdout.contains("CKR_KEY_UNEXTRACTABLE"))
+        #expect(result.stdout.contains("12 checks: 12 passed, 0 failed"))
+        #expect(!result.stdout.contains(pin) && !result.stderr.contains(pin))
+    }
+
+    @Test func hsmCheckFailsWithNonZeroExitOnAWrongPINAndAnUnknownToken() throws {
+        let cli = try cli()
+        let wrong = try cli.run(["hsm", "check", "--module", module, "--token", token], environment: ["STRONGROOM_HSM_PIN": "wrong-pin-0000"])
+        #expect(wrong.status == 1)
+        #expect(wrong.stdout.contains("FAIL  log in"))
+        #expect(wrong.stdout.contains("CKR_PIN_INCORRECT"))
+        #expect(!wrong.stdout.contains("wrong-pin-0000"))
+        let unknown = try cli.run(["hsm", "check", "--module", module, "--token", "nope"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stdout.contains("FAIL  token found"))
+        #expect(unknown.stdout.contains("'\(token)'"), "lists the labels present")
+        let missing = try cli.run(["hsm", "check", "--module", "/nonexistent/module.so", "--token", token])
+        #expect(missing.status == 1)
+        #expect(missing.stdout.contains("FAIL  module loads"))
+    }
+
+    @Test func tier3LifecycleThroughTheCLI() throws {
+        let cli = try cli()
+        let config = try cli.writeConfig(
+            "hsm.yaml", "tier: hsm\nhsm:\n  module: \(module)\n  tokenLabel: \(token)\n  blobPath: \(cli.vault)\n")
+        let created = try cli.run(["init", "--config", config])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.contains("/kek/1' on HSM token '\(token)'"))
+        #expect(try cli.run(["put", "--config", config, "alice"], stdin: Data("hsm secret".utf8)).status == 0)
+        let got = try cli.run(["get", "--config", config, "--stdout", "alice"])
+        #expect(got.stdout == "hsm secret")
+        let rotated = try cli.run(["rotate", "--config", config])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(try cli.run(["get", "--config", config, "--stdout", "alice"]).stdout == "hsm secret")
+        let status = try cli.run(["status", "--config", config])
+        #expect(status.stdout.contains("hsm"))
+
+        // The PIN is never an argument, and a wrong one exits 77 with the CKR name.
+        let wrong = try cli.run(["get", "--config", config, "--stdout", "alice"], environment: ["STRONGROOM_HSM_PIN": "bad-pin-9999"])
+        #expect(wrong.status == 77)
+        #expect(wrong.stderr.contains("CKR_PIN_INCORRECT"))
+        #expect(!wrong.stderr.contains("bad-pin-9999"))
+        let unset = try cli.run(["get", "--config", config, "--stdout", "alice"], environment: ["STRONGROOM_HSM_PIN": ""])
+        #expect(unset.status == 78)
+        #expect(unset.stderr.contains("STRONGROOM_HSM_PIN"))
+
+        // A tampered blob exits 65.
+        let blob = "\(cli.vault)/shares/alice/1.srb"
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: blob)))
+        bytes[bytes.count - 2] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: blob))
+        let tampered = try cli.run(["get", "--config", config, "--stdout", "alice"])
+        #expect(tampered.status == 65)
+        #expect(try cli.run(["erase", "--config", config, "--yes", "alice"]).status == 0)
+    }
+}
