@@ -7,10 +7,11 @@ import Synchronization
 /// ``maxWorkerSessions`` worker sessions that tasks borrow for one operation each.
 ///
 /// When a call reports that the sessions are gone (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`,
-/// `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`, `CKR_DEVICE_ERROR`, `CKR_CRYPTOKI_NOT_INITIALIZED`,
-/// or stale handles after a re-initialisation), the connection drops its sessions, re-initialises the
-/// module, finds the token again, logs in again, forgets its cached key handles (keys are found again
-/// by label) and runs the operation once more. A refused PIN is never retried.
+/// `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`, `CKR_DEVICE_ERROR`, `CKR_CRYPTOKI_NOT_INITIALIZED`),
+/// the connection drops its sessions, re-initialises the module, finds the token again, logs in again,
+/// forgets its cached key handles (keys are found again by label) and runs the operation once more.
+/// A stale key handle alone (the key was destroyed elsewhere) only clears the key cache before the
+/// retry. A refused PIN is never retried.
 ///
 /// SoftHSM keeps every destroyed session object until `C_Finalize`; after ``recycleAfter`` session
 /// objects the connection re-initialises the module at a quiet moment so memory stays bounded.
@@ -116,6 +117,12 @@ public final class PKCS11Connection: Sendable {
             } catch is Stale {
                 release(lease, reusable: false)
                 continue  // the module was re-initialised meanwhile: take a fresh session
+            } catch let error as PKCS11Error where error.meansStaleKeyHandle && idempotent && !retried {
+                // The session is fine; a cached key handle is not. Find the keys by label again.
+                release(lease, reusable: true)
+                retried = true
+                keys.withLock { $0.handles = [:] }
+                logger.debug("stale PKCS#11 key handle; finding keys by label again", metadata: ["pkcs11.error": "\(error)"])
             } catch let error as PKCS11Error where error.meansConnectionLost {
                 release(lease, reusable: false)
                 guard idempotent, !retried else { throw error }

@@ -39,10 +39,19 @@ public struct PKCS11Error: Error, Hashable, Sendable, CustomStringConvertible {
     static let connectionLost: Set<UInt> = [
         UInt(CKR_SESSION_HANDLE_INVALID), UInt(CKR_SESSION_CLOSED), UInt(CKR_DEVICE_REMOVED),
         UInt(CKR_TOKEN_NOT_PRESENT), UInt(CKR_DEVICE_ERROR), UInt(CKR_CRYPTOKI_NOT_INITIALIZED),
-        // After a re-initialisation behind our back, old session and object handles can also come
-        // back as these: the fix is the same (new sessions, log in, find keys by label again).
-        UInt(CKR_USER_NOT_LOGGED_IN), UInt(CKR_KEY_HANDLE_INVALID), UInt(CKR_OBJECT_HANDLE_INVALID),
-        UInt(CKR_TOKEN_NOT_RECOGNIZED),
+        // After a re-initialisation behind our back the login is gone too: same fix.
+        UInt(CKR_USER_NOT_LOGGED_IN), UInt(CKR_TOKEN_NOT_RECOGNIZED),
+    ]
+
+    /// A key handle is no longer valid (the key was destroyed, perhaps by another process, or the
+    /// module was re-initialised): forget cached handles, find keys by label again, retry once.
+    public var meansStaleKeyHandle: Bool {
+        PKCS11Error.staleKeyHandle.contains(rv)
+    }
+
+    static let staleKeyHandle: Set<UInt> = [
+        UInt(CKR_KEY_HANDLE_INVALID), UInt(CKR_OBJECT_HANDLE_INVALID), UInt(CKR_UNWRAPPING_KEY_HANDLE_INVALID),
+        UInt(CKR_WRAPPING_KEY_HANDLE_INVALID),
     ]
 
     static let integrity: Set<UInt> = [

@@ -114,6 +114,7 @@ public final class ShareStore: Sendable {
         guard let blob = try await blobs.read(key) else {
             throw version == nil ? ShareStore.notFound(id) : ShareStore.notFound(id, chosen)
         }
+        await faults.wait(.loadBlobRead)
         do {
             return try await open(blob.bytes, id: id, version: chosen)
         } catch let error as StrongroomError where error.code == .keyUnavailable {

@@ -88,12 +88,24 @@ package enum FaultPoint: Sendable, Hashable {
     case rotationAfterReplace(index: Int)
     /// Every share is rewrapped; old KEKs not yet retired and the journal not yet cleared.
     case rotationBeforeFinish
+    /// A load has read its blob and not yet opened it (loads take no lock).
+    case loadBlobRead
 }
 
 /// A test hook that may throw at a ``FaultPoint``. Production stores use ``none``.
 package struct FaultInjection: Sendable {
     let hook: @Sendable (FaultPoint) throws -> Void
-    package init(_ hook: @escaping @Sendable (FaultPoint) throws -> Void) { self.hook = hook }
+    let pause: (@Sendable (FaultPoint) async -> Void)?
+    package init(_ hook: @escaping @Sendable (FaultPoint) throws -> Void) {
+        self.hook = hook
+        self.pause = nil
+    }
+    /// A hook that can do async work (another store's rotation, say) at a point.
+    package init(pausing pause: @escaping @Sendable (FaultPoint) async -> Void) {
+        self.hook = { _ in }
+        self.pause = pause
+    }
     package static let none = FaultInjection { _ in }
     func check(_ point: FaultPoint) throws { try hook(point) }
+    func wait(_ point: FaultPoint) async { if let pause { await pause(point) } }
 }

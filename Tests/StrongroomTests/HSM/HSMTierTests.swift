@@ -206,6 +206,70 @@ import Testing
         try await HSMVault.destroyKeys(settings, logger: quietLogger)
     }
 
+    @Test func loadsRacingARotationAllSucceedAcrossTheOldKEKsDestruction() async throws {
+        try await withFixture(.hsm) { fixture in
+            let store = try await fixture.open()
+            let ids = try (0..<40).map { try id("race\($0)") }
+            for (index, share) in ids.enumerated() { _ = try await store.store(share, secret("race \(index)")) }
+            let failures = Counter()
+            for _ in 0..<3 {
+                let done = Counter()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in 0..<2 {
+                        group.addTask {
+                            var index = worker
+                            while done.value == 0 {
+                                do {
+                                    let value = try await store.load(ids[index % ids.count])
+                                    if text(value) != "race \(index % ids.count)" { failures.increment() }
+                                } catch {
+                                    failures.increment()
+                                    Issue.record("load during rotation failed: \(error)")
+                                }
+                                index += 1
+                                await Task.yield()
+                            }
+                        }
+                    }
+                    group.addTask {
+                        _ = try await store.rotateWrappingKey(concurrency: 2)
+                        done.increment()
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            #expect(failures.value == 0)
+            #expect(try await store.status().currentKEKVersion == 4)
+        }
+    }
+
+    @Test func aLoadWhoseKEKIsDestroyedUnderItReadsTheRewrappedBlobAgain() async throws {
+        try await withFixture(.hsm) { fixture in
+            let share = try id("between")
+            _ = try await fixture.open().store(share, secret("still here"))
+            let rotations = Counter()
+            // The load reads its blob (KEK 1); before it unwraps, a whole rotation runs and destroys KEK 1.
+            let racing = try await fixture.open(
+                faults: FaultInjection(pausing: { point in
+                    guard point == .loadBlobRead, rotations.value == 0 else { return }
+                    rotations.increment()
+                    _ = try? await fixture.open().rotateWrappingKey()
+                }))
+            #expect(text(try await racing.load(share)) == "still here")
+            #expect(rotations.value == 1)
+            #expect(try await racing.versions(share)[0].kekVersion == 2)
+            // A blob that still names a destroyed KEK after the re-read is an integrity error (altered
+            // or restored from before the rotation), not a hang or a retry loop.
+            let path = "\((fixture as! HSMFixture).settings.blobPath)/shares/between/1.srb"
+            let old = try Data(contentsOf: URL(fileURLWithPath: path))
+            _ = try await fixture.open().rotateWrappingKey()
+            try old.write(to: URL(fileURLWithPath: path))
+            let error = await #expect(throws: StrongroomError.self) { try await racing.load(share) }
+            #expect(error?.code == .integrityCheckFailed)
+            #expect(error?.reason.contains("active KEK versions are 3–3") == true, "\(error?.reason ?? "")")
+        }
+    }
+
     @Test func destroyedSessionObjectsAreReleasedByRecyclingTheModule() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
