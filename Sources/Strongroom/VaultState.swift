@@ -42,4 +42,18 @@ struct VaultState: Codable, Sendable, Equatable {
                 cause: "\(error)")
         }
     }
+
+    /// Reads the state of the vault a directory holds: it must exist, be private (0700) and be of
+    /// `tier`. Returns the state and the vault id.
+    static func existing(in blobs: DirectoryBlobStore, path: String, tier: Tier) async throws -> (VaultState, VaultID) {
+        guard let stateBlob = try await blobs.read(key) else {
+            throw StrongroomError(.vaultNotInitialised, "no vault at \(path); create one with `strongroom init`")
+        }
+        try LocalVault.checkDirectory(path)
+        let state = try decode(stateBlob.bytes, location: path)
+        guard state.tier == tier.rawValue, let vaultID = VaultID(hex: state.vaultID) else {
+            throw StrongroomError(.configuration, "\(path) holds a \(state.tier) vault, not a \(tier) one")
+        }
+        return (state, vaultID)
+    }
 }

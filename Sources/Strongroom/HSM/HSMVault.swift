@@ -46,15 +46,7 @@ public enum HSMVault {
         _ settings: StrongroomConfiguration.HSM, lockTimeout: Duration, logger: Logger, faults: FaultInjection
     ) async throws -> ShareStore {
         let blobs = DirectoryBlobStore(root: settings.blobPath, lockTimeout: lockTimeout)
-        guard let stateBlob = try await blobs.read(VaultState.key) else {
-            throw StrongroomError(
-                .vaultNotInitialised, "no vault at \(settings.blobPath); create one with `strongroom init`")
-        }
-        try LocalVault.checkDirectory(settings.blobPath)
-        let state = try VaultState.decode(stateBlob.bytes, location: settings.blobPath)
-        guard state.tier == Tier.hsm.rawValue, let vaultID = VaultID(hex: state.vaultID) else {
-            throw StrongroomError(.configuration, "\(settings.blobPath) holds a \(state.tier) vault, not an hsm one")
-        }
+        let (state, vaultID) = try await VaultState.existing(in: blobs, path: settings.blobPath, tier: .hsm)
         let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
         try await keyring.requireKEK(version: state.currentKEKVersion)
         return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)

@@ -66,15 +66,7 @@ public enum LocalVault {
         _ settings: StrongroomConfiguration.Local, lockTimeout: Duration, logger: Logger, faults: FaultInjection
     ) async throws -> ShareStore {
         let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: lockTimeout)
-        guard let stateBlob = try await blobs.read(VaultState.key) else {
-            throw StrongroomError(
-                .vaultNotInitialised, "no vault at \(settings.path); create one with `strongroom init`")
-        }
-        try checkDirectory(settings.path)
-        let state = try VaultState.decode(stateBlob.bytes, location: settings.path)
-        guard state.tier == Tier.local.rawValue, let vaultID = VaultID(hex: state.vaultID) else {
-            throw StrongroomError(.configuration, "\(settings.path) holds a \(state.tier) vault, not a local one")
-        }
+        let (state, vaultID) = try await VaultState.existing(in: blobs, path: settings.path, tier: .local)
         let seed = try readRootSeed(settings.rootSeedFile)
         let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: seed)
         guard let expected = state.seedCheck, Hex.encode(try keyring.seedCheck()) == expected else {
