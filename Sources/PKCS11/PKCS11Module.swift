@@ -28,6 +28,7 @@ public final class PKCS11Module: @unchecked Sendable {
     private let loginCounter = Atomic<Int>(0)
 
     private static let registry = Mutex<[String: PKCS11Module]>([:])
+    private let tokenWrites = Mutex(())
 
     /// Loads (or returns the already loaded) module at `path` and initialises it with
     /// `CKF_OS_LOCKING_OK`, tolerating `CKR_CRYPTOKI_ALREADY_INITIALIZED`.
@@ -102,6 +103,14 @@ public final class PKCS11Module: @unchecked Sendable {
         pthread_rwlock_wrlock(gate)
         defer { pthread_rwlock_unlock(gate) }
         return try body()
+    }
+
+    /// Runs `body` (inside a session's operation) with no other token-object creation or destruction
+    /// of this module in flight in this process. SoftHSM 2.6's file object store answers
+    /// `CKR_GENERAL_ERROR` when several sessions of one process create token objects at once; these
+    /// writes are rare (KEK creation and retirement), so serialising them costs nothing.
+    public func serializingTokenWrites<R>(_ body: () throws -> R) rethrows -> R {
+        try tokenWrites.withLock { _ in try body() }
     }
 
     // MARK: Initialisation

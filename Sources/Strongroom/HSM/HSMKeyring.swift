@@ -111,19 +111,23 @@ public final class HSMKeyring: Keyring {
         let id = Array(vaultID.bytes) + withUnsafeBytes(of: version.bigEndian, Array.init)
         try await run("create KEK", integrityPath: false) { session in
             // Find first, then create: safe to run again after a lost session.
-            if try session.key(labelled: label) != nil { return }
-            _ = try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: id))
+            try connection.module.serializingTokenWrites {
+                if try session.key(labelled: label) != nil { return }
+                _ = try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: id))
+            }
         }
     }
 
     public func retireKEKs(olderThan version: UInt32) async throws {
         guard version > 1 else { return }
         try await run("destroy old KEKs", integrityPath: false) { session in
-            for old in 1..<version {
-                let label = kekLabel(old)
-                guard let handle = try session.key(labelled: label) else { continue }
-                try session.destroy(handle)
-                connection.forgetKey(labelled: label)
+            try connection.module.serializingTokenWrites {
+                for old in 1..<version {
+                    let label = kekLabel(old)
+                    guard let handle = try session.key(labelled: label) else { continue }
+                    try session.destroy(handle)
+                    connection.forgetKey(labelled: label)
+                }
             }
         }
     }
