@@ -115,11 +115,16 @@ public final class PKCS11Module: @unchecked Sendable {
 
     // MARK: Initialisation
 
-    private func rawInitialize() throws {
+    /// `C_Initialize` with `CKF_OS_LOCKING_OK` and the `pReserved` string; returns the raw answer.
+    private func callInitialize() -> CK_RV {
         var arguments = CK_C_INITIALIZE_ARGS()
         arguments.flags = CK_FLAGS(CKF_OS_LOCKING_OK)
         arguments.pReserved = UnsafeMutableRawPointer(reservedCString)
-        let rv = withUnsafeMutablePointer(to: &arguments) { functions.pointee.C_Initialize!(UnsafeMutableRawPointer($0)) }
+        return withUnsafeMutablePointer(to: &arguments) { functions.pointee.C_Initialize!(UnsafeMutableRawPointer($0)) }
+    }
+
+    private func rawInitialize() throws {
+        let rv = callInitialize()
         guard rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED else { throw PKCS11Error("C_Initialize", rv) }
     }
 
@@ -139,15 +144,7 @@ public final class PKCS11Module: @unchecked Sendable {
     package func behindTheLayersBack(finalize: Bool, initialize: Bool) -> (finalize: UInt, initialize: UInt) {
         exclusively {
             let finalized: UInt = finalize ? functions.pointee.C_Finalize!(nil) : 0
-            var initialized: UInt = 0
-            if initialize {
-                var arguments = CK_C_INITIALIZE_ARGS()
-                arguments.flags = CK_FLAGS(CKF_OS_LOCKING_OK)
-                arguments.pReserved = UnsafeMutableRawPointer(reservedCString)
-                initialized = withUnsafeMutablePointer(to: &arguments) {
-                    functions.pointee.C_Initialize!(UnsafeMutableRawPointer($0))
-                }
-            }
+            let initialized: UInt = initialize ? callInitialize() : 0
             return (finalized, initialized)
         }
     }

@@ -46,11 +46,17 @@ public final class HSMKeyring: Keyring {
 
     /// A data key unwrapped to be used (decrypt only) or to be wrapped again (extractable).
     static func unwrappedTemplate(extractable: Bool) -> [Attribute] {
-        [
-            .objectClass(.secretKey), .keyType(.aes), .token(false), .private(true), .sensitive(true),
-            .extractable(extractable), .decrypt(!extractable), .encrypt(false),
-        ]
+        extractable ? unwrappedToRewrap : unwrappedToDecrypt
     }
+
+    private static let unwrappedToDecrypt: [Attribute] = [
+        .objectClass(.secretKey), .keyType(.aes), .token(false), .private(true), .sensitive(true),
+        .extractable(false), .decrypt(true), .encrypt(false),
+    ]
+    private static let unwrappedToRewrap: [Attribute] = [
+        .objectClass(.secretKey), .keyType(.aes), .token(false), .private(true), .sensitive(true),
+        .extractable(true), .decrypt(false), .encrypt(false),
+    ]
 
     // MARK: Keyring
 

@@ -95,21 +95,9 @@ public enum HSMVault {
     }
 
     static func readPINFile(_ path: String) throws -> SecretBytes {
-        let fd: Int32
-        do {
-            fd = try POSIX.open(path, O_RDONLY | O_NOFOLLOW)
-        } catch {
-            throw StrongroomError(.configuration, "cannot open HSM PIN file \(path); check hsm.pinFile", cause: error.cause)
-        }
+        let (fd, info) = try LocalVault.openOwnerOnly(
+            path, what: "HSM PIN file", setting: "hsm.pinFile", unreadable: .configuration)
         defer { POSIX.close(fd) }
-        var info = Glibc.stat()
-        guard fstat(fd, &info) == 0 else { throw POSIX.error("fstat", path) }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
-            throw StrongroomError(
-                .insecurePermissions,
-                "HSM PIN file \(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only (chmod 600 \(path))")
-        }
         guard info.st_size > 0, info.st_size <= 256 else {
             throw StrongroomError(.configuration, "HSM PIN file \(path) must hold one PIN of 1 to 256 bytes")
         }

@@ -79,25 +79,9 @@ public enum LocalVault {
 
     /// Reads a root seed file straight into locked memory, refusing group- or world-accessible files.
     public static func readRootSeed(_ path: String) throws(StrongroomError) -> SecretBytes {
-        let fd: Int32
-        do {
-            fd = try POSIX.open(path, O_RDONLY)
-        } catch {
-            throw StrongroomError(
-                .wrongRootSeed, "cannot open root seed file \(path); check local.rootSeedFile", cause: error.cause)
-        }
+        let (fd, info) = try openOwnerOnly(
+            path, what: "root seed file", setting: "local.rootSeedFile", unreadable: .wrongRootSeed)
         defer { POSIX.close(fd) }
-        var info = Glibc.stat()
-        guard fstat(fd, &info) == 0 else { throw POSIX.error("fstat", path) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw StrongroomError(.wrongRootSeed, "root seed \(path) is not a regular file")
-        }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
-            throw StrongroomError(
-                .insecurePermissions,
-                "root seed file \(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only (chmod 600 \(path))")
-        }
         guard Int(info.st_size) == LocalKeyring.rootSeedSize else {
             throw StrongroomError(
                 .wrongRootSeed, "root seed file \(path) is \(info.st_size) bytes; a root seed is \(LocalKeyring.rootSeedSize)")
@@ -113,6 +97,37 @@ public enum LocalVault {
         } catch {
             throw StrongroomError(.crypto, "could not hold the root seed in locked memory", cause: "\(error)")
         }
+    }
+
+    /// Opens a secret file (root seed, PIN) for reading: it must be a regular file readable by its
+    /// owner only (symlinks are followed, as Kubernetes secret volumes need; the target is checked). `what` names it in messages, `setting` is the key that points at it,
+    /// and `unreadable` is the code when it cannot be opened or is not a regular file.
+    static func openOwnerOnly(
+        _ path: String, what: String, setting: String, unreadable: StrongroomError.Code
+    ) throws(StrongroomError) -> (fd: Int32, info: Glibc.stat) {
+        let fd: Int32
+        do {
+            fd = try POSIX.open(path, O_RDONLY)
+        } catch {
+            throw StrongroomError(unreadable, "cannot open \(what) \(path); check \(setting)", cause: error.cause)
+        }
+        var info = Glibc.stat()
+        do throws(StrongroomError) {
+            guard fstat(fd, &info) == 0 else { throw POSIX.error("fstat", path) }
+            guard (info.st_mode & S_IFMT) == S_IFREG else {
+                throw StrongroomError(unreadable, "\(what) \(path) is not a regular file")
+            }
+            let mode = info.st_mode & 0o777
+            guard mode & 0o077 == 0 else {
+                throw StrongroomError(
+                    .insecurePermissions,
+                    "\(what) \(path) has mode \(String(mode, radix: 8)); it must be readable by its owner only (chmod 600 \(path))")
+            }
+        } catch {
+            POSIX.close(fd)
+            throw error
+        }
+        return (fd, info)
     }
 
     /// Refuses a vault directory that others can read or enter.
