@@ -115,8 +115,8 @@ public final class HSMKeyring: Keyring {
     public func prepareKEK(version: UInt32) async throws {
         let label = kekLabel(version)
         let id = Array(vaultID.bytes) + withUnsafeBytes(of: version.bigEndian, Array.init)
-        try await run("create KEK", integrityPath: false) { session in
-            // Find first, then create: safe to run again after a lost session.
+        try await tokenWrite("create KEK") { session in
+            // Find first, then create: safe to run again after a lost session or a refused write.
             try connection.module.serializingTokenWrites {
                 if try session.key(labelled: label) != nil { return }
                 _ = try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: id))
@@ -126,7 +126,7 @@ public final class HSMKeyring: Keyring {
 
     public func retireKEKs(olderThan version: UInt32) async throws {
         guard version > 1 else { return }
-        try await run("destroy old KEKs", integrityPath: false) { session in
+        try await tokenWrite("destroy old KEKs") { session in
             try connection.module.serializingTokenWrites {
                 for old in 1..<version {
                     let label = kekLabel(old)
@@ -164,6 +164,24 @@ public final class HSMKeyring: Keyring {
             sealed.tag.count == HSMKeyring.tagSize
         else {
             throw StrongroomError(.integrityCheckFailed, "the blob's wrapped key, IV or tag has the wrong length")
+        }
+    }
+
+    /// Runs a token-object write (KEK creation or destruction; find-then-write, so idempotent).
+    /// SoftHSM's file object store answers `CKR_GENERAL_ERROR` when another process writes the same
+    /// token at that moment, so such a write is tried up to five times, with a short growing pause,
+    /// before the error is reported.
+    private func tokenWrite(_ operation: String, _ body: (PKCS11Session) throws -> Void) async throws {
+        var attempt = 0
+        while true {
+            do {
+                return try await connection.withSession(body)
+            } catch let error as PKCS11Error where error.rv == 0x5 /* CKR_GENERAL_ERROR */ && attempt < 4 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(10 * attempt))
+            } catch {
+                throw HSMKeyring.mapped(error, operation: operation, integrityPath: false, token: tokenName)
+            }
         }
     }
 
