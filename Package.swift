@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Strongroom", targets: ["Strongroom"]),
         .library(name: "SecureCrypto", targets: ["SecureCrypto"]),
         .library(name: "PKCS11", targets: ["PKCS11"]),
+        .library(name: "AWSClient", targets: ["AWSClient"]),
         .executable(name: "strongroom", targets: ["StrongroomCLI"]),
     ],
     dependencies: [
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries: one system library target each (module.modulemap + shim.h only).
@@ -45,10 +48,21 @@ let package = Package(
             dependencies: ["CPKCS11", "SecureCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings),
         .target(
+            name: "AWSClient",
+            dependencies: [
+                "SecureCrypto", "CSodium",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
             name: "Strongroom",
             dependencies: [
                 "SecureCrypto",
                 "PKCS11",
+                "AWSClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -74,6 +88,10 @@ let package = Package(
                 "Strongroom", "SecureCrypto", "PKCS11",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "AWSClientTests",
+            dependencies: ["AWSClient", "SecureCrypto"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "StrongroomCLITests",

@@ -1,0 +1,163 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import SecureCrypto
+
+/// How often and how patiently a request is retried.
+///
+/// Retried: connection failures and timeouts, HTTP 500/502/503/504, 429 and the services'
+/// throttling codes. Waits are "full jitter" exponential backoff: a random time between zero and
+/// `min(maximumDelay, baseDelay × 2^attempt)`, so many clients do not retry in step.
+public struct RetryPolicy: Sendable, Hashable {
+    /// Attempts in all, the first one included (1 = no retries).
+    public var maxAttempts: Int
+    /// The backoff unit.
+    public var baseDelay: Duration
+    /// The longest single wait.
+    public var maximumDelay: Duration
+
+    /// Creates a policy.
+    public init(maxAttempts: Int = 4, baseDelay: Duration = .milliseconds(100), maximumDelay: Duration = .seconds(2)) {
+        self.maxAttempts = max(1, maxAttempts)
+        self.baseDelay = baseDelay
+        self.maximumDelay = maximumDelay
+    }
+
+    /// The wait before attempt `attempt + 1` (attempt counts from 1).
+    func delay(after attempt: Int) -> Duration {
+        let ceiling = min(maximumDelay, baseDelay * (1 << min(attempt - 1, 20)))
+        let nanoseconds = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
+        return .nanoseconds(Int64.random(in: 0...max(0, nanoseconds)))
+    }
+}
+
+/// One HTTP request to an AWS-compatible service, before signing.
+struct AWSRequest: Sendable {
+    var method: HTTPMethod
+    /// The host the request goes to (may differ from the endpoint's for virtual-hosted S3).
+    var host: String
+    /// The decoded path.
+    var path: String
+    var query: [(String, String)] = []
+    var headers: [(String, String)] = []
+    var body: [UInt8] = []
+    /// For error messages: `S3 PutObject key`, `KMS Decrypt`.
+    var operation: String
+}
+
+/// The answer to a request. For bodies that may hold secrets (KMS), the caller wipes `body`.
+struct AWSResponse: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: ByteBuffer
+    /// How many attempts it took (above 1, an earlier attempt may have reached the server).
+    var attempts: Int
+}
+
+/// Sends signed requests over one shared AsyncHTTPClient with bounded, jittered retries.
+struct AWSTransport: Sendable {
+    /// One connection pool per process: a client must be shut down before it is freed, and one
+    /// that lives as long as the process never is.
+    static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(5), read: .seconds(30)),
+            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 32))
+        configuration.httpVersion = .http1Only
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    let endpoint: AWSEndpoint
+    let signer: SigV4Signer
+    let retry: RetryPolicy
+    let logger: Logger
+    /// Largest response body accepted.
+    var maximumBody = 16 << 20
+
+    /// Whether an error code or status means "try again later".
+    static func isRetryable(status: Int, code: String?) -> Bool {
+        if [500, 502, 503, 504, 429].contains(status) { return true }
+        let throttling: Set<String> = [
+            "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+            "TooManyRequestsException", "RequestTimeout", "InternalError", "ServiceUnavailable",
+            "KMSInternalException", "DependencyTimeoutException",
+        ]
+        return throttling.contains(code ?? "")
+    }
+
+    /// Sends `request`, retrying what the policy allows. Returns the final answer, whatever its
+    /// status; `classify` reads an error answer's code so throttling codes are retried. Throws
+    /// ``AWSError`` (`.unreachable`) when no answer came after the last attempt.
+    func send(_ request: AWSRequest, classify: (AWSResponse) -> String?) async throws(AWSError) -> AWSResponse {
+        let payloadHash = SHA256.hexHash(request.body)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let outcome: Result<AWSResponse, any Error>
+            do {
+                outcome = .success(try await sendOnce(request, payloadHash: payloadHash, attempt: attempt))
+            } catch let error as AWSError {
+                throw error  // signing failed: nothing to retry
+            } catch {
+                outcome = .failure(error)
+            }
+            switch outcome {
+            case .success(let response):
+                let code = response.status >= 400 ? classify(response) : nil
+                guard response.status >= 400, AWSTransport.isRetryable(status: response.status, code: code),
+                    attempt < retry.maxAttempts
+                else { return response }
+                logger.debug(
+                    "retrying after a transient error",
+                    metadata: ["aws.operation": "\(request.operation)", "http.status": "\(response.status)", "aws.code": "\(code ?? "")", "attempt": "\(attempt)"])
+            case .failure(let error):
+                if error is CancellationError || Task.isCancelled {
+                    throw AWSError(kind: .unreachable, operation: request.operation, message: "cancelled", attempts: attempt)
+                }
+                guard attempt < retry.maxAttempts else {
+                    throw AWSError(
+                        kind: .unreachable, operation: request.operation,
+                        message: "\(endpoint) did not answer: \(AWSTransport.describe(error))", attempts: attempt)
+                }
+                logger.debug(
+                    "retrying after a connection error",
+                    metadata: ["aws.operation": "\(request.operation)", "error": "\(AWSTransport.describe(error))", "attempt": "\(attempt)"])
+            }
+            do {
+                try await Task.sleep(for: retry.delay(after: attempt))
+            } catch {
+                throw AWSError(kind: .unreachable, operation: request.operation, message: "cancelled", attempts: attempt)
+            }
+        }
+    }
+
+    private func sendOnce(_ request: AWSRequest, payloadHash: String, attempt: Int) async throws -> AWSResponse {
+        var headers = request.headers
+        headers.append(("host", endpoint.hostHeader(request.host)))
+        let toSign = SigV4Signer.Request(
+            method: request.method.rawValue, path: request.path, query: request.query, headers: headers,
+            payloadHash: payloadHash)
+        let signing: [(String, String)]
+        do {
+            signing = try signer.sign(toSign, timestamp: AWSTimestamp.now()).headers
+        } catch {
+            throw AWSError(kind: .configuration, operation: request.operation, message: "could not sign the request (\(type(of: error)))")
+        }
+        var url = "\(endpoint.scheme)://\(endpoint.hostHeader(request.host))\(SigV4Signer.encode(request.path, keepSlash: true))"
+        if !request.query.isEmpty { url += "?" + SigV4Signer.canonicalQuery(request.query) }
+        var http = HTTPClientRequest(url: url)
+        http.method = request.method
+        for (name, value) in headers + signing { http.headers.replaceOrAdd(name: name, value: value) }
+        if !request.body.isEmpty || request.method == .PUT || request.method == .POST {
+            http.body = .bytes(ByteBuffer(bytes: request.body))
+        }
+        let response = try await AWSTransport.sharedClient.execute(http, timeout: .seconds(60), logger: logger)
+        let body = try await response.body.collect(upTo: maximumBody)
+        return AWSResponse(status: Int(response.status.code), headers: response.headers, body: body, attempts: attempt)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        String("\(error)".map { $0 == "\n" ? " " : $0 })
+    }
+}

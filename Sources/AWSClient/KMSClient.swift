@@ -1,0 +1,280 @@
+internal import CSodium
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import SecureCrypto
+
+/// A KMS key's metadata (DescribeKey, CreateKey).
+public struct KMSKeyMetadata: Sendable, Hashable {
+    /// The key id (a UUID for AWS).
+    public var keyID: String
+    /// The key ARN.
+    public var arn: String
+    /// `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`, `Unavailable`…
+    public var keyState: String
+    /// The description given at creation.
+    public var description: String
+}
+
+/// A KMS client (AWS JSON 1.1 protocol, `TrentService`) on AsyncHTTPClient, SigV4-signed, with
+/// bounded jittered retries.
+///
+/// Plaintext data keys in answers are decoded from base64 straight into ``SecretBytes`` and the
+/// answer's buffer is wiped before it is released; request bodies carry only ciphertext, except
+/// ``encrypt(keyID:plaintext:context:)``'s, whose buffer is wiped after sending.
+public struct KMSClient: Sendable {
+    let transport: AWSTransport
+
+    /// Creates a client for `endpoint` (`https://kms.eu-west-1.amazonaws.com`).
+    public init(endpoint: AWSEndpoint, region: String, credentials: AWSCredentials, retry: RetryPolicy = RetryPolicy(), logger: Logger) {
+        transport = AWSTransport(
+            endpoint: endpoint,
+            signer: SigV4Signer(credentials: credentials, region: region, service: "kms", options: .standard),
+            retry: retry, logger: logger)
+    }
+
+    // MARK: Data keys
+
+    /// GenerateDataKey with KeySpec AES_256: a fresh 32-byte data key, in the clear (locked
+    /// memory) and encrypted under `keyID` bound to `context`.
+    public func generateDataKey(keyID: String, context: [String: String]) async throws(AWSError) -> (plaintext: SecretBytes, ciphertextBlob: [UInt8], keyID: String) {
+        let answer = try await call(
+            "GenerateDataKey", ["KeyId": keyID, "KeySpec": "AES_256", "EncryptionContext": context], secret: true,
+            subject: keyID)
+        guard let plaintext = answer.secret, plaintext.count == 32 else {
+            throw AWSError(kind: .invalidResponse, operation: "KMS GenerateDataKey \(keyID)", message: "no 32-byte Plaintext in the answer")
+        }
+        return (plaintext, try blob(answer, "CiphertextBlob", "GenerateDataKey"), answer.fields["KeyId"] as? String ?? keyID)
+    }
+
+    /// Decrypt: the data key inside `ciphertextBlob`, which must have been made with `context`.
+    /// `keyID`, when given, must be the key that encrypted it.
+    public func decrypt(ciphertextBlob: [UInt8], context: [String: String], keyID: String? = nil) async throws(AWSError) -> SecretBytes {
+        var parameters: [String: Any] = ["CiphertextBlob": Data(ciphertextBlob).base64EncodedString(), "EncryptionContext": context]
+        if let keyID { parameters["KeyId"] = keyID }
+        let answer = try await call("Decrypt", parameters, secret: true, subject: keyID ?? "(key named in the blob)")
+        guard let plaintext = answer.secret else {
+            throw AWSError(kind: .invalidResponse, operation: "KMS Decrypt", message: "no Plaintext in the answer")
+        }
+        return plaintext
+    }
+
+    /// ReEncrypt: the same data key, now encrypted under `destinationKeyID`, without it ever leaving KMS.
+    public func reEncrypt(
+        ciphertextBlob: [UInt8], sourceContext: [String: String], destinationKeyID: String, destinationContext: [String: String]
+    ) async throws(AWSError) -> (ciphertextBlob: [UInt8], keyID: String) {
+        let answer = try await call(
+            "ReEncrypt",
+            [
+                "CiphertextBlob": Data(ciphertextBlob).base64EncodedString(), "SourceEncryptionContext": sourceContext,
+                "DestinationKeyId": destinationKeyID, "DestinationEncryptionContext": destinationContext,
+            ], secret: false, subject: destinationKeyID)
+        return (try blob(answer, "CiphertextBlob", "ReEncrypt"), answer.fields["KeyId"] as? String ?? destinationKeyID)
+    }
+
+    /// Encrypt: up to 4 KiB of plaintext encrypted under `keyID`.
+    public func encrypt(keyID: String, plaintext: SecretBytes, context: [String: String]) async throws(AWSError) -> [UInt8] {
+        let answer = try await call(
+            "Encrypt", ["KeyId": keyID, "EncryptionContext": context], secret: false, subject: keyID,
+            secretParameter: ("Plaintext", plaintext))
+        return try blob(answer, "CiphertextBlob", "Encrypt")
+    }
+
+    // MARK: Keys
+
+    /// DescribeKey: the key's metadata (works with ids, ARNs and `alias/…` names).
+    public func describeKey(_ keyID: String) async throws(AWSError) -> KMSKeyMetadata {
+        try metadata(try await call("DescribeKey", ["KeyId": keyID], secret: false, subject: keyID), "DescribeKey")
+    }
+
+    /// CreateKey: a new symmetric encryption key.
+    public func createKey(description: String, tags: [String: String] = [:]) async throws(AWSError) -> KMSKeyMetadata {
+        var parameters: [String: Any] = [
+            "Description": description, "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
+        ]
+        if !tags.isEmpty {
+            parameters["Tags"] = tags.sorted { $0.key < $1.key }.map { ["TagKey": $0.key, "TagValue": $0.value] }
+        }
+        return try metadata(try await call("CreateKey", parameters, secret: false, subject: description), "CreateKey")
+    }
+
+    /// ScheduleKeyDeletion after a waiting period of 7 to 30 days (cancellable until then).
+    public func scheduleKeyDeletion(_ keyID: String, pendingWindowDays: Int) async throws(AWSError) {
+        _ = try await call(
+            "ScheduleKeyDeletion", ["KeyId": keyID, "PendingWindowInDays": pendingWindowDays], secret: false, subject: keyID)
+    }
+
+    /// DisableKey (tests and operators).
+    public func disableKey(_ keyID: String) async throws(AWSError) {
+        _ = try await call("DisableKey", ["KeyId": keyID], secret: false, subject: keyID)
+    }
+
+    /// EnableKey.
+    public func enableKey(_ keyID: String) async throws(AWSError) {
+        _ = try await call("EnableKey", ["KeyId": keyID], secret: false, subject: keyID)
+    }
+
+    // MARK: Protocol
+
+    struct Answer {
+        var fields: [String: Any]
+        var secret: SecretBytes?
+    }
+
+    private func metadata(_ answer: Answer, _ action: String) throws(AWSError) -> KMSKeyMetadata {
+        guard let meta = answer.fields["KeyMetadata"] as? [String: Any], let id = meta["KeyId"] as? String else {
+            throw AWSError(kind: .invalidResponse, operation: "KMS \(action)", message: "no KeyMetadata.KeyId in the answer")
+        }
+        return KMSKeyMetadata(
+            keyID: id, arn: meta["Arn"] as? String ?? id, keyState: meta["KeyState"] as? String ?? "",
+            description: meta["Description"] as? String ?? "")
+    }
+
+    private func blob(_ answer: Answer, _ field: String, _ action: String) throws(AWSError) -> [UInt8] {
+        guard let text = answer.fields[field] as? String, let data = Data(base64Encoded: text), !data.isEmpty else {
+            throw AWSError(kind: .invalidResponse, operation: "KMS \(action)", message: "no \(field) in the answer")
+        }
+        return Array(data)
+    }
+
+    /// One JSON 1.1 call. With `secret`, the answer's `Plaintext` goes into locked memory; the
+    /// answer buffer is wiped either way once read. `subject` names the key in errors.
+    private func call(
+        _ action: String, _ parameters: [String: Any], secret: Bool, subject: String,
+        secretParameter: (String, SecretBytes)? = nil
+    ) async throws(AWSError) -> Answer {
+        let operation = "KMS \(action) \(subject)"
+        var body: [UInt8]
+        do {
+            body = Array(try JSONSerialization.data(withJSONObject: parameters, options: [.sortedKeys]))
+        } catch {
+            throw AWSError(kind: .configuration, operation: operation, message: "could not encode the request")
+        }
+        if let (name, value) = secretParameter {
+            // Splice `"Name":"<base64>"` in front of the other members, encoded in place.
+            let encodedLength = sodium_base64_encoded_len(value.count, sodium_base64_VARIANT_ORIGINAL)
+            var member = Array("{\"\(name)\":\"".utf8)
+            let start = member.count
+            member += [UInt8](repeating: 0, count: encodedLength)
+            value.withUnsafeBytes { raw in
+                member.withUnsafeMutableBufferPointer { out in
+                    _ = sodium_bin2base64(
+                        UnsafeMutableRawPointer(out.baseAddress! + start).assumingMemoryBound(to: CChar.self), encodedLength,
+                        raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, sodium_base64_VARIANT_ORIGINAL)
+                }
+            }
+            member.removeLast()  // the NUL terminator
+            member += Array("\"".utf8)
+            member += body.count > 2 ? [UInt8(ascii: ",")] + body.dropFirst() : [UInt8(ascii: "}")]
+            body.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) }
+            body = member
+        }
+        let request = AWSRequest(
+            method: .POST, host: transport.endpoint.host, path: "/",
+            headers: [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "TrentService.\(action)")],
+            body: body, operation: operation)
+        let response: AWSResponse
+        do {
+            response = try await transport.send(request) { response in KMSClient.errorCode(response).code }
+        } catch {
+            if secretParameter != nil { KMSClient.wipe(request.body) }
+            throw error
+        }
+        if secretParameter != nil { KMSClient.wipe(request.body) }
+        defer { KMSClient.wipe(response.body) }
+        guard response.status == 200 else {
+            let (code, message) = KMSClient.errorCode(response)
+            throw AWSError(
+                kind: .service, operation: operation, status: response.status, code: code,
+                message: message ?? "HTTP \(response.status)",
+                requestID: response.headers.first(name: "x-amzn-requestid"), attempts: response.attempts)
+        }
+        var plaintext: SecretBytes?
+        if secret {
+            do {
+                plaintext = try KMSClient.extractPlaintext(response.body)
+            } catch {
+                throw AWSError(kind: .invalidResponse, operation: operation, message: "the Plaintext field could not be decoded")
+            }
+        }
+        let fields: [String: Any]
+        do {
+            let object = try response.body.withUnsafeReadableBytes { raw in
+                try JSONSerialization.jsonObject(with: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count, deallocator: .none))
+            }
+            fields = object as? [String: Any] ?? [:]
+        } catch {
+            throw AWSError(kind: .invalidResponse, operation: operation, message: "the answer is not JSON")
+        }
+        return Answer(fields: fields, secret: plaintext)
+    }
+
+    /// Decodes the `"Plaintext":"<base64>"` member into locked memory and overwrites its base64
+    /// text in the buffer with `A`s, so the JSON parser that reads the rest never sees the key.
+    static func extractPlaintext(_ buffer: ByteBuffer) throws -> SecretBytes? {
+        try buffer.withUnsafeReadableBytes { raw -> SecretBytes? in
+            guard raw.count > 0 else { return nil }
+            let bytes = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count)
+            let key = Array("\"Plaintext\"".utf8)
+            guard let found = search(bytes, for: key) else { return nil }
+            var index = found + key.count
+            func skipSpace() { while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 } }
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw AWSError.configuration("bad JSON") }
+            index += 1
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw AWSError.configuration("bad JSON") }
+            index += 1
+            let start = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") { index += 1 }
+            guard index < bytes.count else { throw AWSError.configuration("bad JSON") }
+            let text = UnsafeMutableRawBufferPointer(rebasing: bytes[start..<index])
+            defer { for offset in text.indices { text[offset] = UInt8(ascii: "A") } }
+            return try SecretBytes(capacity: text.count / 4 * 3 + 3) { out in
+                var written = 0
+                let status = sodium_base642bin(
+                    out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count,
+                    text.baseAddress?.assumingMemoryBound(to: CChar.self), text.count, nil, &written, nil,
+                    sodium_base64_VARIANT_ORIGINAL)
+                guard status == 0 else { throw AWSError.configuration("bad base64") }
+                return written
+            }
+        }
+    }
+
+    private static func search(_ haystack: UnsafeMutableRawBufferPointer, for needle: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        outer: for start in 0...(haystack.count - needle.count) {
+            for offset in 0..<needle.count where haystack[start + offset] != needle[offset] { continue outer }
+            return start
+        }
+        return nil
+    }
+
+    /// Overwrites a buffer's storage in place (every copy sharing it), secrets or not.
+    static func wipe(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { raw in
+            if let base = raw.baseAddress { sodium_memzero(UnsafeMutableRawPointer(mutating: base), raw.count) }
+        }
+    }
+
+    static func wipe(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            if let base = raw.baseAddress { sodium_memzero(UnsafeMutableRawPointer(mutating: base), raw.count) }
+        }
+    }
+
+    /// The error code (`NotFoundException`, without any `namespace#` prefix) and message of an answer.
+    static func errorCode(_ response: AWSResponse) -> (code: String?, message: String?) {
+        guard response.status >= 400 else { return (nil, nil) }
+        let object = response.body.withUnsafeReadableBytes { raw in
+            try? JSONSerialization.jsonObject(with: Data(raw))
+        }
+        let fields = object as? [String: Any] ?? [:]
+        var code = fields["__type"] as? String ?? response.headers.first(name: "x-amzn-errortype")
+        if let text = code, let hash = text.lastIndex(of: "#") { code = String(text[text.index(after: hash)...]) }
+        if let text = code, let colon = text.firstIndex(of: ":") { code = String(text[..<colon]) }
+        return (code, fields["message"] as? String ?? fields["Message"] as? String)
+    }
+}
