@@ -48,16 +48,17 @@ public struct KMSClient: Sendable {
         return (plaintext, try blob(answer, "CiphertextBlob", "GenerateDataKey"), answer.fields["KeyId"] as? String ?? keyID)
     }
 
-    /// Decrypt: the data key inside `ciphertextBlob`, which must have been made with `context`.
-    /// `keyID`, when given, must be the key that encrypted it.
-    public func decrypt(ciphertextBlob: [UInt8], context: [String: String], keyID: String? = nil) async throws(AWSError) -> SecretBytes {
+    /// Decrypt: the data key inside `ciphertextBlob`, which must have been made with `context`, and
+    /// the key that encrypted it (compare it with the one expected). `keyID`, when given, is sent
+    /// for KMS to check as well.
+    public func decrypt(ciphertextBlob: [UInt8], context: [String: String], keyID: String? = nil) async throws(AWSError) -> (plaintext: SecretBytes, keyID: String) {
         var parameters: [String: Any] = ["CiphertextBlob": Data(ciphertextBlob).base64EncodedString(), "EncryptionContext": context]
         if let keyID { parameters["KeyId"] = keyID }
         let answer = try await call("Decrypt", parameters, secret: true, subject: keyID ?? "(key named in the blob)")
-        guard let plaintext = answer.secret else {
-            throw AWSError(kind: .invalidResponse, operation: "KMS Decrypt", message: "no Plaintext in the answer")
+        guard let plaintext = answer.secret, let used = answer.fields["KeyId"] as? String else {
+            throw AWSError(kind: .invalidResponse, operation: "KMS Decrypt", message: "no Plaintext or KeyId in the answer")
         }
-        return plaintext
+        return (plaintext, used)
     }
 
     /// ReEncrypt: the same data key, now encrypted under `destinationKeyID`, without it ever leaving KMS.

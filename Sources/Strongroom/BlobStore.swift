@@ -43,4 +43,11 @@ public protocol BlobStore: Sendable {
     func removeAbandonedWrites(under prefix: String) async throws
     /// Runs `body` holding the store-wide lock in `mode`, across processes where the store can.
     func withLock<T: Sendable>(_ mode: BlobLockMode, _ body: () async throws -> T) async throws -> T
+    /// True when the shared lock also excludes other processes' exclusive holders (a file lock).
+    /// When false (S3), the share store checks after each write that no rotation began meanwhile.
+    var sharedLockSpansProcesses: Bool { get }
+}
+
+extension BlobStore {
+    public var sharedLockSpansProcesses: Bool { true }
 }

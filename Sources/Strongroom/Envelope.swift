@@ -37,6 +37,23 @@ struct Envelope: Sendable, Hashable {
         return out.bytes
     }
 
+    /// The vault, share id and share version named by associated data made by
+    /// ``associatedData(tier:vaultID:shareID:shareVersion:createdAt:metadata:)`` (tier 2 binds them
+    /// into the KMS encryption context), or nil when it is not such a header.
+    static func identity(fromAssociatedData aad: [UInt8]) -> (vaultID: VaultID, shareID: ShareID, shareVersion: UInt64)? {
+        var input = ByteReader(aad)
+        do {
+            guard try input.read(4) == magic, try input.readU8() == formatVersion else { return nil }
+            _ = try input.read(3)
+            let vault = VaultID(bytes: try input.read(16))
+            let idBytes = try input.read(Int(try input.readU8()))
+            guard let text = String(validating: idBytes, as: UTF8.self), let id = try? ShareID(text) else { return nil }
+            return (vault, id, try input.readU64())
+        } catch {
+            return nil
+        }
+    }
+
     var associatedData: [UInt8] {
         Envelope.associatedData(
             tier: tier, vaultID: vaultID, shareID: shareID, shareVersion: shareVersion, createdAt: createdAt,

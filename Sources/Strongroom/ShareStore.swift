@@ -17,6 +17,8 @@ public final class ShareStore: Sendable {
     let blobs: any BlobStore
     let logger: Logger
     let faults: FaultInjection
+    /// The last vault state read, for stores whose shared lock does not span processes.
+    let stateCache = Locked<VaultState?>(nil)
 
     /// Creates a store over a keyring and a blob store of an existing vault.
     public convenience init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger) {
@@ -64,6 +66,7 @@ public final class ShareStore: Sendable {
 
     func writeState(_ state: VaultState) async throws {
         _ = try await blobs.replace(VaultState.key, try state.encoded(), ifRevision: nil)
+        stateCache.withLock { $0 = state }
     }
 
     // MARK: Store and load
@@ -79,18 +82,29 @@ public final class ShareStore: Sendable {
         }
         let metadataBytes = try ShareStore.encodeMetadata(metadata)
         return try await blobs.withLock(.shared) {
-            let state = try await readState()
+            // Where the shared lock excludes rotations of every process (a file lock), the state read
+            // here stays current until we return. Where it does not (S3), the state may be cached and
+            // is checked again after the write.
+            let spans = blobs.sharedLockSpansProcesses
+            var state = spans ? try await readState() : try await cachedOrFreshState()
             var version = (try await versionNumbers(id).last ?? 0) + 1
+            var refreshed = spans
             while true {
                 let created = UInt64(Date().timeIntervalSince1970)
-                let aad = Envelope.associatedData(
-                    tier: tier, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created,
-                    metadata: metadataBytes)
-                let sealed = try await keyring.seal(secret, associatedData: aad, kekVersion: state.currentKEKVersion)
-                let envelope = Envelope(
-                    tier: tier, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created,
-                    metadata: metadataBytes, kekID: keyring.kekID, sealed: sealed)
+                let sealed: SealedShare
+                let envelope: Envelope
+                do {
+                    (sealed, envelope) = try await sealEnvelope(id, version, secret, metadataBytes, created, state)
+                } catch let error as StrongroomError where error.code == .keyUnavailable && !refreshed {
+                    // A cached state may name a KEK a finished rotation retired.
+                    state = try await freshState()
+                    refreshed = true
+                    continue
+                }
                 if try await blobs.create(ShareStore.blobKey(id, version), envelope.serialized()) {
+                    if !spans {
+                        try await confirmCurrentKEK(id, version, written: envelope.serialized(), secret: secret, sealedUnder: sealed.kekVersion)
+                    }
                     logger.debug(
                         "stored share",
                         metadata: ["share.id": "\(id)", "share.version": "\(version)", "kek.version": "\(sealed.kekVersion)"])
@@ -99,6 +113,53 @@ public final class ShareStore: Sendable {
                 version += 1  // another writer took this version number first
             }
         }
+    }
+
+    private func sealEnvelope(
+        _ id: ShareID, _ version: UInt64, _ secret: SecretBytes, _ metadata: [UInt8], _ created: UInt64, _ state: VaultState
+    ) async throws -> (SealedShare, Envelope) {
+        let aad = Envelope.associatedData(
+            tier: tier, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created, metadata: metadata)
+        let sealed = try await keyring.seal(secret, associatedData: aad, kekVersion: state.currentKEKVersion)
+        let envelope = Envelope(
+            tier: tier, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created,
+            metadata: metadata, kekID: keyring.kekID, sealed: sealed)
+        return (sealed, envelope)
+    }
+
+    /// After a write to a store whose shared lock does not span processes: if a rotation began
+    /// since the state was read, the new blob may be under a KEK the rotation is about to retire and
+    /// may have been written after the rotation listed the shares. Seal it again under the current
+    /// KEK (replacing it only if it is still ours); a rotation that started after the state read
+    /// below lists the shares after our write, so it rewraps the blob itself.
+    private func confirmCurrentKEK(
+        _ id: ShareID, _ version: UInt64, written: [UInt8], secret: SecretBytes, sealedUnder kek: UInt32
+    ) async throws {
+        let key = ShareStore.blobKey(id, version)
+        for _ in 0..<5 {
+            let state = try await freshState()
+            guard let blob = try await blobs.read(key) else { return }  // erased meanwhile
+            let current = try checkedEnvelope(blob.bytes, id: id, version: version)
+            if current.sealed.kekVersion == state.currentKEKVersion { return }
+            logger.info(
+                "a rotation began while storing; sealing the new share version under the new KEK",
+                metadata: ["share.id": "\(id)", "share.version": "\(version)", "kek.version": "\(state.currentKEKVersion)"])
+            let (_, envelope) = try await sealEnvelope(id, version, secret, current.metadata, current.createdAt, state)
+            if try await blobs.replace(key, envelope.serialized(), ifRevision: blob.revision) { return }
+        }
+        throw StrongroomError(
+            .io, "share '\(id)' version \(version) was stored, but kept changing while it was moved to the new KEK; run rotate again")
+    }
+
+    private func cachedOrFreshState() async throws -> VaultState {
+        if let cached = stateCache.withLock({ $0 }) { return cached }
+        return try await freshState()
+    }
+
+    private func freshState() async throws -> VaultState {
+        let state = try await readState()
+        stateCache.withLock { $0 = state }
+        return state
     }
 
     /// Loads the newest version of share `id`, or `version` when given.

@@ -24,28 +24,79 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Tier 2 settings (S3-compatible storage + KMS).
-    public struct Cloud: Sendable {
-        /// `cloud.endpoint` (required): the S3 endpoint URL.
+    /// Where blobs live in S3-compatible storage (tier 2, and tier 3 with `hsm.blobStore: s3`).
+    public struct ObjectStorage: Sendable {
+        /// `cloud.endpoint` (required): the S3 endpoint URL (`https://s3.eu-west-1.amazonaws.com`).
         public var endpoint: String
-        /// `cloud.kmsEndpoint` (default: `cloud.endpoint`).
-        public var kmsEndpoint: String
-        /// `cloud.region` (default `us-east-1`).
+        /// `cloud.region` (default `us-east-1`): the region requests are signed for.
         public var region: String
         /// `cloud.bucket` (required).
         public var bucket: String
-        /// `cloud.prefix` (default empty): the key prefix inside the bucket.
+        /// `cloud.prefix` (default empty): the key prefix of this vault inside the bucket.
         public var prefix: String
-        /// `cloud.kmsKeyId` (required): the KMS key id or ARN.
-        public var kmsKeyID: String
+        /// `cloud.addressing` (`path` or `virtual`; default: `virtual` for `amazonaws.com`
+        /// endpoints, `path` for others).
+        public var addressing: String?
+        /// `cloud.allowInsecureHttp` (default false): allow `http://` to a host that is not loopback.
+        public var allowInsecureHTTP: Bool
         /// `cloud.accessKeyId` (optional; falls back to `AWS_ACCESS_KEY_ID`).
         public var accessKeyID: String?
         /// `cloud.secretAccessKey` (secret, optional; falls back to `AWS_SECRET_ACCESS_KEY`).
         public var secretAccessKey: SecretBytes?
+        /// `cloud.sessionToken` (secret, optional; falls back to `AWS_SESSION_TOKEN`).
+        public var sessionToken: SecretBytes?
+        /// `cloud.maxAttempts` (default 4, 1–10): attempts per request, retries with jittered backoff.
+        public var maxAttempts: Int
+
+        /// Creates object-storage settings.
+        public init(
+            endpoint: String, region: String = "us-east-1", bucket: String, prefix: String = "", addressing: String? = nil,
+            allowInsecureHTTP: Bool = false, accessKeyID: String? = nil, secretAccessKey: SecretBytes? = nil,
+            sessionToken: SecretBytes? = nil, maxAttempts: Int = 4
+        ) {
+            self.endpoint = endpoint
+            self.region = region
+            self.bucket = bucket
+            self.prefix = prefix
+            self.addressing = addressing
+            self.allowInsecureHTTP = allowInsecureHTTP
+            self.accessKeyID = accessKeyID
+            self.secretAccessKey = secretAccessKey
+            self.sessionToken = sessionToken
+            self.maxAttempts = maxAttempts
+        }
+
+        var summary: String {
+            "cloud.endpoint: \(endpoint), cloud.region: \(region), cloud.bucket: \(bucket), cloud.prefix: \(prefix), "
+                + "cloud.addressing: \(addressing ?? "auto"), cloud.accessKeyId: \(accessKeyID ?? "(from AWS_ACCESS_KEY_ID)"), "
+                + "cloud.secretAccessKey: \(secretAccessKey == nil ? "(from AWS_SECRET_ACCESS_KEY)" : "<REDACTED>")"
+        }
+    }
+
+    /// Tier 2 settings (S3-compatible storage + KMS).
+    public struct Cloud: Sendable {
+        /// The bucket side.
+        public var storage: ObjectStorage
+        /// `cloud.kmsEndpoint` (default: `cloud.endpoint`).
+        public var kmsEndpoint: String
+        /// `cloud.kmsKeyId` (optional): the KMS key (id, ARN or `alias/…`) that becomes KEK version 1
+        /// at `strongroom init`; without it, init creates a key. Later versions are created by rotation.
+        public var kmsKeyID: String?
+        /// `cloud.keyDeletionWindowDays` (default 30, 7–30): the waiting period when a rotation
+        /// schedules deletion of a KMS key Strongroom created.
+        public var keyDeletionWindowDays: Int
+
+        /// Creates tier 2 settings.
+        public init(storage: ObjectStorage, kmsEndpoint: String? = nil, kmsKeyID: String? = nil, keyDeletionWindowDays: Int = 30) {
+            self.storage = storage
+            self.kmsEndpoint = kmsEndpoint ?? storage.endpoint
+            self.kmsKeyID = kmsKeyID
+            self.keyDeletionWindowDays = keyDeletionWindowDays
+        }
     }
 
     /// Tier 3 settings (PKCS#11 HSM).
-    public struct HSM: Sendable, Hashable {
+    public struct HSM: Sendable {
         /// `hsm.module` (required): path of the PKCS#11 module (`.so`).
         public var modulePath: String
         /// `hsm.tokenLabel` (required unless `hsm.tokenSerial` is set): the token to use.
@@ -56,8 +107,10 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         public var pinEnvironmentVariable: String
         /// `hsm.pinFile` (optional): a 0600 file holding the user PIN, used instead of the variable.
         public var pinFile: String?
-        /// `hsm.blobPath` (required): the directory for the wrapped blobs.
+        /// `hsm.blobPath` (required unless `hsm.blobStore` is `s3`): the directory for the wrapped blobs.
         public var blobPath: String
+        /// `hsm.blobStore: s3`: keep the wrapped blobs in S3 (the `cloud.*` bucket settings) instead.
+        public var blobStorage: ObjectStorage? = nil
         /// `hsm.initArgs` (optional): the `pReserved` string for `C_Initialize` (NSS softokn needs one).
         public var initArgs: String? = nil
         /// `hsm.maxSessions` (default 4): worker sessions opened at most, besides the logged-in one.
@@ -70,8 +123,9 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         public init(
             modulePath: String, tokenLabel: String?, tokenSerial: String? = nil,
             pinEnvironmentVariable: String = "STRONGROOM_HSM_PIN", pinFile: String? = nil, blobPath: String,
-            initArgs: String? = nil, maxSessions: Int = 4, recycleAfter: Int = 20_000
+            initArgs: String? = nil, maxSessions: Int = 4, recycleAfter: Int = 20_000, blobStorage: ObjectStorage? = nil
         ) {
+            self.blobStorage = blobStorage
             self.modulePath = modulePath
             self.tokenLabel = tokenLabel
             self.tokenSerial = tokenSerial
@@ -114,15 +168,13 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         case .local(let local):
             return "tier: local, local.path: \(local.path), local.rootSeedFile: \(local.rootSeedFile)"
         case .cloud(let cloud):
-            let secret = cloud.secretAccessKey == nil ? "(unset)" : "<REDACTED>"
-            return "tier: cloud, cloud.endpoint: \(cloud.endpoint), cloud.region: \(cloud.region), "
-                + "cloud.bucket: \(cloud.bucket), cloud.prefix: \(cloud.prefix), cloud.kmsKeyId: \(cloud.kmsKeyID), "
-                + "cloud.accessKeyId: \(cloud.accessKeyID ?? "(unset)"), cloud.secretAccessKey: \(secret)"
+            return "tier: cloud, \(cloud.storage.summary), cloud.kmsEndpoint: \(cloud.kmsEndpoint), "
+                + "cloud.kmsKeyId: \(cloud.kmsKeyID ?? "(created by init)")"
         case .hsm(let hsm):
             return "tier: hsm, hsm.module: \(hsm.modulePath), hsm.tokenLabel: \(hsm.tokenLabel ?? "(unset)"), "
                 + "hsm.tokenSerial: \(hsm.tokenSerial ?? "(unset)"), hsm.maxSessions: \(hsm.maxSessions), "
                 + "hsm.pinEnv: \(hsm.pinEnvironmentVariable), hsm.pinFile: \(hsm.pinFile ?? "(unset)"), "
-                + "hsm.blobPath: \(hsm.blobPath)"
+                + (hsm.blobStorage.map { "hsm.blobStore: s3, \($0.summary)" } ?? "hsm.blobPath: \(hsm.blobPath)")
         }
     }
 
@@ -136,7 +188,7 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
     ) async throws(StrongroomError) -> StrongroomConfiguration {
         let envProvider = EnvironmentVariablesProvider(
             environmentVariables: environment,
-            secretsSpecifier: .dynamic { key, _ in key.contains("SECRET") || key.contains("PIN") }
+            secretsSpecifier: .dynamic { key, _ in key.contains("SECRET") || key.contains("PIN") || key.contains("TOKEN") && !key.contains("TOKEN_LABEL") && !key.contains("TOKEN_SERIAL") }
         ).prefixKeys(with: [environmentPrefix.lowercased()])
         var providers: [any ConfigProvider] = [envProvider]
         let source: String
@@ -162,15 +214,15 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
             let path = try reader.required("local.path")
             settings = .local(Local(path: path, rootSeedFile: try reader.string("local.rootSeedFile")))
         case .cloud:
-            let endpoint = try reader.required("cloud.endpoint")
-            let secret = try reader.string("cloud.secretAccessKey", isSecret: true)
+            let window = try reader.int("cloud.keyDeletionWindowDays") ?? 30
+            guard (7...30).contains(window) else {
+                throw StrongroomError(.configuration, "cloud.keyDeletionWindowDays in \(source) must be 7 to 30, got \(window)")
+            }
+            let storage = try objectStorage(reader)
             settings = .cloud(
                 Cloud(
-                    endpoint: endpoint, kmsEndpoint: try reader.string("cloud.kmsEndpoint") ?? endpoint,
-                    region: try reader.string("cloud.region") ?? "us-east-1",
-                    bucket: try reader.required("cloud.bucket"), prefix: try reader.string("cloud.prefix") ?? "",
-                    kmsKeyID: try reader.required("cloud.kmsKeyId"), accessKeyID: try reader.string("cloud.accessKeyId"),
-                    secretAccessKey: try secret.map { text throws(StrongroomError) in try secretBytes(text) }))
+                    storage: storage, kmsEndpoint: try reader.string("cloud.kmsEndpoint"),
+                    kmsKeyID: try reader.string("cloud.kmsKeyId"), keyDeletionWindowDays: window))
         case .hsm:
             let serial = try reader.string("hsm.tokenSerial")
             let label = serial == nil ? try reader.required("hsm.tokenLabel") : try reader.string("hsm.tokenLabel")
@@ -182,14 +234,41 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
             guard recycle >= 0 else {
                 throw StrongroomError(.configuration, "hsm.recycleAfter in \(source) must not be negative")
             }
+            let blobStore = try reader.string("hsm.blobStore") ?? "directory"
+            guard blobStore == "directory" || blobStore == "s3" else {
+                throw StrongroomError(.configuration, "hsm.blobStore in \(source) must be directory or s3, got '\(blobStore)'")
+            }
+            let storage = blobStore == "s3" ? try objectStorage(reader) : nil
             settings = .hsm(
                 HSM(
                     modulePath: try reader.required("hsm.module"), tokenLabel: label, tokenSerial: serial,
                     pinEnvironmentVariable: try reader.string("hsm.pinEnv") ?? "STRONGROOM_HSM_PIN",
-                    pinFile: try reader.string("hsm.pinFile"), blobPath: try reader.required("hsm.blobPath"),
-                    initArgs: try reader.string("hsm.initArgs"), maxSessions: maxSessions, recycleAfter: recycle))
+                    pinFile: try reader.string("hsm.pinFile"),
+                    blobPath: storage == nil ? try reader.required("hsm.blobPath") : try reader.string("hsm.blobPath") ?? "",
+                    initArgs: try reader.string("hsm.initArgs"), maxSessions: maxSessions, recycleAfter: recycle,
+                    blobStorage: storage))
         }
         return StrongroomConfiguration(tier: settings, lockTimeout: .seconds(timeout), source: source)
+    }
+
+    private static func objectStorage(_ reader: Reader) throws(StrongroomError) -> ObjectStorage {
+        let addressing = try reader.string("cloud.addressing")
+        if let addressing, addressing != "path", addressing != "virtual" {
+            throw StrongroomError(.configuration, "cloud.addressing in \(reader.source) must be path or virtual, got '\(addressing)'")
+        }
+        let attempts = try reader.int("cloud.maxAttempts") ?? 4
+        guard (1...10).contains(attempts) else {
+            throw StrongroomError(.configuration, "cloud.maxAttempts in \(reader.source) must be 1 to 10, got \(attempts)")
+        }
+        let secret = try reader.string("cloud.secretAccessKey", isSecret: true)
+        let token = try reader.string("cloud.sessionToken", isSecret: true)
+        return ObjectStorage(
+            endpoint: try reader.required("cloud.endpoint"), region: try reader.string("cloud.region") ?? "us-east-1",
+            bucket: try reader.required("cloud.bucket"), prefix: try reader.string("cloud.prefix") ?? "",
+            addressing: addressing, allowInsecureHTTP: try reader.bool("cloud.allowInsecureHttp") ?? false,
+            accessKeyID: try reader.string("cloud.accessKeyId"),
+            secretAccessKey: try secret.map { text throws(StrongroomError) in try secretBytes(text) },
+            sessionToken: try token.map { text throws(StrongroomError) in try secretBytes(text) }, maxAttempts: attempts)
     }
 
     private static func fileProvider(_ path: String) async throws(StrongroomError) -> any ConfigProvider {
@@ -256,6 +335,10 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
 
         func int(_ key: String) throws(StrongroomError) -> Int? {
             try lookup(key) { try config.requiredInt(forKey: ConfigKey(key)) }
+        }
+
+        func bool(_ key: String) throws(StrongroomError) -> Bool? {
+            try lookup(key) { try config.requiredBool(forKey: ConfigKey(key)) }
         }
 
         func required(_ key: String) throws(StrongroomError) -> String {

@@ -20,6 +20,8 @@ public struct StrongroomError: Error, Hashable, CustomStringConvertible {
             case hsmUnavailable = "HSM unavailable"
             case hsmLoginFailed = "HSM login failed"
             case keyUnavailable = "key unavailable"
+            case cloudUnavailable = "cloud unavailable"
+            case accessDenied = "access denied"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -61,6 +63,11 @@ public struct StrongroomError: Error, Hashable, CustomStringConvertible {
         public static let hsmLoginFailed = Code(.hsmLoginFailed)
         /// A key-encryption key the vault needs is not in the HSM or KMS (wrong token, or destroyed).
         public static let keyUnavailable = Code(.keyUnavailable)
+        /// The S3 or KMS endpoint did not answer (or kept answering 5xx/throttling) after the
+        /// bounded retries. The operation changed nothing that is not atomic.
+        public static let cloudUnavailable = Code(.cloudUnavailable)
+        /// S3 or KMS refused the credentials or the request (wrong keys, bad signature, a policy).
+        public static let accessDenied = Code(.accessDenied)
 
         /// A short human name of the code.
         public var description: String { base.rawValue }

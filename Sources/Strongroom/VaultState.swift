@@ -43,16 +43,16 @@ struct VaultState: Codable, Sendable, Equatable {
         }
     }
 
-    /// Reads the state of the vault a directory holds: it must exist, be private (0700) and be of
-    /// `tier`. Returns the state and the vault id.
-    static func existing(in blobs: DirectoryBlobStore, path: String, tier: Tier) async throws -> (VaultState, VaultID) {
+    /// Reads the state of the vault a blob store holds: it must exist, be of `tier` and, for a
+    /// directory, be private (0700). Returns the state and the vault id.
+    static func existing(in blobs: any BlobStore, tier: Tier) async throws -> (VaultState, VaultID) {
         guard let stateBlob = try await blobs.read(key) else {
-            throw StrongroomError(.vaultNotInitialised, "no vault at \(path); create one with `strongroom init`")
+            throw StrongroomError(.vaultNotInitialised, "no vault at \(blobs.location); create one with `strongroom init`")
         }
-        try LocalVault.checkDirectory(path)
-        let state = try decode(stateBlob.bytes, location: path)
+        if let directory = blobs as? DirectoryBlobStore { try LocalVault.checkDirectory(directory.root) }
+        let state = try decode(stateBlob.bytes, location: blobs.location)
         guard state.tier == tier.rawValue, let vaultID = VaultID(hex: state.vaultID) else {
-            throw StrongroomError(.configuration, "\(path) holds a \(state.tier) vault, not a \(tier) one")
+            throw StrongroomError(.configuration, "\(blobs.location) holds a \(state.tier) vault, not a \(tier) one")
         }
         return (state, vaultID)
     }

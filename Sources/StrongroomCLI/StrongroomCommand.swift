@@ -11,9 +11,8 @@ struct StrongroomCommand: AsyncParsableCommand {
             taken as arguments: shares come from standard input or a file.
 
             Exit codes: 0 ok, 64 bad usage or share id, 65 integrity failure, 66 no such share or vault, \
-            69 tier, HSM or key unavailable, 73 vault exists, 74 I/O error, 75 vault busy, 77 wrong root seed, \
-            HSM PIN refused or insecure \
-            permissions, 78 configuration error, 70 crypto failure, 1 anything else.
+            69 tier, HSM, S3/KMS or key unavailable, 73 vault exists, 74 I/O error, 75 vault busy, 77 wrong root \
+            seed, HSM PIN refused, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 1 anything else.
             """,
         version: "0.1.0",
         subcommands: [

@@ -26,12 +26,12 @@ enum Terminal {
         case .invalidShareID, .invalidInput: 64
         case .integrityCheckFailed, .rotationIncomplete: 65
         case .shareNotFound, .vaultNotInitialised: 66
-        case .tierUnavailable, .hsmUnavailable, .keyUnavailable: 69
+        case .tierUnavailable, .hsmUnavailable, .keyUnavailable, .cloudUnavailable: 69
         case .crypto: 70
         case .vaultAlreadyExists: 73
         case .io: 74
         case .vaultBusy: 75
-        case .wrongRootSeed, .insecurePermissions, .hsmLoginFailed: 77
+        case .wrongRootSeed, .insecurePermissions, .hsmLoginFailed, .accessDenied: 77
         case .configuration: 78
         default: 1
         }

@@ -104,18 +104,32 @@ import Testing
         #expect(config.description.contains("<REDACTED>"))
         #expect(!config.description.contains("wJalrXUtnFEMI"))
         guard case .cloud(let cloud) = config.tier else { Issue.record("not cloud"); return }
-        #expect(cloud.secretAccessKey?.count == 25)
+        #expect(cloud.storage.secretAccessKey?.count == 25)
         #expect(!"\(cloud)".contains("wJalrXUtnFEMI"))
     }
 
-    @Test func cloudSaysItIsUnavailableAndHSMNeedsItsVault() async throws {
+    @Test func cloudWithNoServerAndHSMWithNoVaultAreClearErrors() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
+        // Port 9 (discard) on loopback: nothing listens, so every attempt is refused.
         let file = try write(
-            "tier: cloud\ncloud:\n  endpoint: http://127.0.0.1:9\n  bucket: b\n  kmsKeyId: k\n", name: "c.yaml", in: directory)
+            "tier: cloud\ncloud:\n  endpoint: http://127.0.0.1:9\n  bucket: bucket-b\n  kmsKeyId: k\n  maxAttempts: 2\n"
+                + "  accessKeyId: AKIDEXAMPLE\n  secretAccessKey: not-a-real-secret\n",
+            name: "c.yaml", in: directory)
         let cloud = try await StrongroomConfiguration.load(filePath: file, environment: [:])
         let unavailable = await #expect(throws: StrongroomError.self) { try await ShareStore.open(configuration: cloud, logger: quietLogger) }
-        #expect(unavailable?.code == .tierUnavailable)
+        #expect(unavailable?.code == .cloudUnavailable)
+        #expect(unavailable?.reason.contains("after 2 attempt(s)") == true, "\(unavailable?.reason ?? "")")
+        #expect(unavailable?.description.contains("not-a-real-secret") == false)
+        // Plain HTTP to a host that is not loopback is refused before anything is sent.
+        let insecure = await #expect(throws: StrongroomError.self) {
+            try await ShareStore.open(
+                configuration: try await StrongroomConfiguration.load(
+                    filePath: file, environment: ["STRONGROOM_CLOUD_ENDPOINT": "http://s3.example.com"]),
+                logger: quietLogger)
+        }
+        #expect(insecure?.code == .configuration)
+        #expect(insecure?.reason.contains("cloud.allowInsecureHttp") == true, "\(insecure?.reason ?? "")")
 
         let hsm = StrongroomConfiguration(
             tier: .hsm(.init(modulePath: "/m.so", tokenLabel: "t", blobPath: "\(directory.path)/none")), source: "test.yaml")

@@ -126,11 +126,12 @@ def header(vault_id: bytes, share_id: bytes, version: int, created: int, metadat
     ))
 
 
-def key_section(kek_id: bytes, kek_version: int, wrapped: bytes) -> bytes:
+def key_section(kek_id: bytes, kek_version: int, wrapped: bytes, mechanism: int = MECH_AES_KEY_WRAP) -> bytes:
+    """Fields 12-17; the wrap mechanism is AES key wrap unless given (peer_cloud.py's KMS mechanism)."""
     return b"".join((
         struct.pack(">B", len(kek_id)),
         kek_id,
-        struct.pack(">IIH", kek_version, MECH_AES_KEY_WRAP, len(wrapped)),
+        struct.pack(">IIH", kek_version, mechanism, len(wrapped)),
         wrapped,
     ))
 

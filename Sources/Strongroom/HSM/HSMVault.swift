@@ -11,13 +11,15 @@ public enum HSMVault {
     /// Creates a vault: its blob directory and state, and KEK version 1 on the token. Refuses to touch
     /// an existing vault. Returns the new vault id.
     public static func initialise(_ settings: StrongroomConfiguration.HSM, logger: Logger) async throws -> VaultID {
-        let blobs = DirectoryBlobStore(root: settings.blobPath)
-        if try POSIX.fileInfo("\(settings.blobPath)/\(VaultState.key)") != nil {
-            throw StrongroomError(.vaultAlreadyExists, "\(settings.blobPath) already holds a vault; nothing was changed")
+        let blobs = try blobStore(settings, lockTimeout: .seconds(60), logger: logger)
+        if try await blobs.read(VaultState.key) != nil {
+            throw StrongroomError(.vaultAlreadyExists, "\(blobs.location) already holds a vault; nothing was changed")
         }
         let connection = try connect(settings, logger: logger)
-        try POSIX.makeDirectories(settings.blobPath)
-        try LocalVault.checkDirectory(settings.blobPath)
+        if settings.blobStorage == nil {
+            try POSIX.makeDirectories(settings.blobPath)
+            try LocalVault.checkDirectory(settings.blobPath)
+        }
         let vaultID = VaultID(bytes: try crypto { () throws(CryptoError) in try SecureRandom.bytes(count: 16) })
         let keyring = HSMKeyring(vaultID: vaultID, connection: connection)
         try await keyring.prepareKEK(version: 1)
@@ -26,11 +28,11 @@ public enum HSMVault {
             oldestActiveKEKVersion: 1, rotation: nil, seedCheck: nil, createdAt: UInt64(Date().timeIntervalSince1970))
         guard try await blobs.create(VaultState.key, try state.encoded()) else {
             try? await keyring.retireKEKs(olderThan: 2)
-            throw StrongroomError(.vaultAlreadyExists, "\(settings.blobPath) already holds a vault")
+            throw StrongroomError(.vaultAlreadyExists, "\(blobs.location) already holds a vault")
         }
         logger.info(
             "vault created",
-            metadata: ["vault.id": "\(vaultID.hex)", "vault.path": "\(settings.blobPath)", "hsm.kek": "\(keyring.kekLabel(1))"])
+            metadata: ["vault.id": "\(vaultID.hex)", "vault.path": "\(blobs.location)", "hsm.kek": "\(keyring.kekLabel(1))"])
         return vaultID
     }
 
@@ -45,11 +47,19 @@ public enum HSMVault {
     package static func open(
         _ settings: StrongroomConfiguration.HSM, lockTimeout: Duration, logger: Logger, faults: FaultInjection
     ) async throws -> ShareStore {
-        let blobs = DirectoryBlobStore(root: settings.blobPath, lockTimeout: lockTimeout)
-        let (state, vaultID) = try await VaultState.existing(in: blobs, path: settings.blobPath, tier: .hsm)
+        let blobs = try blobStore(settings, lockTimeout: lockTimeout, logger: logger)
+        let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .hsm)
         let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
         try await keyring.requireKEK(version: state.currentKEKVersion)
         return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
+    }
+
+    /// The directory (`hsm.blobPath`) or S3 bucket (`hsm.blobStore: s3`) holding the blobs.
+    static func blobStore(_ settings: StrongroomConfiguration.HSM, lockTimeout: Duration, logger: Logger) throws -> any BlobStore {
+        if let storage = settings.blobStorage {
+            return try CloudVault.blobStore(storage, lockTimeout: lockTimeout, logger: logger)
+        }
+        return DirectoryBlobStore(root: settings.blobPath, lockTimeout: lockTimeout)
     }
 
     /// Loads the module, finds the token and logs in with the configured PIN.
@@ -116,9 +126,9 @@ extension HSMVault {
     /// Destroys every KEK version of the vault at `settings.blobPath` on the token (tests and
     /// benchmarks clean up with it). The blobs stay; without their KEKs they can never be opened.
     package static func destroyKeys(_ settings: StrongroomConfiguration.HSM, logger: Logger) async throws {
-        let blobs = DirectoryBlobStore(root: settings.blobPath)
+        let blobs = try blobStore(settings, lockTimeout: .seconds(60), logger: logger)
         guard let stateBlob = try await blobs.read(VaultState.key) else { return }
-        let state = try VaultState.decode(stateBlob.bytes, location: settings.blobPath)
+        let state = try VaultState.decode(stateBlob.bytes, location: blobs.location)
         guard let vaultID = VaultID(hex: state.vaultID) else { return }
         let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
         let newest = max(state.currentKEKVersion, state.rotation?.target ?? 0)

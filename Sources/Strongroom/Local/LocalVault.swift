@@ -66,7 +66,7 @@ public enum LocalVault {
         _ settings: StrongroomConfiguration.Local, lockTimeout: Duration, logger: Logger, faults: FaultInjection
     ) async throws -> ShareStore {
         let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: lockTimeout)
-        let (state, vaultID) = try await VaultState.existing(in: blobs, path: settings.path, tier: .local)
+        let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .local)
         let seed = try readRootSeed(settings.rootSeedFile)
         let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: seed)
         guard let expected = state.seedCheck, Hex.encode(try keyring.seedCheck()) == expected else {
@@ -145,14 +145,13 @@ public enum LocalVault {
 }
 
 extension ShareStore {
-    /// Opens the store the configuration names. Tiers not built yet report
-    /// ``StrongroomError/Code/tierUnavailable``.
+    /// Opens the store the configuration names.
     public static func open(configuration: StrongroomConfiguration, logger: Logger) async throws -> ShareStore {
         switch configuration.tier {
         case .local(let local):
             return try await LocalVault.open(local, lockTimeout: configuration.lockTimeout, logger: logger)
-        case .cloud:
-            throw StrongroomError(.tierUnavailable, "tier 'cloud' is not available in this build yet (configured in \(configuration.source))")
+        case .cloud(let cloud):
+            return try await CloudVault.open(cloud, lockTimeout: configuration.lockTimeout, logger: logger)
         case .hsm(let hsm):
             return try await HSMVault.open(hsm, lockTimeout: configuration.lockTimeout, logger: logger)
         }

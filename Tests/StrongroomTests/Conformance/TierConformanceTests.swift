@@ -287,8 +287,13 @@ import Testing
             _ = try await store.store(good, secret("good"))
             _ = try await store.store(bad, secret("bad"))
             let key = ShareStore.blobKey(bad, 1)
-            var corrupted = try #require(try await store.blobs.read(key)).bytes
-            corrupted[corrupted.count - 20] ^= 0x01  // inside the ciphertext
+            // Corrupt the wrapped data key: every tier's rewrap must notice that (tier 2's ReEncrypt
+            // never sees the share ciphertext, so a flipped ciphertext byte is only caught on load).
+            let original = try #require(try await store.blobs.read(key)).bytes
+            let envelope = try Envelope(parsing: original)
+            let wrappedKeyStart = envelope.associatedData.count + 1 + envelope.kekID.utf8.count + 4 + 4 + 2
+            var corrupted = original
+            corrupted[wrappedKeyStart + envelope.sealed.wrappedKey.count / 2] ^= 0x01
             _ = try await store.blobs.replace(key, corrupted, ifRevision: nil)
 
             let error = await #expect(throws: StrongroomError.self) { try await store.rotateWrappingKey() }

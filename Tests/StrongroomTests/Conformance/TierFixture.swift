@@ -24,6 +24,7 @@ extension TierFixture {
 /// The tiers the conformance suite runs against. A new tier proves itself by adding a case here.
 enum TierUnderTest: String, CaseIterable, Sendable, CustomStringConvertible {
     case local
+    case cloud
     case hsm
 
     var description: String { rawValue }
@@ -31,6 +32,7 @@ enum TierUnderTest: String, CaseIterable, Sendable, CustomStringConvertible {
     func makeFixture() async throws -> any TierFixture {
         switch self {
         case .local: try await LocalFixture()
+        case .cloud: try await CloudFixture()
         case .hsm: try await HSMFixture()
         }
     }

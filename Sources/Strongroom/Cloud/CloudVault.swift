@@ -1,0 +1,125 @@
+import AWSClient
+import Foundation
+import Logging
+import SecureCrypto
+
+/// Creating and opening tier 2 vaults: envelopes in an S3 bucket under a prefix, KEKs in KMS.
+public enum CloudVault {
+    /// Creates a vault under `cloud.prefix`: KEK version 1 is `cloud.kmsKeyId` (which must be an
+    /// enabled key) or a key created now, then `kms-keys.json` and `vault.json` are written with
+    /// `If-None-Match: *`. Refuses to touch an existing vault. Returns the new vault id.
+    public static func initialise(_ settings: StrongroomConfiguration.Cloud, logger: Logger) async throws -> VaultID {
+        let blobs = try blobStore(settings.storage, lockTimeout: .seconds(60), logger: logger)
+        let kms = try kmsClient(settings, logger: logger)
+        if try await blobs.read(VaultState.key) != nil {
+            throw StrongroomError(.vaultAlreadyExists, "\(blobs.location) already holds a vault; nothing was changed")
+        }
+        let versioning = try await S3BlobStore.mapping { () async throws(AWSError) in try await blobs.client.versioningStatus() }
+        if versioning != "Enabled" {
+            logger.warning(
+                "bucket versioning is not enabled; enable it so an overwritten or deleted blob can be recovered",
+                metadata: ["s3.bucket": "\(settings.storage.bucket)", "s3.versioning": "\(versioning ?? "never enabled")"])
+        }
+        let vaultID = VaultID(bytes: try crypto { () throws(CryptoError) in try SecureRandom.bytes(count: 16) })
+        let keys = KMSKeyMap(blobs: blobs)
+        let first: String
+        let created: Bool
+        if let given = settings.kmsKeyID {
+            let meta = try await KMSKeyring.calling(given) { () async throws(AWSError) in try await kms.describeKey(given) }
+            guard meta.keyState == "Enabled" else {
+                throw StrongroomError(.keyUnavailable, "KMS key \(meta.arn) is \(meta.keyState), not Enabled; nothing was created")
+            }
+            first = meta.arn
+            created = false
+        } else {
+            let meta = try await KMSKeyring.calling("(new key)") { () async throws(AWSError) in
+                try await kms.createKey(
+                    description: "Strongroom vault \(vaultID.hex) KEK version 1",
+                    tags: ["strongroom:vault": vaultID.hex, "strongroom:kek-version": "1"])
+            }
+            first = meta.arn
+            created = true
+        }
+        try await keys.recordFirst(keyID: first, createdByStrongroom: created)
+        let state = VaultState(
+            vaultID: vaultID.hex, tier: Tier.cloud.rawValue, kekID: vaultID.hex, currentKEKVersion: 1,
+            oldestActiveKEKVersion: 1, rotation: nil, seedCheck: nil, createdAt: UInt64(Date().timeIntervalSince1970))
+        guard try await blobs.create(VaultState.key, try state.encoded()) else {
+            throw StrongroomError(.vaultAlreadyExists, "\(blobs.location) already holds a vault")
+        }
+        logger.info("vault created", metadata: ["vault.id": "\(vaultID.hex)", "vault.location": "\(blobs.location)", "kms.key": "\(first)"])
+        return vaultID
+    }
+
+    /// Opens an existing vault and checks that its current KMS key is enabled.
+    public static func open(
+        _ settings: StrongroomConfiguration.Cloud, lockTimeout: Duration = .seconds(60), logger: Logger
+    ) async throws -> ShareStore {
+        try await open(settings, lockTimeout: lockTimeout, logger: logger, faults: .none)
+    }
+
+    package static func open(
+        _ settings: StrongroomConfiguration.Cloud, lockTimeout: Duration, logger: Logger, faults: FaultInjection
+    ) async throws -> ShareStore {
+        let blobs = try blobStore(settings.storage, lockTimeout: lockTimeout, logger: logger)
+        let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .cloud)
+        let keyring = KMSKeyring(
+            vaultID: vaultID, kms: try kmsClient(settings, logger: logger), keys: KMSKeyMap(blobs: blobs),
+            deletionWindowDays: settings.keyDeletionWindowDays, logger: logger)
+        try await keyring.requireKEK(version: state.currentKEKVersion)
+        return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
+    }
+
+    // MARK: Clients
+
+    /// Credentials from the settings, else from the standard AWS environment variables.
+    static func credentials(_ storage: StrongroomConfiguration.ObjectStorage) throws -> AWSCredentials {
+        if let id = storage.accessKeyID, let secret = storage.secretAccessKey {
+            return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: storage.sessionToken)
+        }
+        if storage.accessKeyID != nil || storage.secretAccessKey != nil {
+            throw StrongroomError(.configuration, "set both cloud.accessKeyId and cloud.secretAccessKey, or neither (to use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+        }
+        guard let environment = try AWSCredentials.fromEnvironment() else {
+            throw StrongroomError(
+                .configuration,
+                "no S3/KMS credentials: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or set cloud.accessKeyId and cloud.secretAccessKey")
+        }
+        return environment
+    }
+
+    static func endpoint(_ url: String, _ storage: StrongroomConfiguration.ObjectStorage, setting: String) throws -> AWSEndpoint {
+        do {
+            return try AWSEndpoint(url, allowInsecureHTTP: storage.allowInsecureHTTP)
+        } catch {
+            throw StrongroomError(.configuration, "\(setting): \(error.message)")
+        }
+    }
+
+    /// The S3 blob store the settings describe.
+    static func blobStore(_ storage: StrongroomConfiguration.ObjectStorage, lockTimeout: Duration, logger: Logger) throws -> S3BlobStore {
+        let endpoint = try endpoint(storage.endpoint, storage, setting: "cloud.endpoint")
+        let addressing: S3Addressing
+        switch storage.addressing {
+        case "virtual": addressing = .virtualHosted
+        case "path": addressing = .path
+        default: addressing = endpoint.host.hasSuffix(".amazonaws.com") ? .virtualHosted : .path
+        }
+        let configuration: S3Configuration
+        do {
+            configuration = try S3Configuration(
+                endpoint: endpoint, region: storage.region, bucket: storage.bucket, addressing: addressing,
+                credentials: try credentials(storage), retry: RetryPolicy(maxAttempts: storage.maxAttempts))
+        } catch let error as AWSError {
+            throw StrongroomError(.configuration, error.message)
+        }
+        return S3BlobStore(client: S3Client(configuration, logger: logger), prefix: storage.prefix, lockTimeout: lockTimeout, logger: logger)
+    }
+
+    static func kmsClient(_ settings: StrongroomConfiguration.Cloud, logger: Logger) throws -> KMSClient {
+        KMSClient(
+            endpoint: try endpoint(settings.kmsEndpoint, settings.storage, setting: "cloud.kmsEndpoint"),
+            region: settings.storage.region, credentials: try credentials(settings.storage),
+            retry: RetryPolicy(maxAttempts: settings.storage.maxAttempts), logger: logger)
+    }
+}

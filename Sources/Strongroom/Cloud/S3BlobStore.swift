@@ -1,0 +1,258 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AWSClient
+import Foundation
+import Logging
+import SecureCrypto
+
+/// A ``BlobStore`` over an S3 bucket and key prefix.
+///
+/// A PUT is atomic, so a reader sees the old blob or the new one, never a torn one. `create` is a
+/// PUT with `If-None-Match: *` and `replace` one with `If-Match: <ETag>`, so two writers never
+/// silently overwrite each other. `destroy` deletes every version and delete marker of the key.
+/// The exclusive lock is a lease object (`<prefix>locks/exclusive.json`) created with
+/// `If-None-Match: *`, renewed while held and taken over only after it expired; the shared lock is
+/// in-process only (the share store re-checks the vault state after writing instead, see
+/// ``BlobStore/sharedLockSpansProcesses``).
+public struct S3BlobStore: BlobStore {
+    /// The client.
+    public let client: S3Client
+    /// The key prefix, empty or ending in `/`.
+    public let prefix: String
+    /// How long to wait for another process's lease.
+    public let lockTimeout: Duration
+    /// How long a lease lasts without renewal.
+    public let leaseDuration: Duration
+    let logger: Logger
+    private let localLock = AsyncReadWriteLock()
+
+    /// Creates a store over `client`'s bucket under `prefix` (a `/` is added when missing).
+    public init(client: S3Client, prefix: String, lockTimeout: Duration = .seconds(60), leaseDuration: Duration = .seconds(60), logger: Logger) {
+        self.client = client
+        self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
+        self.lockTimeout = lockTimeout
+        self.leaseDuration = leaseDuration
+        self.logger = logger
+    }
+
+    /// `s3://bucket/prefix`.
+    public var location: String { "s3://\(client.configuration.bucket)/\(prefix)" }
+
+    public var sharedLockSpansProcesses: Bool { false }
+
+    func objectKey(_ key: String) throws(StrongroomError) -> String {
+        guard DirectoryBlobStore.isSafeRelativeKey(key) else {
+            throw StrongroomError(.invalidInput, "blob key \(ShareID.quoted(key)) is not a safe relative path")
+        }
+        return prefix + key
+    }
+
+    public func read(_ key: String) async throws -> StoredBlob? {
+        let name = try objectKey(key)
+        guard let object = try await S3BlobStore.mapping({ () async throws(AWSError) in try await client.getObject(name) }) else { return nil }
+        return StoredBlob(bytes: object.bytes, revision: object.etag)
+    }
+
+    public func create(_ key: String, _ bytes: [UInt8]) async throws -> Bool {
+        let name = try objectKey(key)
+        let result = try await S3BlobStore.mapping { () async throws(AWSError) in
+            try await client.putObject(name, bytes, condition: .ifAbsent)
+        }
+        return result != .preconditionFailed
+    }
+
+    public func replace(_ key: String, _ bytes: [UInt8], ifRevision revision: String?) async throws -> Bool {
+        let name = try objectKey(key)
+        let result = try await S3BlobStore.mapping { () async throws(AWSError) in
+            try await client.putObject(name, bytes, condition: revision.map { .ifMatch($0) } ?? .none)
+        }
+        return result != .preconditionFailed
+    }
+
+    public func children(of childPrefix: String) async throws -> [String] {
+        let base = childPrefix.isEmpty ? prefix : try objectKey(String(childPrefix.dropLast(childPrefix.hasSuffix("/") ? 1 : 0))) + "/"
+        let listing = try await S3BlobStore.mapping { () async throws(AWSError) in
+            try await client.listAll(prefix: base, delimiter: "/")
+        }
+        var names = Set<String>()
+        for key in listing.keys { names.insert(String(key.dropFirst(base.count))) }
+        for common in listing.commonPrefixes { names.insert(String(common.dropFirst(base.count).dropLast())) }
+        return names.filter { !$0.isEmpty && !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// Deletes every version and delete marker of the object.
+    public func destroy(_ key: String) async throws {
+        let name = try objectKey(key)
+        try await S3BlobStore.mapping { () async throws(AWSError) in _ = try await client.deleteAllVersions(of: name) }
+    }
+
+    /// S3 has no directories.
+    public func removePrefix(_ prefix: String) async throws {}
+
+    /// Single PUTs leave nothing behind when interrupted.
+    public func removeAbandonedWrites(under prefix: String) async throws {}
+
+    public func withLock<T: Sendable>(_ mode: BlobLockMode, _ body: () async throws -> T) async throws -> T {
+        try await localLock.with(mode) {
+            guard mode == .exclusive else { return try await body() }
+            let lease = try await acquireLease()
+            let renewal = Task { await renew(lease) }
+            do {
+                let result = try await body()
+                renewal.cancel()
+                await release(lease)
+                return result
+            } catch {
+                renewal.cancel()
+                await release(lease)
+                throw error
+            }
+        }
+    }
+
+    // MARK: Lease
+
+    final class Lease: Sendable {
+        let key: String
+        let owner: String
+        let etag: Locked<String>
+        init(key: String, owner: String, etag: String) {
+            self.key = key
+            self.owner = owner
+            self.etag = Locked(etag)
+        }
+    }
+
+    private var leaseKey: String { prefix + "locks/exclusive.json" }
+
+    private func leaseBody(owner: String) -> [UInt8] {
+        let expires = Date().timeIntervalSince1970 + Double(leaseDuration.components.seconds)
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        let hostname = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let object: [String: Any] = ["owner": owner, "host": hostname, "pid": Int(getpid()), "expiresAt": Int(expires)]
+        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+    }
+
+    private func acquireLease() async throws -> Lease {
+        let owner = Hex.encode(try SecureRandom.bytes(count: 12))
+        let key = leaseKey
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: lockTimeout)
+        var pause = Duration.milliseconds(50)
+        while true {
+            let created = try await S3BlobStore.mapping { () async throws(AWSError) in
+                try await client.putObject(key, leaseBody(owner: owner), condition: .ifAbsent)
+            }
+            if case .written(let etag, _) = created { return Lease(key: key, owner: owner, etag: etag) }
+            let current = try await S3BlobStore.mapping { () async throws(AWSError) in try await client.getObject(key) }
+            guard let current else { continue }  // released meanwhile
+            let fields = (try? JSONSerialization.jsonObject(with: Data(current.bytes))) as? [String: Any] ?? [:]
+            let expiresAt = (fields["expiresAt"] as? NSNumber)?.doubleValue ?? 0
+            if Date().timeIntervalSince1970 > expiresAt + 5 {
+                // The holder stopped renewing (it crashed): take the lease over, unless someone else does first.
+                let taken = try await S3BlobStore.mapping { () async throws(AWSError) in
+                    try await client.putObject(key, leaseBody(owner: owner), condition: .ifMatch(current.etag))
+                }
+                if case .written(let etag, _) = taken {
+                    logger.warning("took over an expired vault lease", metadata: ["lease.previous": "\(fields["host"] ?? "?") pid \(fields["pid"] ?? "?")"])
+                    return Lease(key: key, owner: owner, etag: etag)
+                }
+                continue
+            }
+            guard clock.now < deadline else {
+                throw StrongroomError(
+                    .vaultBusy,
+                    "another process (\(fields["host"] ?? "unknown host"), pid \(fields["pid"] ?? "?")) holds the vault lease s3://\(client.configuration.bucket)/\(key) and renewed it within \(leaseDuration); retry when it is done")
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(1))
+        }
+    }
+
+    private func renew(_ lease: Lease) async {
+        let interval = leaseDuration / 3
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            let etag = lease.etag.withLock { $0 }
+            do {
+                let result = try await client.putObject(lease.key, leaseBody(owner: lease.owner), condition: .ifMatch(etag))
+                switch result {
+                case .written(let newTag, _): lease.etag.withLock { $0 = newTag }
+                case .preconditionFailed:
+                    logger.error("the vault lease was taken by another process while held; stop and check for a stuck clock")
+                    return
+                }
+            } catch {
+                logger.warning("could not renew the vault lease; will try again", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func release(_ lease: Lease) async {
+        do {
+            _ = try await client.deleteAllVersions(of: lease.key)
+        } catch {
+            logger.warning(
+                "could not delete the vault lease; it expires by itself", metadata: ["error": "\(error)", "lease.key": "\(lease.key)"])
+        }
+    }
+
+    // MARK: Errors
+
+    /// Runs an S3 call, turning ``AWSError`` into ``StrongroomError``.
+    static func mapping<T>(_ call: () async throws(AWSError) -> T) async throws(StrongroomError) -> T {
+        do {
+            return try await call()
+        } catch {
+            throw CloudErrors.mapped(error)
+        }
+    }
+}
+
+/// How AWS failures read as Strongroom errors.
+enum CloudErrors {
+    static func mapped(_ error: AWSError, keyName: String? = nil) -> StrongroomError {
+        let cause = "\(error)"
+        switch error.kind {
+        case .configuration:
+            return StrongroomError(.configuration, error.message)
+        case .unreachable:
+            return StrongroomError(
+                .cloudUnavailable,
+                "\(error.operation) failed: the server did not answer after \(error.attempts) attempt(s); nothing was changed by this operation",
+                cause: cause)
+        case .invalidResponse:
+            return StrongroomError(.cloudUnavailable, "\(error.operation) got an answer it could not read", cause: cause)
+        case .service:
+            if error.isAccessDenied {
+                return StrongroomError(
+                    .accessDenied,
+                    "\(error.operation) was refused: check the access key, secret key and the IAM/bucket/KMS key policies",
+                    cause: cause)
+            }
+            switch error.code ?? "" {
+            case "NoSuchBucket":
+                return StrongroomError(.configuration, "the bucket does not exist (\(error.operation))", cause: cause)
+            case "NotFoundException", "DisabledException", "KMSInvalidStateException", "KeyUnavailableException":
+                return StrongroomError(
+                    .keyUnavailable,
+                    "KMS key \(keyName ?? "(unknown)") cannot be used: \(error.code ?? ""): \(error.message)", cause: cause)
+            case "InvalidCiphertextException", "IncorrectKeyException":
+                return StrongroomError(
+                    .integrityCheckFailed,
+                    "KMS refused the wrapped data key: it was altered, swapped, or is bound to another share", cause: cause)
+            default:
+                if let status = error.status, status >= 500 || status == 429 {
+                    return StrongroomError(.cloudUnavailable, "\(error.operation) kept failing on the server side", cause: cause)
+                }
+                return StrongroomError(.io, "\(error.operation) failed", cause: cause)
+            }
+        }
+    }
+}
