@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "StrongroomCLI",
             dependencies: [
-                "Strongroom",
+                "Strongroom", "AWSClient",
                 "SecureCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,13 +85,13 @@ let package = Package(
         .testTarget(
             name: "StrongroomTests",
             dependencies: [
-                "Strongroom", "SecureCrypto", "PKCS11",
+                "Strongroom", "SecureCrypto", "PKCS11", "AWSClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "AWSClientTests",
-            dependencies: ["AWSClient", "SecureCrypto"],
+            dependencies: ["AWSClient", "SecureCrypto", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings),
         .testTarget(
             name: "StrongroomCLITests",

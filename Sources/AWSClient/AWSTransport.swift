@@ -65,6 +65,10 @@ struct AWSTransport: Sendable {
             timeout: .init(connect: .seconds(5), read: .seconds(30)),
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 32))
         configuration.httpVersion = .http1Only
+        // Connection failures come back at once and go through RetryPolicy, the one place that
+        // bounds attempts and spaces them with jitter (the pool would otherwise retry on its own
+        // until the connect timeout, for every attempt).
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 

@@ -199,14 +199,15 @@ public struct KMSClient: Sendable {
                 throw AWSError(kind: .invalidResponse, operation: operation, message: "the Plaintext field could not be decoded")
             }
         }
-        let fields: [String: Any]
-        do {
-            let object = try response.body.withUnsafeReadableBytes { raw in
-                try JSONSerialization.jsonObject(with: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count, deallocator: .none))
+        var fields: [String: Any] = [:]
+        if response.body.readableBytes > 0 {
+            let object = response.body.withUnsafeReadableBytes { raw in
+                try? JSONSerialization.jsonObject(with: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count, deallocator: .none), options: [.fragmentsAllowed])
+            }
+            guard object != nil else {
+                throw AWSError(kind: .invalidResponse, operation: operation, message: "the answer is not JSON")
             }
             fields = object as? [String: Any] ?? [:]
-        } catch {
-            throw AWSError(kind: .invalidResponse, operation: operation, message: "the answer is not JSON")
         }
         return Answer(fields: fields, secret: plaintext)
     }

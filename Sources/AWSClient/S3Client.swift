@@ -110,7 +110,7 @@ public struct S3Client: Sendable {
     /// `bucket/key` as the error messages show it.
     func name(_ key: String) -> String { "s3://\(configuration.bucket)/\(key)" }
 
-    private func request(_ method: HTTPMethod, key: String?, operation: String) -> AWSRequest {
+    func request(_ method: HTTPMethod, key: String?, operation: String) -> AWSRequest {
         let bucket = configuration.bucket
         switch configuration.addressing {
         case .path:

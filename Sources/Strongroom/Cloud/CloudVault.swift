@@ -70,6 +70,28 @@ public enum CloudVault {
         return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
     }
 
+    /// Deletes every object version and delete marker under the vault's prefix and schedules
+    /// deletion of the KMS keys Strongroom created for it (benchmarks and tests clean up with it).
+    package static func removeEverything(_ settings: StrongroomConfiguration.Cloud, logger: Logger) async {
+        guard let blobs = try? blobStore(settings.storage, lockTimeout: .seconds(10), logger: logger),
+            let kms = try? kmsClient(settings, logger: logger)
+        else { return }
+        if let entries = try? await KMSKeyMap(blobs: blobs).entries() {
+            for entry in entries where entry.createdByStrongroom {
+                if let meta = try? await kms.describeKey(entry.keyID), meta.keyState != "PendingDeletion" {
+                    try? await kms.scheduleKeyDeletion(meta.keyID, pendingWindowDays: settings.keyDeletionWindowDays)
+                }
+            }
+        }
+        guard let versions = try? await blobs.client.listObjectVersions(prefix: blobs.prefix) else { return }
+        for version in versions { try? await blobs.client.deleteObject(version.key, versionID: version.versionID) }
+    }
+
+    /// An S3 client for the settings' bucket.
+    public static func s3Client(_ storage: StrongroomConfiguration.ObjectStorage, logger: Logger) throws -> S3Client {
+        try blobStore(storage, lockTimeout: .seconds(60), logger: logger).client
+    }
+
     // MARK: Clients
 
     /// Credentials from the settings, else from the standard AWS environment variables.

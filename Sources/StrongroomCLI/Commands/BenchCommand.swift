@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Foundation
 import Logging
+import AWSClient
 import SecureCrypto
 import Strongroom
 
@@ -14,10 +15,13 @@ struct BenchCommand: AsyncParsableCommand {
         discussion: """
             Build with -c release for meaningful figures. scripts/bench/compare runs this beside the \
             Python peers. Tier hsm needs --module and --token and the PIN in $STRONGROOM_HSM_PIN; the \
-            throwaway vault's KEKs are destroyed at the end.
+            throwaway vault's KEKs are destroyed at the end. Tier cloud needs --endpoint and --bucket \
+            and the credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; it works under a fresh \
+            prefix, also times plain GETs of one object (the server's own rate), and deletes every \
+            object version it wrote and schedules deletion of the KMS keys it made.
             """)
 
-    @Option(name: .long, help: "The tier to measure: local or hsm.")
+    @Option(name: .long, help: "The tier to measure: local, cloud or hsm.")
     var tier: String = "local"
 
     @Option(name: .long, help: "Directory for the throwaway vaults (must not exist; default: a temporary directory).")
@@ -47,13 +51,25 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tier hsm: session objects between module re-initialisations (hsm.recycleAfter; 0: never).")
     var recycleAfter: Int = 20_000
 
+    @Option(name: .long, help: ArgumentHelp("Tier cloud: S3 and KMS endpoint URL.", valueName: "url"))
+    var endpoint: String?
+
+    @Option(name: .long, help: ArgumentHelp("Tier cloud: bucket (versioned).", valueName: "name"))
+    var bucket: String?
+
+    @Option(name: .long, help: "Tier cloud: region.")
+    var region: String = "us-east-1"
+
+    @Option(name: .long, help: "Tier cloud: plain GETs of one object to time (the server's own request rate).")
+    var getCount: Int = 500
+
     @Flag(name: .long, help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
     var concurrencies: [Int] { concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func validate() throws {
-        guard tier == "local" || tier == "hsm" else { throw ValidationError("--tier \(tier) is not available yet; this build measures 'local' and 'hsm'") }
+        guard ["local", "cloud", "hsm"].contains(tier) else { throw ValidationError("--tier must be local, cloud or hsm (got '\(tier)')") }
         guard count > 0, loadCount > 0, rotateCount > 0, soak >= 0 else { throw ValidationError("counts must be positive") }
         let levels = concurrencies
         guard !levels.isEmpty, levels.count == concurrency.split(separator: ",").count, levels.allSatisfy({ (1...64).contains($0) }) else {
@@ -61,6 +77,11 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if tier == "hsm" {
             guard module != nil, token != nil else { throw ValidationError("--tier hsm needs --module and --token (PIN from $STRONGROOM_HSM_PIN)") }
+        }
+        if tier == "cloud" {
+            guard endpoint != nil, bucket != nil, getCount > 0 else {
+                throw ValidationError("--tier cloud needs --endpoint and --bucket (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")
+            }
         }
     }
 
@@ -75,6 +96,7 @@ struct BenchCommand: AsyncParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: base) }
 
             let ids = try (0..<max(count, rotateCount, 64)).map { try ShareID(String(format: "s-%06d", $0)) }
+            if tier == "cloud" { try await plainGets(logger: logger) }
             for level in concurrencies {
                 let vault = try await makeVault(base: base, name: "c\(level)", sessions: level, logger: logger)
                 do {
@@ -111,6 +133,11 @@ struct BenchCommand: AsyncParsableCommand {
     private func makeVault(base: String, name: String, sessions: Int, logger: Logger) async throws -> Vault {
         let path = "\(base)/\(name)"
         switch tier {
+        case "cloud":
+            let settings = cloudSettings(prefix: "\(runPrefix)\(name)/")
+            _ = try await CloudVault.initialise(settings, logger: logger)
+            let store = try await CloudVault.open(settings, logger: logger)
+            return Vault(store: store) { await CloudVault.removeEverything(settings, logger: logger) }
         case "hsm":
             let settings = StrongroomConfiguration.HSM(
                 modulePath: module ?? "", tokenLabel: token, blobPath: path, maxSessions: max(4, sessions),
@@ -135,7 +162,8 @@ struct BenchCommand: AsyncParsableCommand {
 
         var start = clock.now
         try await spread(count, over: level) { index in _ = try await store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
-        report(op: "store_durable", concurrency: level, count: count, elapsed: clock.now - start)
+        // Every tier's store is durable when it returns; "store_durable" names the file tiers' fsyncs.
+        report(op: tier == "cloud" ? "store" : "store_durable", concurrency: level, count: count, elapsed: clock.now - start)
 
         _ = try await store.store(ids[0], sample)
         start = clock.now
@@ -155,6 +183,39 @@ struct BenchCommand: AsyncParsableCommand {
         guard try await store.load(ids[0]) == sample else {
             throw StrongroomError(.integrityCheckFailed, "benchmark share did not survive rotation")
         }
+    }
+
+    // MARK: Tier cloud
+
+    /// One prefix per run, so runs never meet.
+    private let runPrefix = "strongroom-bench-\(UUID().uuidString.prefix(8).lowercased())/"
+
+    private func cloudSettings(prefix: String) -> StrongroomConfiguration.Cloud {
+        StrongroomConfiguration.Cloud(
+            storage: StrongroomConfiguration.ObjectStorage(endpoint: endpoint ?? "", region: region, bucket: bucket ?? "", prefix: prefix))
+    }
+
+    /// The server's own request rate: plain GETs of one small object, through the same client.
+    private func plainGets(logger: Logger) async throws {
+        let settings = cloudSettings(prefix: "\(runPrefix)plain/")
+        let client = try CloudVault.s3Client(settings.storage, logger: logger)
+        let key = "\(runPrefix)plain/object"
+        let payload = Array(repeating: UInt8(0x5A), count: 256)
+        do {
+            _ = try await client.putObject(key, payload)
+            for level in concurrencies {
+                let start = ContinuousClock.now
+                try await spread(getCount, over: level) { _ in
+                    guard try await client.getObject(key)?.bytes.count == 256 else {
+                        throw StrongroomError(.io, "the benchmark object did not read back")
+                    }
+                }
+                report(op: "get_plain", concurrency: level, count: getCount, elapsed: .now - start)
+            }
+        } catch let error as AWSError {
+            throw StrongroomError(.cloudUnavailable, "plain GET benchmark failed", cause: "\(error)")
+        }
+        _ = try? await client.deleteAllVersions(of: key)
     }
 
     /// Runs `body` for indices 0..<total on `tasks` concurrent tasks (task k takes k, k+tasks, ...).
