@@ -58,6 +58,12 @@ public struct AWSError: Error, Hashable, CustomStringConvertible {
         ].contains(code ?? "")
     }
 
+    /// True for the services' "slow down" codes (sent with HTTP 400 or 503).
+    public static func isThrottling(_ code: String?) -> Bool {
+        ["SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException"]
+            .contains(code ?? "")
+    }
+
     /// A readable message: operation, status and code, message, request id and attempts.
     public var description: String {
         var text = "\(operation): "

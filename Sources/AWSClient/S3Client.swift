@@ -147,7 +147,9 @@ public struct S3Client: Sendable {
         case 200...299:
             return .written(
                 etag: response.headers.first(name: "etag") ?? "", versionID: response.headers.first(name: "x-amz-version-id"))
-        case 412, 409 where S3Client.errorCode(response) == "ConditionalRequestConflict":
+        case 412, 409 where S3Client.errorCode(response) == "ConditionalRequestConflict",
+            404 where condition != .none && condition != .ifAbsent:
+            // If-Match on an object that is gone answers 404 NoSuchKey: the condition did not hold.
             if response.attempts > 1, let current = try await getObject(key), current.bytes == bytes {
                 return .written(etag: current.etag, versionID: current.versionID)
             }

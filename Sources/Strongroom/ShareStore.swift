@@ -103,7 +103,7 @@ public final class ShareStore: Sendable {
                 }
                 if try await blobs.create(ShareStore.blobKey(id, version), envelope.serialized()) {
                     if !spans {
-                        try await confirmCurrentKEK(id, version, written: envelope.serialized(), secret: secret, sealedUnder: sealed.kekVersion)
+                        try await confirmCurrentKEK(id, version, secret: secret, sealedUnder: sealed.kekVersion)
                     }
                     logger.debug(
                         "stored share",
@@ -133,9 +133,11 @@ public final class ShareStore: Sendable {
     /// KEK (replacing it only if it is still ours); a rotation that started after the state read
     /// below lists the shares after our write, so it rewraps the blob itself.
     private func confirmCurrentKEK(
-        _ id: ShareID, _ version: UInt64, written: [UInt8], secret: SecretBytes, sealedUnder kek: UInt32
+        _ id: ShareID, _ version: UInt64, secret: SecretBytes, sealedUnder kek: UInt32
     ) async throws {
         let key = ShareStore.blobKey(id, version)
+        // The common case costs one read: no rotation began, the blob is under the current KEK.
+        if try await freshState().currentKEKVersion == kek { return }
         for _ in 0..<5 {
             let state = try await freshState()
             guard let blob = try await blobs.read(key) else { return }  // erased meanwhile

@@ -265,20 +265,32 @@ final class KMSKeyMap: Sendable {
         var (file, revision) = try await read()
         if file.keys.contains(where: { $0.version == version }) { return }
         let keyID = try await make()
-        while true {
+        for _ in 0..<KMSKeyMap.maximumWriteAttempts {
             file.keys.append(Entry(version: version, keyID: keyID, createdByStrongroom: true))
             if try await write(file, revision: revision) { return }
             (file, revision) = try await read()
             if file.keys.contains(where: { $0.version == version }) { return }  // made by a racing process
         }
+        throw KMSKeyMap.keptChanging(keyID)
     }
 
     func markRetired(version: UInt32) async throws {
-        while true {
+        for _ in 0..<KMSKeyMap.maximumWriteAttempts {
             var (file, revision) = try await read()
             guard let index = file.keys.firstIndex(where: { $0.version == version }), !file.keys[index].retired else { return }
             file.keys[index].retired = true
             if try await write(file, revision: revision) { return }
         }
+        throw KMSKeyMap.keptChanging(nil)
+    }
+
+    static let maximumWriteAttempts = 5
+
+    /// The map's conditional write kept failing: another writer, or a store whose If-Match never
+    /// holds (see docs/tiers.md on Ceph RGW).
+    static func keptChanging(_ keyID: String?) -> StrongroomError {
+        StrongroomError(
+            .io,
+            "\(key) kept changing under a conditional write (\(maximumWriteAttempts) attempts)\(keyID.map { "; KMS key \($0) was created but is not recorded" } ?? ""); check that the S3 server honours If-Match, then run the command again")
     }
 }

@@ -248,7 +248,7 @@ enum CloudErrors {
                     .integrityCheckFailed,
                     "KMS refused the wrapped data key: it was altered, swapped, or is bound to another share", cause: cause)
             default:
-                if let status = error.status, status >= 500 || status == 429 {
+                if let status = error.status, status >= 500 || status == 429 || AWSError.isThrottling(error.code) {
                     return StrongroomError(.cloudUnavailable, "\(error.operation) kept failing on the server side", cause: cause)
                 }
                 return StrongroomError(.io, "\(error.operation) failed", cause: cause)

@@ -41,6 +41,9 @@ import Testing
             return
         }
         #expect(try await client.putObject(key, Array("two".utf8), condition: .ifAbsent) == .preconditionFailed)
+        let head = try #require(try await client.headObject(key))
+        #expect(head.etag == etag && head.size == 3)
+        #expect(try await client.headObject(key + "-absent") == nil)
         guard case .written = try await client.putObject(key, Array("three".utf8), condition: .ifMatch(etag)) else {
             Issue.record("a replace with the current ETag did not write")
             return
@@ -241,6 +244,24 @@ import Testing
             #expect(deleted?.reason.contains(key.keyID) == true)
             #expect(deleted?.reason.contains("PendingDeletion") == true, "\(deleted?.reason ?? "")")
         }
+    }
+
+    @Test func kmsEncryptDecryptAndReEncryptKeepTheContextBinding() async throws {
+        let kms = try environment.kmsClient()
+        let plaintext = try secret("thirty-two bytes of key material")
+        let context = ["strongroom:vault": "test", "strongroom:share": "kms"]
+        let blob = try await kms.encrypt(keyID: environment.kmsKey, plaintext: plaintext, context: context)
+        let opened = try await kms.decrypt(ciphertextBlob: blob, context: context)
+        #expect(opened.plaintext == plaintext)
+        #expect(KMSKeyMap.sameKey(opened.keyID, environment.kmsKey))
+        let moved = try await kms.reEncrypt(ciphertextBlob: blob, sourceContext: context, destinationKeyID: environment.kmsKeyB, destinationContext: context)
+        #expect(KMSKeyMap.sameKey(moved.keyID, environment.kmsKeyB))
+        #expect(try await kms.decrypt(ciphertextBlob: moved.ciphertextBlob, context: context).plaintext == plaintext)
+        // Another context (another share) does not open it.
+        let error = await #expect(throws: AWSError.self) {
+            try await kms.decrypt(ciphertextBlob: blob, context: ["strongroom:vault": "test", "strongroom:share": "other"])
+        }
+        #expect(error?.code == "InvalidCiphertextException")
     }
 
     @Test func rotationRetiresOnlyKeysStrongroomCreated() async throws {

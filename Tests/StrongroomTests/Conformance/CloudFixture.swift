@@ -103,6 +103,7 @@ struct CloudFixture: TierFixture {
         return try await CloudVault.open(wrong, logger: quietLogger)
     }
 
+    var rewrapOpensCiphertext: Bool { false }
     var wrongSecretCode: StrongroomError.Code { .accessDenied }
     var wrongSecretHint: String { "was refused" }
 

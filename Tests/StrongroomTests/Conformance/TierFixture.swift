@@ -13,6 +13,9 @@ protocol TierFixture: Sendable {
     var wrongSecretCode: StrongroomError.Code { get }
     /// Words the error of `openWithWrongSecret` must contain.
     var wrongSecretHint: String { get }
+    /// Whether the tier's rewrap opens the share ciphertext (tiers 1 and 3 do; tier 2's ReEncrypt
+    /// never brings the data key out of KMS, so it cannot).
+    var rewrapOpensCiphertext: Bool { get }
     /// Removes everything the fixture made.
     func tearDown() async
 }
@@ -60,6 +63,7 @@ struct LocalFixture: TierFixture {
             StrongroomConfiguration.Local(path: settings.path, rootSeedFile: other), logger: quietLogger)
     }
 
+    var rewrapOpensCiphertext: Bool { true }
     var wrongSecretCode: StrongroomError.Code { .wrongRootSeed }
     var wrongSecretHint: String { "does not belong" }
 
@@ -125,6 +129,7 @@ struct HSMFixture: TierFixture {
         return try await HSMVault.open(other, logger: quietLogger)
     }
 
+    var rewrapOpensCiphertext: Bool { true }
     var wrongSecretCode: StrongroomError.Code { .keyUnavailable }
     var wrongSecretHint: String { "is not on HSM token '\(environment.tokenB)'" }
 
