@@ -81,13 +81,11 @@ struct AWSTransport: Sendable {
 
     /// Whether an error code or status means "try again later".
     static func isRetryable(status: Int, code: String?) -> Bool {
-        if [500, 502, 503, 504, 429].contains(status) { return true }
-        let throttling: Set<String> = [
-            "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
-            "TooManyRequestsException", "RequestTimeout", "InternalError", "ServiceUnavailable",
-            "KMSInternalException", "DependencyTimeoutException",
+        if [500, 502, 503, 504, 429].contains(status) || AWSError.isThrottling(code) { return true }
+        let transient: Set<String> = [
+            "RequestTimeout", "InternalError", "ServiceUnavailable", "KMSInternalException", "DependencyTimeoutException",
         ]
-        return throttling.contains(code ?? "")
+        return transient.contains(code ?? "")
     }
 
     /// Sends `request`, retrying what the policy allows. Returns the final answer, whatever its

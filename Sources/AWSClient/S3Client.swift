@@ -143,20 +143,21 @@ public struct S3Client: Sendable {
         case .ifMatch(let etag): request.headers.append(("if-match", etag))
         }
         let response = try await send(request)
-        switch response.status {
-        case 200...299:
+        if (200...299).contains(response.status) {
             return .written(
                 etag: response.headers.first(name: "etag") ?? "", versionID: response.headers.first(name: "x-amz-version-id"))
-        case 412, 409 where S3Client.errorCode(response) == "ConditionalRequestConflict",
-            404 where condition != .none && condition != .ifAbsent:
-            // If-Match on an object that is gone answers 404 NoSuchKey: the condition did not hold.
-            if response.attempts > 1, let current = try await getObject(key), current.bytes == bytes {
-                return .written(etag: current.etag, versionID: current.versionID)
-            }
-            return .preconditionFailed
-        default:
-            throw S3Client.error(response, operation: request.operation)
         }
+        // The condition did not hold: 412, a conflicting concurrent conditional write (409), or
+        // If-Match on an object that is gone (404 NoSuchKey).
+        let conditionFailed =
+            response.status == 412
+            || (response.status == 409 && S3Client.errorCode(response) == "ConditionalRequestConflict")
+            || (response.status == 404 && { if case .ifMatch = condition { true } else { false } }())
+        guard conditionFailed else { throw S3Client.error(response, operation: request.operation) }
+        if response.attempts > 1, let current = try await getObject(key), current.bytes == bytes {
+            return .written(etag: current.etag, versionID: current.versionID)
+        }
+        return .preconditionFailed
     }
 
     /// Reads an object, or nil when there is none (or its latest version is a delete marker).

@@ -29,6 +29,23 @@ public struct SealedShare: Sendable, Hashable {
     }
 }
 
+extension SealedShare {
+    /// Opens the share ciphertext with its (unwrapped) data key. A tag that does not verify is an
+    /// integrity failure; nothing is released then.
+    func openCiphertext(dataKey: SecretBytes, associatedData: [UInt8]) throws(StrongroomError) -> SecretBytes {
+        do {
+            return try AESGCM.open(
+                AESGCM.Sealed(ciphertext: ciphertext, tag: tag), key: dataKey, iv: iv, aad: associatedData)
+        } catch where error.code == .authenticationFailed {
+            throw StrongroomError(
+                .integrityCheckFailed,
+                "the share's AES-GCM tag did not verify: the blob was altered, or copied from another share id or version")
+        } catch {
+            throw StrongroomError(.crypto, "share decryption failed", cause: error.description)
+        }
+    }
+}
+
 /// The key-encryption side of a tier, shaped after the PKCS#11 object model: numbered KEK versions
 /// under one KEK id, each able to wrap and unwrap data keys, which seal and open shares.
 ///

@@ -137,9 +137,10 @@ public final class ShareStore: Sendable {
     ) async throws {
         let key = ShareStore.blobKey(id, version)
         // The common case costs one read: no rotation began, the blob is under the current KEK.
-        if try await freshState().currentKEKVersion == kek { return }
-        for _ in 0..<5 {
-            let state = try await freshState()
+        var state = try await freshState()
+        if state.currentKEKVersion == kek { return }
+        for round in 0..<5 {
+            if round > 0 { state = try await freshState() }
             guard let blob = try await blobs.read(key) else { return }  // erased meanwhile
             let current = try checkedEnvelope(blob.bytes, id: id, version: version)
             if current.sealed.kekVersion == state.currentKEKVersion { return }

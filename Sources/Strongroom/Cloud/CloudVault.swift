@@ -14,7 +14,7 @@ public enum CloudVault {
         if try await blobs.read(VaultState.key) != nil {
             throw StrongroomError(.vaultAlreadyExists, "\(blobs.location) already holds a vault; nothing was changed")
         }
-        let versioning = try await S3BlobStore.mapping { () async throws(AWSError) in try await blobs.client.versioningStatus() }
+        let versioning = try await CloudErrors.mapping { () async throws(AWSError) in try await blobs.client.versioningStatus() }
         if versioning != "Enabled" {
             logger.warning(
                 "bucket versioning is not enabled; enable it so an overwritten or deleted blob can be recovered",
@@ -25,14 +25,14 @@ public enum CloudVault {
         let first: String
         let created: Bool
         if let given = settings.kmsKeyID {
-            let meta = try await KMSKeyring.calling(given) { () async throws(AWSError) in try await kms.describeKey(given) }
+            let meta = try await CloudErrors.mapping(keyName: given) { () async throws(AWSError) in try await kms.describeKey(given) }
             guard meta.keyState == "Enabled" else {
                 throw StrongroomError(.keyUnavailable, "KMS key \(meta.arn) is \(meta.keyState), not Enabled; nothing was created")
             }
             first = meta.arn
             created = false
         } else {
-            let meta = try await KMSKeyring.calling("(new key)") { () async throws(AWSError) in
+            let meta = try await CloudErrors.mapping(keyName: "(new key)") { () async throws(AWSError) in
                 try await kms.createKey(
                     description: "Strongroom vault \(vaultID.hex) KEK version 1",
                     tags: ["strongroom:vault": vaultID.hex, "strongroom:kek-version": "1"])

@@ -46,7 +46,7 @@ final class KMSKeyring: Keyring {
     func seal(_ share: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws -> SealedShare {
         let keyID = try await keys.keyID(for: kekVersion)
         let context = try context(associatedData)
-        let dataKey = try await KMSKeyring.calling(keyID) { () async throws(AWSError) in
+        let dataKey = try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in
             try await kms.generateDataKey(keyID: keyID, context: context)
         }
         return try crypto { () throws(CryptoError) in
@@ -79,23 +79,14 @@ final class KMSKeyring: Keyring {
                 "KMS would not decrypt the wrapped data key although key \(keyID) is enabled: the blob's key reference was altered (or a policy denies kms:Decrypt on that key)",
                 cause: error.cause)
         }
-        do {
-            return try AESGCM.open(
-                AESGCM.Sealed(ciphertext: sealed.ciphertext, tag: sealed.tag), key: dataKey, iv: sealed.iv,
-                aad: associatedData)
-        } catch where error.code == .authenticationFailed {
-            throw StrongroomError(
-                .integrityCheckFailed, "the share's ciphertext or header was altered: the GCM tag does not verify")
-        } catch {
-            throw StrongroomError(.crypto, "AES-GCM failed", cause: "\(error)")
-        }
+        return try sealed.openCiphertext(dataKey: dataKey, associatedData: associatedData)
     }
 
     /// Decrypt without a KeyId in the request (a blob whose key reference was altered then fails as
     /// "not found" or "invalid ciphertext", not as a refusal); the key that answered must be the
     /// vault's key for the blob's KEK version.
     private func decryptDataKey(_ sealed: SealedShare, keyID: String, context: [String: String]) async throws -> SecretBytes {
-        let answer = try await KMSKeyring.calling(keyID) { () async throws(AWSError) in
+        let answer = try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in
             try await kms.decrypt(ciphertextBlob: sealed.wrappedKey, context: context)
         }
         guard KMSKeyMap.sameKey(answer.keyID, keyID) else {
@@ -116,7 +107,7 @@ final class KMSKeyring: Keyring {
         let source = try await keys.keyID(for: sealed.kekVersion)
         let destination = try await keys.keyID(for: target)
         let context = try context(associatedData)
-        let answer = try await KMSKeyring.calling(source) { () async throws(AWSError) in
+        let answer = try await CloudErrors.mapping(keyName: source) { () async throws(AWSError) in
             try await kms.reEncrypt(
                 ciphertextBlob: sealed.wrappedKey, sourceContext: context, destinationKeyID: destination,
                 destinationContext: context)
@@ -133,7 +124,7 @@ final class KMSKeyring: Keyring {
 
     func prepareKEK(version: UInt32) async throws {
         try await keys.ensure(version: version) { () async throws(StrongroomError) in
-            let created = try await KMSKeyring.calling("(new key)") { () async throws(AWSError) in
+            let created = try await CloudErrors.mapping(keyName: "(new key)") { () async throws(AWSError) in
                 try await kms.createKey(
                     description: "Strongroom vault \(vaultID.hex) KEK version \(version)",
                     tags: ["strongroom:vault": vaultID.hex, "strongroom:kek-version": String(version)])
@@ -173,18 +164,10 @@ final class KMSKeyring: Keyring {
     /// Checks that KEK version `version`'s KMS key exists and is enabled.
     func requireKEK(version: UInt32) async throws {
         let keyID = try await keys.keyID(for: version)
-        let meta = try await KMSKeyring.calling(keyID) { () async throws(AWSError) in try await kms.describeKey(keyID) }
+        let meta = try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in try await kms.describeKey(keyID) }
         guard meta.keyState == "Enabled" else {
             throw StrongroomError(
                 .keyUnavailable, "KMS key \(meta.arn) (KEK version \(version)) is \(meta.keyState), not Enabled")
-        }
-    }
-
-    static func calling<T>(_ keyID: String, _ call: () async throws(AWSError) -> T) async throws(StrongroomError) -> T {
-        do {
-            return try await call()
-        } catch {
-            throw CloudErrors.mapped(error, keyName: keyID)
         }
     }
 }

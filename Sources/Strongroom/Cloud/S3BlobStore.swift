@@ -50,13 +50,13 @@ public struct S3BlobStore: BlobStore {
 
     public func read(_ key: String) async throws -> StoredBlob? {
         let name = try objectKey(key)
-        guard let object = try await S3BlobStore.mapping({ () async throws(AWSError) in try await client.getObject(name) }) else { return nil }
+        guard let object = try await CloudErrors.mapping({ () async throws(AWSError) in try await client.getObject(name) }) else { return nil }
         return StoredBlob(bytes: object.bytes, revision: object.etag)
     }
 
     public func create(_ key: String, _ bytes: [UInt8]) async throws -> Bool {
         let name = try objectKey(key)
-        let result = try await S3BlobStore.mapping { () async throws(AWSError) in
+        let result = try await CloudErrors.mapping { () async throws(AWSError) in
             try await client.putObject(name, bytes, condition: .ifAbsent)
         }
         return result != .preconditionFailed
@@ -64,7 +64,7 @@ public struct S3BlobStore: BlobStore {
 
     public func replace(_ key: String, _ bytes: [UInt8], ifRevision revision: String?) async throws -> Bool {
         let name = try objectKey(key)
-        let result = try await S3BlobStore.mapping { () async throws(AWSError) in
+        let result = try await CloudErrors.mapping { () async throws(AWSError) in
             try await client.putObject(name, bytes, condition: revision.map { .ifMatch($0) } ?? .none)
         }
         return result != .preconditionFailed
@@ -72,7 +72,7 @@ public struct S3BlobStore: BlobStore {
 
     public func children(of childPrefix: String) async throws -> [String] {
         let base = childPrefix.isEmpty ? prefix : try objectKey(String(childPrefix.dropLast(childPrefix.hasSuffix("/") ? 1 : 0))) + "/"
-        let listing = try await S3BlobStore.mapping { () async throws(AWSError) in
+        let listing = try await CloudErrors.mapping { () async throws(AWSError) in
             try await client.listAll(prefix: base, delimiter: "/")
         }
         var names = Set<String>()
@@ -84,7 +84,7 @@ public struct S3BlobStore: BlobStore {
     /// Deletes every version and delete marker of the object.
     public func destroy(_ key: String) async throws {
         let name = try objectKey(key)
-        try await S3BlobStore.mapping { () async throws(AWSError) in _ = try await client.deleteAllVersions(of: name) }
+        try await CloudErrors.mapping { () async throws(AWSError) in _ = try await client.deleteAllVersions(of: name) }
     }
 
     /// S3 has no directories.
@@ -142,17 +142,17 @@ public struct S3BlobStore: BlobStore {
         let deadline = clock.now.advanced(by: lockTimeout)
         var pause = Duration.milliseconds(50)
         while true {
-            let created = try await S3BlobStore.mapping { () async throws(AWSError) in
+            let created = try await CloudErrors.mapping { () async throws(AWSError) in
                 try await client.putObject(key, leaseBody(owner: owner), condition: .ifAbsent)
             }
             if case .written(let etag, _) = created { return Lease(key: key, owner: owner, etag: etag) }
-            let current = try await S3BlobStore.mapping { () async throws(AWSError) in try await client.getObject(key) }
+            let current = try await CloudErrors.mapping { () async throws(AWSError) in try await client.getObject(key) }
             guard let current else { continue }  // released meanwhile
             let fields = (try? JSONSerialization.jsonObject(with: Data(current.bytes))) as? [String: Any] ?? [:]
             let expiresAt = (fields["expiresAt"] as? NSNumber)?.doubleValue ?? 0
             if Date().timeIntervalSince1970 > expiresAt + 5 {
                 // The holder stopped renewing (it crashed): take the lease over, unless someone else does first.
-                let taken = try await S3BlobStore.mapping { () async throws(AWSError) in
+                let taken = try await CloudErrors.mapping { () async throws(AWSError) in
                     try await client.putObject(key, leaseBody(owner: owner), condition: .ifMatch(current.etag))
                 }
                 if case .written(let etag, _) = taken {
@@ -202,21 +202,20 @@ public struct S3BlobStore: BlobStore {
                 "could not delete the vault lease; it expires by itself", metadata: ["error": "\(error)", "lease.key": "\(lease.key)"])
         }
     }
-
-    // MARK: Errors
-
-    /// Runs an S3 call, turning ``AWSError`` into ``StrongroomError``.
-    static func mapping<T>(_ call: () async throws(AWSError) -> T) async throws(StrongroomError) -> T {
-        do {
-            return try await call()
-        } catch {
-            throw CloudErrors.mapped(error)
-        }
-    }
 }
 
 /// How AWS failures read as Strongroom errors.
 enum CloudErrors {
+    /// Runs an S3 or KMS call, turning ``AWSError`` into ``StrongroomError``; `keyName` names the
+    /// KMS key in key errors.
+    static func mapping<T>(keyName: String? = nil, _ call: () async throws(AWSError) -> T) async throws(StrongroomError) -> T {
+        do {
+            return try await call()
+        } catch {
+            throw mapped(error, keyName: keyName)
+        }
+    }
+
     static func mapped(_ error: AWSError, keyName: String? = nil) -> StrongroomError {
         let cause = "\(error)"
         switch error.kind {

@@ -68,13 +68,13 @@ public final class LocalKeyring: Keyring {
 
     public func open(_ sealed: SealedShare, associatedData: [UInt8]) async throws -> SecretBytes {
         let dataKey = try unwrapDataKey(sealed)
-        return try openCiphertext(sealed, dataKey: dataKey, associatedData: associatedData)
+        return try sealed.openCiphertext(dataKey: dataKey, associatedData: associatedData)
     }
 
     public func rewrap(_ sealed: SealedShare, associatedData: [UInt8], to target: UInt32) async throws -> SealedShare {
         let dataKey = try unwrapDataKey(sealed)
         // Prove the data key opens this ciphertext before committing it under the new KEK.
-        _ = try openCiphertext(sealed, dataKey: dataKey, associatedData: associatedData)
+        _ = try sealed.openCiphertext(dataKey: dataKey, associatedData: associatedData)
         let newKEK = try kek(version: target)
         var rewrapped = sealed
         rewrapped.kekVersion = target
@@ -114,22 +114,6 @@ public final class LocalKeyring: Keyring {
                 "the data key did not unwrap under KEK version \(sealed.kekVersion): the blob was altered or sealed under another root seed")
         } catch {
             throw StrongroomError(.crypto, "data key unwrap failed", cause: error.description)
-        }
-    }
-
-    private func openCiphertext(
-        _ sealed: SealedShare, dataKey: SecretBytes, associatedData: [UInt8]
-    ) throws(StrongroomError) -> SecretBytes {
-        do {
-            return try AESGCM.open(
-                AESGCM.Sealed(ciphertext: sealed.ciphertext, tag: sealed.tag), key: dataKey, iv: sealed.iv,
-                aad: associatedData)
-        } catch where error.code == .authenticationFailed {
-            throw StrongroomError(
-                .integrityCheckFailed,
-                "the share's AES-GCM tag did not verify: the blob was altered, or copied from another share id or version")
-        } catch {
-            throw StrongroomError(.crypto, "share decryption failed", cause: error.description)
         }
     }
 }

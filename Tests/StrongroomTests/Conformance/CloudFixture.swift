@@ -65,18 +65,8 @@ struct CloudTestEnvironment: Sendable {
     /// Deletes every object version and delete marker under `prefix`, and schedules deletion of
     /// the KMS keys a rotation created there.
     func removeEverything(under prefix: String) async {
-        guard let client = try? s3Client() else { return }
-        if let map = try? await client.getObject(prefix + KMSKeyMap.key),
-            let file = try? JSONDecoder().decode(KMSKeyMap.File.self, from: Data(map.bytes)), let kms = try? kmsClient()
-        {
-            for entry in file.keys where entry.createdByStrongroom {
-                if let meta = try? await kms.describeKey(entry.keyID) {
-                    try? await kms.scheduleKeyDeletion(meta.keyID, pendingWindowDays: 7)
-                }
-            }
-        }
-        guard let versions = try? await client.listObjectVersions(prefix: prefix) else { return }
-        for version in versions { try? await client.deleteObject(version.key, versionID: version.versionID) }
+        guard let settings = try? settings(prefix: prefix) else { return }
+        await CloudVault.removeEverything(settings, logger: quietLogger)
     }
 }
 
