@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SecureCrypto", targets: ["SecureCrypto"]),
         .library(name: "PKCS11", targets: ["PKCS11"]),
         .library(name: "AWSClient", targets: ["AWSClient"]),
+        .library(name: "FROST", targets: ["FROST"]),
         .executable(name: "strongroom", targets: ["StrongroomCLI"]),
     ],
     dependencies: [
@@ -68,10 +69,17 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings),
+        .target(
+            name: "FROST",
+            dependencies: [
+                "SecureCrypto", "Strongroom", "CSodium", "CSecp256k1",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "StrongroomCLI",
             dependencies: [
-                "Strongroom", "AWSClient",
+                "Strongroom", "AWSClient", "FROST", "CSodium",
                 "SecureCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,6 +100,10 @@ let package = Package(
         .testTarget(
             name: "AWSClientTests",
             dependencies: ["AWSClient", "SecureCrypto", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "FROSTTests",
+            dependencies: ["FROST", "Strongroom", "SecureCrypto", "CSodium", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings),
         .testTarget(
             name: "StrongroomCLITests",
