@@ -1,0 +1,348 @@
+import Foundation
+import Logging
+import SecureCrypto
+import Strongroom
+import Synchronization
+
+/// One round-one commitment of one participant: the single-use nonces behind it and their deadline.
+///
+/// A session can be used for one signature share, within its lifetime (default 30 s). Its nonces live
+/// in locked memory and are wiped when it is used, when it expires (a timer drops them), or when the
+/// session is released.
+public final class SigningSession: Sendable {
+    /// The participant.
+    public let identifier: ParticipantID
+    /// The share generation its key package belongs to.
+    public let epoch: UInt32
+    /// What the participant sends to the coordinator.
+    public var commitments: SigningCommitments { nonces.commitments }
+    /// When the session stops accepting a signing request.
+    public let deadline: ContinuousClock.Instant
+    let nonces: SigningNonces
+
+    init(identifier: ParticipantID, epoch: UInt32, nonces: SigningNonces, lifetime: Duration) {
+        self.identifier = identifier
+        self.epoch = epoch
+        self.nonces = nonces
+        self.deadline = ContinuousClock.now + lifetime
+        Task { [weak nonces] in
+            try? await Task.sleep(for: lifetime)
+            nonces?.wipe()
+        }
+    }
+
+    /// True once the session was used, wiped or expired.
+    public var isSpent: Bool { nonces.isSpent || ContinuousClock.now >= deadline }
+
+    /// Wipes the nonces now.
+    public func wipe() { nonces.wipe() }
+
+    deinit { nonces.wipe() }
+}
+
+/// The outcome of a refresh.
+public struct RefreshReport: Sendable, Hashable {
+    /// The epoch the shares are now at.
+    public let epoch: UInt32
+    /// True when this run finished a refresh an earlier run had left after storing the new shares.
+    public let resumedInterrupted: Bool
+    /// True when this run rolled back a refresh an earlier run had left before all new shares were
+    /// stored (and then refreshed afresh).
+    public let rolledBackInterrupted: Bool
+    /// Old share versions destroyed.
+    public let erasedVersions: Int
+}
+
+/// A FROST signing group whose participants keep their key packages in Strongroom stores, each in the
+/// store (and so the tier) of its choice.
+///
+/// The engine loads a participant's key package only for round one (nonce derivation) and round two
+/// (its signature share), holds it in locked memory and drops it straight after. The group's public
+/// data (group key, verifying shares, which store version holds each key package, a refresh in
+/// progress) is a record next to the shares in every participant's store.
+public final class FROSTGroup: Sendable {
+    /// The group's name (share ids are `frost.<name>.p<identifier>`).
+    public let name: String
+    /// Each participant's store.
+    public let stores: [ParticipantID: ShareStore]
+    /// How long a signing session accepts a request (default 30 s).
+    public let sessionLifetime: Duration
+    let logger: Logger
+    let faults: RefreshFault?
+    private let cache = Mutex<[ObjectIdentifier: GroupRecord]>([:])
+
+    /// Points at which tests stop a refresh, as if the process had died there.
+    package enum RefreshFault: Sendable {
+        case afterPendingRecorded, afterNewVersionsStored, afterCommitted
+    }
+
+    /// The error a test fault throws.
+    package struct SimulatedCrash: Error {}
+
+    /// Opens a group whose participants keep their key packages in `stores`.
+    public convenience init(name: String, stores: [ParticipantID: ShareStore], sessionLifetime: Duration = .seconds(30), logger: Logger) throws {
+        try self.init(name: name, stores: stores, sessionLifetime: sessionLifetime, logger: logger, faults: nil)
+    }
+
+    package init(name: String, stores: [ParticipantID: ShareStore], sessionLifetime: Duration = .seconds(30), logger: Logger, faults: RefreshFault?) throws {
+        _ = try FROSTGroup.recordName(name)
+        guard !stores.isEmpty else { throw FROSTError(.invalidInput, "a group needs at least one participant's store") }
+        guard sessionLifetime > .zero else { throw FROSTError(.invalidInput, "the signing session lifetime must be positive") }
+        self.name = name
+        self.stores = stores
+        self.sessionLifetime = sessionLifetime
+        var logger = logger
+        logger[metadataKey: "frost.group"] = "\(name)"
+        self.logger = logger
+        self.faults = faults
+    }
+
+    // MARK: Names
+
+    static func recordName(_ group: String) throws -> ShareID {
+        guard !group.isEmpty, group.utf8.count <= 64, !group.contains(".") else {
+            throw FROSTError(.invalidInput, "group name '\(group.prefix(80))' must be 1 to 64 characters from A-Z a-z 0-9 _ - (no dots)")
+        }
+        do {
+            return try ShareID("frost.\(group)")
+        } catch {
+            throw FROSTError(.invalidInput, "group name '\(group.prefix(80))' must be 1 to 64 characters from A-Z a-z 0-9 _ - (no dots)")
+        }
+    }
+
+    /// The share id of participant `id`'s key package.
+    public func shareID(_ id: ParticipantID) throws -> ShareID { try ShareID("frost.\(name).p\(id)") }
+
+    func store(_ id: ParticipantID) throws -> ShareStore {
+        guard let store = stores[id] else {
+            throw FROSTError(.invalidInput, "participant \(id) of group '\(name)' has no store configured")
+        }
+        return store
+    }
+
+    /// Distinct stores, each once, in participant order.
+    var distinctStores: [ShareStore] {
+        var seen = Set<ObjectIdentifier>()
+        return stores.sorted { $0.key < $1.key }.map(\.value).filter { seen.insert(ObjectIdentifier($0)).inserted }
+    }
+
+    // MARK: Records
+
+    func readRecord(_ store: ShareStore) async throws -> GroupRecord? {
+        guard let bytes = try await store.readRecord(FROSTGroup.recordName(name)) else { return nil }
+        let record = try GroupRecord.decode(bytes, location: "\(store.tier) vault \(store.vaultID)")
+        guard record.group == name else {
+            throw FROSTError(.groupState, "the record for group '\(name)' in \(store.tier) vault \(store.vaultID) names group '\(record.group)'")
+        }
+        cache.withLock { $0[ObjectIdentifier(store)] = record }
+        return record
+    }
+
+    func writeRecord(_ record: GroupRecord, to store: ShareStore) async throws {
+        try await store.writeRecord(FROSTGroup.recordName(name), record.encoded())
+        cache.withLock { $0[ObjectIdentifier(store)] = record }
+    }
+
+    /// The record a participant's own store holds (cached after the first read).
+    func record(for id: ParticipantID, fresh: Bool = false) async throws -> GroupRecord {
+        let store = try store(id)
+        if !fresh, let cached = cache.withLock({ $0[ObjectIdentifier(store)] }) { return cached }
+        guard let record = try await readRecord(store) else {
+            throw FROSTError(.groupState, "no group '\(name)' in participant \(id)'s \(store.tier) vault \(store.vaultID); run `strongroom frost keygen` first")
+        }
+        return record
+    }
+
+    /// Every store's record; the newest committed epoch wins.
+    func currentRecord() async throws -> GroupRecord {
+        var newest: GroupRecord?
+        for store in distinctStores {
+            if let record = try await readRecord(store), record.epoch > newest?.epoch ?? 0 { newest = record }
+        }
+        guard let newest else { throw FROSTError(.groupState, "no group '\(name)' in any participant's store; run `strongroom frost keygen` first") }
+        return newest
+    }
+
+    /// The group's public data (group key, verifying shares, threshold) at its current epoch.
+    public func publicKeyPackage() async throws -> PublicKeyPackage { try await currentRecord().publicKeyPackage() }
+
+    // MARK: Key generation
+
+    /// How a group's keys are generated.
+    public enum KeyGeneration: String, Sendable, CaseIterable {
+        /// One dealer (this process) splits a random secret (RFC 9591 Appendix C).
+        case trustedDealer = "dealer"
+        /// Pedersen DKG with proofs of knowledge: no party ever holds the group secret.
+        case distributed = "dkg"
+    }
+
+    /// Generates a t-of-n group and stores each participant's key package in its store, with the
+    /// group's public record next to it. Participants are 1...n, the keys of `stores`.
+    public func create(suite: Ciphersuite, minSigners: UInt16, method: KeyGeneration = .distributed) async throws -> PublicKeyPackage {
+        let maxSigners = UInt16(stores.count)
+        guard stores.keys.sorted() == Array(1...maxSigners) else {
+            throw FROSTError(.invalidInput, "participants must be numbered 1...\(stores.count)")
+        }
+        try FROST.checkThreshold(min: minSigners, max: maxSigners)
+        for store in distinctStores where try await readRecord(store) != nil {
+            throw FROSTError(.groupState, "group '\(name)' already exists in \(store.tier) vault \(store.vaultID); pick another name or erase it first")
+        }
+        let (keys, group) = try FROSTGroup.generate(suite: suite, minSigners: minSigners, maxSigners: maxSigners, method: method)
+        var members: [GroupRecord.Member] = []
+        for key in keys {
+            let store = try store(key.identifier)
+            let version = try await store.store(try shareID(key.identifier), key.serialized(), metadata: metadata(key.identifier, epoch: key.epoch))
+            members.append(
+                GroupRecord.Member(
+                    identifier: key.identifier, verifyingShare: Hex.encode(try key.verifyingShare.serialize()),
+                    shareID: try shareID(key.identifier).rawValue, version: version, tier: store.tier.rawValue, erased: false))
+        }
+        let record = GroupRecord(
+            format: GroupRecord.currentFormat, group: name, ciphersuite: suite.shortName, minSigners: minSigners, maxSigners: maxSigners,
+            groupKey: Hex.encode(try group.groupKey.serialize()), epoch: 1, members: members, pendingRefresh: nil)
+        for store in distinctStores { try await writeRecord(record, to: store) }
+        logger.info("created FROST group", metadata: ["frost.suite": "\(suite.shortName)", "frost.threshold": "\(minSigners)-of-\(maxSigners)", "frost.keygen": "\(method.rawValue)"])
+        return group
+    }
+
+    static func generate(suite: Ciphersuite, minSigners: UInt16, maxSigners: UInt16, method: KeyGeneration) throws -> ([KeyPackage], PublicKeyPackage) {
+        switch method {
+        case .trustedDealer:
+            let dealt = try FROST.trustedDealerKeygen(suite: suite, minSigners: minSigners, maxSigners: maxSigners)
+            return (dealt.keyPackages, dealt.publicKeyPackage)
+        case .distributed:
+            let round1 = try (1...maxSigners).map { try DKG.round1(identifier: $0, minSigners: minSigners, maxSigners: maxSigners, suite: suite) }
+            let broadcasts = round1.map(\.1)
+            let shares = try round1.flatMap { try DKG.round2($0.0, received: broadcasts) }
+            var keys: [KeyPackage] = []
+            var group: PublicKeyPackage?
+            for (secret, _) in round1 {
+                let (key, publicPackage) = try DKG.finalize(secret, round1: broadcasts, received: shares.filter { $0.recipient == secret.identifier })
+                guard group == nil || group == publicPackage else {
+                    throw FROSTError(.invalidPackage, "DKG participants derived different group keys")
+                }
+                group = publicPackage
+                keys.append(key)
+            }
+            return (keys, group!)
+        }
+    }
+
+    func metadata(_ id: ParticipantID, epoch: UInt32) -> [String: String] {
+        ["frost.group": name, "frost.participant": "\(id)", "frost.epoch": "\(epoch)", "frost.format": "\(KeyPackage.formatVersion)"]
+    }
+
+    // MARK: Loading a key package
+
+    /// Loads participant `id`'s key package of the epoch its store's record names; a share that is gone
+    /// is reported as such.
+    func loadKeyPackage(_ id: ParticipantID) async throws -> KeyPackage {
+        var record = try await record(for: id)
+        do {
+            return try await loadKeyPackage(id, record: record)
+        } catch let error as StrongroomError where error.code == .shareNotFound {
+            // Another process may have refreshed (new version) or erased since the record was cached.
+            record = try await self.record(for: id, fresh: true)
+            return try await loadKeyPackage(id, record: record)
+        }
+    }
+
+    func loadKeyPackage(_ id: ParticipantID, record: GroupRecord) async throws -> KeyPackage {
+        let member = try record.member(id)
+        let store = try store(id)
+        if member.erased {
+            throw FROSTError(.shareGone, "participant \(id)'s key share of group '\(name)' was erased from its \(store.tier) vault; it can no longer sign (the others still can, if at least \(record.minSigners) remain)")
+        }
+        let bytes: SecretBytes
+        do {
+            bytes = try await store.load(try shareID(id), version: member.version)
+        } catch let error as StrongroomError where error.code == .shareNotFound {
+            let any = (try? await store.versions(try shareID(id))) != nil
+            if !any {
+                throw FROSTError(.shareGone, "participant \(id)'s key share of group '\(name)' is gone from its \(store.tier) vault \(store.vaultID) (no versions of '\(try shareID(id))'); it was erased")
+            }
+            throw error
+        }
+        let key = try KeyPackage(deserializing: bytes)
+        guard key.identifier == id, key.epoch == record.epoch, Hex.encode(try key.groupKey.serialize()) == record.groupKey,
+            Hex.encode(try key.verifyingShare.serialize()) == member.verifyingShare
+        else {
+            throw FROSTError(.groupState, "participant \(id)'s stored key package (epoch \(key.epoch)) does not match group '\(name)''s record (epoch \(record.epoch))")
+        }
+        return key
+    }
+
+    // MARK: Signing
+
+    /// Round one for participant `id`: loads its key package, derives fresh nonces, and returns a
+    /// single-use session holding them. The key package is dropped before this returns.
+    public func commit(_ id: ParticipantID) async throws -> SigningSession {
+        let key = try await loadKeyPackage(id)
+        return SigningSession(identifier: id, epoch: key.epoch, nonces: try FROST.commit(key), lifetime: sessionLifetime)
+    }
+
+    /// Round two for a session's participant: loads its key package again and computes its signature
+    /// share, consuming the session's nonces.
+    public func sign(_ session: SigningSession, package: SigningPackage) async throws -> SignatureShare {
+        guard ContinuousClock.now < session.deadline else {
+            session.wipe()
+            throw FROSTError(.sessionExpired, "participant \(session.identifier)'s signing session expired (lifetime \(sessionLifetime)); its nonces were wiped; run round one again")
+        }
+        guard !session.nonces.isSpent else {
+            throw FROSTError(.sessionUsed, "participant \(session.identifier)'s signing session was already used; nonces are single-use")
+        }
+        let key = try await loadKeyPackage(session.identifier)
+        guard key.epoch == session.epoch else {
+            session.wipe()
+            throw FROSTError(.groupState, "participant \(session.identifier)'s shares were refreshed since round one; run round one again")
+        }
+        return try FROST.sign(package, nonces: session.nonces, keyPackage: key)
+    }
+
+    /// Both rounds for `signers` in this process, as coordinator too: commitments, signature shares,
+    /// aggregation and verification under the group key.
+    public func sign(message: [UInt8], signers: [ParticipantID]) async throws -> Signature {
+        let record = try await record(for: signers.first ?? 1)
+        let group = try record.publicKeyPackage()
+        guard Set(signers).count == signers.count, signers.count >= Int(group.minSigners) else {
+            throw FROSTError(.invalidInput, "group '\(name)' needs at least \(group.minSigners) distinct signers, got \(signers)")
+        }
+        var sessions: [SigningSession] = []
+        for id in signers { sessions.append(try await commit(id)) }
+        guard Set(sessions.map(\.epoch)).count == 1 else {
+            throw FROSTError(.refreshIncomplete, "signers hold shares of different epochs \(sessions.map(\.epoch)); run `strongroom frost refresh` to finish the interrupted refresh")
+        }
+        let package = try SigningPackage(suite: group.suite, commitments: sessions.map(\.commitments), message: message)
+        var shares: [SignatureShare] = []
+        for session in sessions { shares.append(try await sign(session, package: package)) }
+        let current = sessions[0].epoch == group.epoch ? group : try await self.record(for: signers[0], fresh: true).publicKeyPackage()
+        return try FROST.aggregate(package, shares: shares, publicKeys: current)
+    }
+
+    /// Verifies a serialised signature under the group key.
+    public func verify(signature: [UInt8], message: [UInt8]) async throws -> Bool {
+        FROST.verify(signature: signature, message: message, groupKey: try await publicKeyPackage().groupKey)
+    }
+
+    // MARK: Erase
+
+    /// Destroys every version of participant `id`'s key package and marks it erased in the group's
+    /// records. Afterwards the engine reports the share as gone.
+    @discardableResult
+    public func erase(_ id: ParticipantID) async throws -> Int {
+        let store = try store(id)
+        let erased: Int
+        do {
+            erased = try await store.erase(try shareID(id))
+        } catch let error as StrongroomError where error.code == .shareNotFound {
+            erased = 0
+        }
+        for store in distinctStores {
+            guard var record = try await readRecord(store) else { continue }
+            if let index = record.members.firstIndex(where: { $0.identifier == id }) { record.members[index].erased = true }
+            try await writeRecord(record, to: store)
+        }
+        logger.notice("erased participant's key share", metadata: ["frost.participant": "\(id)", "share.versions": "\(erased)"])
+        return erased
+    }
+}

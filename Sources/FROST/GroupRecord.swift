@@ -1,0 +1,94 @@
+import Foundation
+import SecureCrypto
+import Strongroom
+
+/// The group's public data as kept next to the shares, in each participant's store
+/// (`records/frost.<group>.json`, see docs/frost.md). JSON, format 1.
+struct GroupRecord: Codable, Sendable, Equatable {
+    struct Member: Codable, Sendable, Equatable {
+        /// The participant.
+        var identifier: ParticipantID
+        /// Its verifying share, hex.
+        var verifyingShare: String
+        /// The share id of its key package in its store.
+        var shareID: String
+        /// The store version holding the key package of `epoch`.
+        var version: UInt64
+        /// The tier of its store.
+        var tier: String
+        /// True once its key share was erased.
+        var erased: Bool
+    }
+
+    struct PendingRefresh: Codable, Sendable, Equatable {
+        /// The epoch the refresh moves to.
+        var epoch: UInt32
+        /// The verifying shares of that epoch, hex, by identifier.
+        var verifyingShares: [String: String]
+        /// When it began (ISO 8601).
+        var started: String
+    }
+
+    var format: Int
+    var group: String
+    var ciphersuite: String
+    var minSigners: UInt16
+    var maxSigners: UInt16
+    var groupKey: String
+    var epoch: UInt32
+    var members: [Member]
+    var pendingRefresh: PendingRefresh?
+
+    static let currentFormat = 1
+
+    var suite: Ciphersuite {
+        get throws {
+            guard let suite = Ciphersuite(name: ciphersuite) else {
+                throw FROSTError(.groupState, "group '\(group)' names an unknown ciphersuite '\(ciphersuite)'")
+            }
+            return suite
+        }
+    }
+
+    func member(_ id: ParticipantID) throws -> Member {
+        guard let member = members.first(where: { $0.identifier == id }) else {
+            throw FROSTError(.invalidInput, "group '\(group)' has no participant \(id) (participants: \(members.map(\.identifier)))")
+        }
+        return member
+    }
+
+    func publicKeyPackage() throws -> PublicKeyPackage {
+        let suite = try suite
+        var shares: [ParticipantID: Element] = [:]
+        for member in members {
+            shares[member.identifier] = try Element.deserialize(GroupRecord.unhex(member.verifyingShare, what: "verifying share"), suite)
+        }
+        return try PublicKeyPackage(
+            suite: suite, groupKey: Element.deserialize(GroupRecord.unhex(groupKey, what: "group key"), suite),
+            verifyingShares: shares, minSigners: minSigners, maxSigners: maxSigners, epoch: epoch)
+    }
+
+    static func unhex(_ text: String, what: String) throws -> [UInt8] {
+        guard let bytes = Hex.decode(text) else { throw FROSTError(.groupState, "the group record's \(what) is not hex") }
+        return bytes
+    }
+
+    func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return Array(try encoder.encode(self))
+    }
+
+    static func decode(_ bytes: [UInt8], location: String) throws -> GroupRecord {
+        let record: GroupRecord
+        do {
+            record = try JSONDecoder().decode(GroupRecord.self, from: Data(bytes))
+        } catch {
+            throw FROSTError(.groupState, "the group record in \(location) is not valid JSON of format \(currentFormat)")
+        }
+        guard record.format == currentFormat else {
+            throw FROSTError(.groupState, "the group record in \(location) has format \(record.format); this build reads format \(currentFormat)")
+        }
+        return record
+    }
+}
