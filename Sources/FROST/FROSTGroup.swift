@@ -346,3 +346,52 @@ public final class FROSTGroup: Sendable {
         return erased
     }
 }
+
+/// What `strongroom frost info` shows: the group's public state.
+public struct GroupSummary: Sendable {
+    /// One participant.
+    public struct Member: Sendable {
+        public let identifier: ParticipantID
+        public let tier: String
+        public let shareID: String
+        public let version: UInt64
+        public let erased: Bool
+        public let verifyingShare: String
+    }
+    public let name: String
+    public let suite: Ciphersuite
+    public let minSigners: UInt16
+    public let maxSigners: UInt16
+    public let groupKey: String
+    public let epoch: UInt32
+    public let members: [Member]
+    /// The epoch of a refresh that did not finish, if any.
+    public let pendingRefreshEpoch: UInt32?
+}
+
+extension FROSTGroup {
+    /// The participant identifiers of group `name` as recorded in `store`.
+    public static func members(ofGroup name: String, in store: ShareStore) async throws -> [ParticipantID] {
+        guard let bytes = try await store.readRecord(recordName(name)) else {
+            throw FROSTError(.groupState, "no group '\(name)' in \(store.tier) vault \(store.vaultID); run `strongroom frost keygen` first")
+        }
+        return try GroupRecord.decode(bytes, location: "\(store.tier) vault \(store.vaultID)").members.map(\.identifier)
+    }
+
+    /// The group's public state, from the newest record among the stores.
+    public func summary() async throws -> GroupSummary {
+        var records: [GroupRecord] = []
+        for store in distinctStores { if let record = try await readRecord(store) { records.append(record) } }
+        guard let record = records.max(by: { $0.epoch < $1.epoch }) else {
+            throw FROSTError(.groupState, "no group '\(name)' in any participant's store")
+        }
+        let pending = records.compactMap(\.pendingRefresh).map(\.epoch).max()
+        return GroupSummary(
+            name: name, suite: try record.suite, minSigners: record.minSigners, maxSigners: record.maxSigners, groupKey: record.groupKey,
+            epoch: record.epoch,
+            members: record.members.map {
+                GroupSummary.Member(identifier: $0.identifier, tier: $0.tier, shareID: $0.shareID, version: $0.version, erased: $0.erased, verifyingShare: $0.verifyingShare)
+            },
+            pendingRefreshEpoch: pending)
+    }
+}

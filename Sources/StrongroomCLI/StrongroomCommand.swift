@@ -18,7 +18,7 @@ struct StrongroomCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, PutCommand.self, GetCommand.self, ListCommand.self, VersionsCommand.self,
             EraseCommand.self, RotateCommand.self, StatusCommand.self, DemoCommand.self, BenchCommand.self,
-            HSMCommand.self,
+            HSMCommand.self, FrostCommand.self,
         ]
     )
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import FROST
 import Foundation
 import SecureCrypto
 import Strongroom
@@ -47,6 +48,19 @@ enum Terminal {
         } catch let error as CryptoError {
             Terminal.error(error.description)
             throw ExitCode(70)
+        } catch let error as FROSTError {
+            Terminal.error(error.description)
+            throw ExitCode(exitCode(for: error))
+        }
+    }
+
+    /// The exit code for an engine error.
+    static func exitCode(for error: FROSTError) -> Int32 {
+        switch error.code {
+        case .invalidInput: 64
+        case .malformedEncoding, .invalidSignatureShare, .invalidSignature, .invalidPackage: 65
+        case .shareGone, .groupState: 66
+        case .sessionUsed, .sessionExpired, .refreshIncomplete: 75
         }
     }
 

@@ -7,7 +7,15 @@ import Strongroom
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Walk through a vault's life on tier 1 in a fresh directory: no servers, no configuration.")
+        abstract: "Walk through a vault's life on tier 1, then a 2-of-3 FROST group across the tiers at hand.",
+        discussion: """
+            Part 1 runs on tier 1 in a fresh directory. Part 2 makes a 2-of-3 FROST(Ed25519) group: \
+            participant 1 on tier 1; participant 2 on tier 3 when STRONGROOM_HSM_MODULE and STRONGROOM_HSM_TOKEN \
+            name a token (PIN in STRONGROOM_HSM_PIN), else tier 1; participant 3 on tier 2 when \
+            STRONGROOM_DEMO_S3_ENDPOINT and STRONGROOM_DEMO_S3_BUCKET name an S3/KMS endpoint (credentials \
+            in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), else tier 1. It signs, rotates every wrapping key, \
+            refreshes the shares, signs again and erases, then removes everything it made.
+            """)
 
     @Option(name: .long, help: "Directory to create the demo vault in (default: a new temporary directory, removed afterwards).")
     var dir: String?
@@ -78,11 +86,13 @@ struct DemoCommand: AsyncParsableCommand {
             let remaining = try await store.list().map(\.id.rawValue)
             print("   remaining shares: \(remaining.joined(separator: ", "))")
 
+            try await FrostDemo(base: base, logger: logger).run { name, body in try await step(name, body) }
+
             print("\nTimings:")
             for (name, duration) in timings {
                 print("  " + name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%8.2f ms", duration.seconds * 1000))
             }
-            print("\nDemo complete: init, store, load, rotate, status and erase all worked\(removeAfterwards ? " (the demo directory was removed)" : "").")
+            print("\nDemo complete: init, store, load, rotate, status and erase all worked, and the FROST group signed, rotated, refreshed and erased\(removeAfterwards ? " (the demo directory was removed)" : "").")
         }
     }
 }
