@@ -205,7 +205,7 @@ public final class FROSTGroup: Sendable {
         return group
     }
 
-    static func generate(suite: Ciphersuite, minSigners: UInt16, maxSigners: UInt16, method: KeyGeneration) throws -> ([KeyPackage], PublicKeyPackage) {
+    package static func generate(suite: Ciphersuite, minSigners: UInt16, maxSigners: UInt16, method: KeyGeneration) throws -> ([KeyPackage], PublicKeyPackage) {
         switch method {
         case .trustedDealer:
             let dealt = try FROST.trustedDealerKeygen(suite: suite, minSigners: minSigners, maxSigners: maxSigners)
@@ -263,7 +263,8 @@ public final class FROSTGroup: Sendable {
             }
             throw error
         }
-        let key = try KeyPackage(deserializing: bytes)
+        // Opened from an authenticated envelope: skip re-validating the points; compare them with the record.
+        let key = try KeyPackage(deserializing: bytes, authenticated: true)
         guard key.identifier == id, key.epoch == record.epoch, Hex.encode(try key.groupKey.serialize()) == record.groupKey,
             Hex.encode(try key.verifyingShare.serialize()) == member.verifyingShare
         else {

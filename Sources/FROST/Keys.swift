@@ -35,6 +35,15 @@ public struct KeyPackage: Sendable {
         suite: Ciphersuite, identifier: ParticipantID, signingShare: Scalar, verifyingShare: Element, groupKey: Element,
         minSigners: UInt16, maxSigners: UInt16, epoch: UInt32
     ) throws {
+        try self.init(
+            suite: suite, identifier: identifier, signingShare: signingShare, verifyingShare: verifyingShare, groupKey: groupKey,
+            minSigners: minSigners, maxSigners: maxSigners, epoch: epoch, checkShare: true)
+    }
+
+    init(
+        suite: Ciphersuite, identifier: ParticipantID, signingShare: Scalar, verifyingShare: Element, groupKey: Element,
+        minSigners: UInt16, maxSigners: UInt16, epoch: UInt32, checkShare: Bool
+    ) throws {
         try FROST.checkThreshold(min: minSigners, max: maxSigners)
         guard identifier >= 1, identifier <= maxSigners else {
             throw FROSTError(.invalidInput, "identifier \(identifier) is outside 1...\(maxSigners)")
@@ -42,7 +51,7 @@ public struct KeyPackage: Sendable {
         guard signingShare.suite == suite, verifyingShare.suite == suite, groupKey.suite == suite else {
             throw FROSTError(.invalidInput, "key package values of different ciphersuites")
         }
-        guard try Element.base(signingShare) == verifyingShare, !verifyingShare.isIdentity, !groupKey.isIdentity else {
+        guard !checkShare || (try Element.base(signingShare) == verifyingShare), !verifyingShare.isIdentity, !groupKey.isIdentity else {
             throw FROSTError(.groupState, "participant \(identifier)'s signing share does not match its verifying share")
         }
         self.suite = suite
@@ -77,9 +86,14 @@ public struct KeyPackage: Sendable {
         }
     }
 
-    /// Reads a serialised key package, checking its format version, ciphersuite, lengths and that the
-    /// signing share matches the verifying share.
-    public init(deserializing bytes: SecretBytes) throws {
+    /// Reads a serialised key package, checking its format version, ciphersuite, lengths, that both
+    /// elements are valid group elements and that the signing share matches the verifying share.
+    ///
+    /// `authenticated: true` is for bytes just opened from a Strongroom envelope (AES-GCM over the
+    /// bytes the engine wrote after checking them): it skips the point validation and the s·G check,
+    /// three scalar multiplications per load, and leaves comparing the elements with the group's
+    /// record to the caller.
+    public init(deserializing bytes: SecretBytes, authenticated: Bool = false) throws {
         let parsed: (Ciphersuite, UInt16, UInt16, UInt16, UInt32, Scalar, Element, Element) = try bytes.withUnsafeBytes { raw in
             guard raw.count >= 16, Array(raw[0..<4]) == KeyPackage.magic else {
                 throw FROSTError(.malformedEncoding, "not a Strongroom FROST key package (no SRFK header)")
@@ -97,13 +111,15 @@ public struct KeyPackage: Sendable {
             func u16(_ at: Int) -> UInt16 { UInt16(raw[at]) << 8 | UInt16(raw[at + 1]) }
             let epoch = UInt32(raw[12]) << 24 | UInt32(raw[13]) << 16 | UInt32(raw[14]) << 8 | UInt32(raw[15])
             let share = try Scalar.deserialize(UnsafeRawBufferPointer(rebasing: raw[16..<48]), suite)
-            let verifying = try Element.deserialize(Array(raw[48..<(48 + suite.elementLength)]), suite)
-            let group = try Element.deserialize(Array(raw[(48 + suite.elementLength)...]), suite)
+            let verifyingBytes = Array(raw[48..<(48 + suite.elementLength)])
+            let groupBytes = Array(raw[(48 + suite.elementLength)...])
+            let verifying = authenticated ? Element(suite: suite, storage: .point(verifyingBytes)) : try Element.deserialize(verifyingBytes, suite)
+            let group = authenticated ? Element(suite: suite, storage: .point(groupBytes)) : try Element.deserialize(groupBytes, suite)
             return (suite, u16(6), u16(8), u16(10), epoch, share, verifying, group)
         }
         try self.init(
             suite: parsed.0, identifier: parsed.1, signingShare: parsed.5, verifyingShare: parsed.6, groupKey: parsed.7,
-            minSigners: parsed.2, maxSigners: parsed.3, epoch: parsed.4)
+            minSigners: parsed.2, maxSigners: parsed.3, epoch: parsed.4, checkShare: !authenticated)
     }
 
     /// The public values of this package.

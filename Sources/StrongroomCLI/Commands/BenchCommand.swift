@@ -63,12 +63,19 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tier cloud: plain GETs of one object to time (the server's own request rate).")
     var getCount: Int = 500
 
+    @Flag(name: .long, help: "Measure the FROST engine instead: keygen, sign 2-of-3 and 3-of-5 from tier 1, refresh, and one libsodium Ed25519 signature as the reference.")
+    var frost = false
+
+    @Option(name: .long, help: "--frost: signatures to time per configuration.")
+    var frostCount: Int = 500
+
     @Flag(name: .long, help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
     var concurrencies: [Int] { concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func validate() throws {
+        guard !frost || (tier == "local" && frostCount > 0) else { throw ValidationError("--frost measures tier 1 (local) with a positive --frost-count") }
         guard ["local", "cloud", "hsm"].contains(tier) else { throw ValidationError("--tier must be local, cloud or hsm (got '\(tier)')") }
         guard count > 0, loadCount > 0, rotateCount > 0, soak >= 0 else { throw ValidationError("counts must be positive") }
         let levels = concurrencies
@@ -95,6 +102,10 @@ struct BenchCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             defer { try? FileManager.default.removeItem(atPath: base) }
 
+            if frost {
+                try await FrostBench(bench: self, base: base, logger: logger).run()
+                return
+            }
             let ids = try (0..<max(count, rotateCount, 64)).map { try ShareID(String(format: "s-%06d", $0)) }
             if tier == "cloud" { try await plainGets(logger: logger) }
             for level in concurrencies {
@@ -238,7 +249,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    private func report(op: String, concurrency level: Int, count: Int, elapsed: Duration, extra: [String: Double] = [:]) {
+    func report(op: String, concurrency level: Int, count: Int, elapsed: Duration, extra: [String: Double] = [:]) {
         let seconds = elapsed.seconds
         let rate = Double(count) / seconds
         if json {
