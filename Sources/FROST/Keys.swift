@@ -51,7 +51,8 @@ public struct KeyPackage: Sendable {
         guard signingShare.suite == suite, verifyingShare.suite == suite, groupKey.suite == suite else {
             throw FROSTError(.invalidInput, "key package values of different ciphersuites")
         }
-        guard !checkShare || (try Element.base(signingShare) == verifyingShare), !verifyingShare.isIdentity, !groupKey.isIdentity else {
+        let matches = checkShare ? try Element.base(signingShare) == verifyingShare : true
+        guard matches, !verifyingShare.isIdentity, !groupKey.isIdentity else {
             throw FROSTError(.groupState, "participant \(identifier)'s signing share does not match its verifying share")
         }
         self.suite = suite
