@@ -261,7 +261,7 @@ struct BenchCommand: AsyncParsableCommand {
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { fields.append("\"\(key)\":\(String(format: "%.1f", value))") }
             print("{" + fields.joined(separator: ",") + "}")
         } else {
-            var line = op.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " x%-2d", level)
+            var line = op.padding(toLength: max(14, op.count), withPad: " ", startingAt: 0) + String(format: " x%-2d", level)
                 + String(format: "%10.0f ops/s  (%d ops in %.3f s)", rate, count, seconds)
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) { line += String(format: "  %@=%.1f", key, value) }
             print(line)
