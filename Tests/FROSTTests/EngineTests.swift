@@ -180,6 +180,31 @@ final class LocalVaults: @unchecked Sendable {
         #expect(try FROST.verify(try await next.sign(message: message, signers: [1, 3]), message: message, groupKey: publicKeys.groupKey))
     }
 
+    @Test func aRefreshStoppedWhileCommittingTheRecordsFinishesOnTheNextRun() async throws {
+        let vaults = try LocalVaults()
+        let stores = try await vaults.make(3)
+        let crashing = try FROSTGroup(name: "split", stores: stores, logger: quiet, faults: .afterNewVersionsStored)
+        let publicKeys = try await crashing.create(suite: .ed25519, minSigners: 2, method: .trustedDealer)
+        await #expect(throws: FROSTGroup.SimulatedCrash.self) { _ = try await crashing.refresh() }
+        // As if the process had died in step 4 after committing participant 1's store only.
+        let pending = try #require(try await crashing.readRecord(stores[1]!))
+        var versions: [ParticipantID: UInt64] = [:]
+        for id: ParticipantID in 1...3 { versions[id] = try await stores[id]!.versions(try crashing.shareID(id)).last!.version }
+        let committed = try crashing.advanced(pending, pending: try #require(pending.pendingRefresh), versions: versions)
+        try await crashing.writeRecord(committed, to: stores[1]!)
+
+        let next = try FROSTGroup(name: "split", stores: try await vaults.reopen(), logger: quiet)
+        #expect(try await next.publicKeyPackage().epoch == 2)  // the newest committed record wins
+        let report = try await next.refresh()
+        #expect(report.resumedInterrupted && report.epoch == 2 && report.erasedVersions == 3)
+        for id: ParticipantID in 1...3 {
+            #expect(try await next.stores[id]!.versions(try next.shareID(id)).count == 1)
+            let record = try #require(try await next.readRecord(next.stores[id]!))
+            #expect(record.epoch == 2 && record.pendingRefresh == nil)
+        }
+        #expect(try FROST.verify(try await next.sign(message: message, signers: [2, 3]), message: message, groupKey: publicKeys.groupKey))
+    }
+
     @Test func badGroupNamesAndMissingGroupsAreClearErrors() async throws {
         let vaults = try LocalVaults()
         let stores = try await vaults.make(2)
