@@ -70,6 +70,9 @@ public final class FROSTGroup: Sendable {
     let logger: Logger
     let faults: RefreshFault?
     private let cache = Mutex<[ObjectIdentifier: GroupRecord]>([:])
+    /// The last record's public keys, decoded (decoding validates every point: a scalar multiplication
+    /// each), so that signing with an unchanged record does not decode them again.
+    private let decoded = Mutex<(record: GroupRecord, keys: PublicKeyPackage)?>(nil)
 
     /// Points at which tests stop a refresh, as if the process had died there.
     package enum RefreshFault: Sendable {
@@ -164,7 +167,15 @@ public final class FROSTGroup: Sendable {
     }
 
     /// The group's public data (group key, verifying shares, threshold) at its current epoch.
-    public func publicKeyPackage() async throws -> PublicKeyPackage { try await currentRecord().publicKeyPackage() }
+    public func publicKeyPackage() async throws -> PublicKeyPackage { try publicKeys(await currentRecord()) }
+
+    /// `record`'s public key package, decoded once per record.
+    func publicKeys(_ record: GroupRecord) throws -> PublicKeyPackage {
+        if let last = decoded.withLock({ $0 }), last.record == record { return last.keys }
+        let keys = try record.publicKeyPackage()
+        decoded.withLock { $0 = (record, keys) }
+        return keys
+    }
 
     // MARK: Key generation
 
@@ -304,7 +315,7 @@ public final class FROSTGroup: Sendable {
     /// aggregation and verification under the group key.
     public func sign(message: [UInt8], signers: [ParticipantID]) async throws -> Signature {
         let record = try await record(for: signers.first ?? 1)
-        let group = try record.publicKeyPackage()
+        let group = try publicKeys(record)
         guard Set(signers).count == signers.count, signers.count >= Int(group.minSigners) else {
             throw FROSTError(.invalidInput, "group '\(name)' needs at least \(group.minSigners) distinct signers, got \(signers)")
         }
@@ -316,7 +327,7 @@ public final class FROSTGroup: Sendable {
         let package = try SigningPackage(suite: group.suite, commitments: sessions.map(\.commitments), message: message)
         var shares: [SignatureShare] = []
         for session in sessions { shares.append(try await sign(session, package: package)) }
-        let current = sessions[0].epoch == group.epoch ? group : try await self.record(for: signers[0], fresh: true).publicKeyPackage()
+        let current = sessions[0].epoch == group.epoch ? group : try publicKeys(await self.record(for: signers[0], fresh: true))
         return try FROST.aggregate(package, shares: shares, publicKeys: current)
     }
 

@@ -107,23 +107,21 @@ extension Ciphersuite {
     /// signatures are plain RFC 8032 Ed25519. secp256k1: hash_to_field with expand_message_xmd SHA-256,
     /// DST = contextString || tag, 48 bytes, mod n.
     func hashToScalar(_ tag: String, _ message: [HashInput]) throws -> Scalar {
-        var failure: (any Error)?
         var result: Scalar?
-        let wide = try SecretBytes(count: 64 + 64) { buffer in
+        // The digest may be secret (nonce derivation): it lives in locked memory, wiped before release.
+        _ = try SecretBytes(count: 64 + 64) { buffer in
             let digest = buffer.baseAddress!
+            defer { sodium_memzero(digest, 128) }
             switch self {
             case .ed25519:
                 let prefix: [HashInput] = tag == "chal" ? [] : [.bytes(context + Array(tag.utf8))]
                 StreamingHash.sha512.hash(prefix + message, into: digest)
-                do { result = try Scalar.reduceWide(UnsafeRawBufferPointer(start: digest, count: 64), self) } catch { failure = error }
+                result = try Scalar.reduceWide(UnsafeRawBufferPointer(start: digest, count: 64), self)
             case .secp256k1:
                 expandMessageXMDSHA256(message, dst: context + Array(tag.utf8), length: 48, output: digest, scratch: digest + 64)
-                do { result = try Scalar.reduceWide(UnsafeRawBufferPointer(start: digest, count: 48), self) } catch { failure = error }
+                result = try Scalar.reduceWide(UnsafeRawBufferPointer(start: digest, count: 48), self)
             }
-            sodium_memzero(digest, 128)
         }
-        _ = wide
-        if let failure { throw failure }
         return result!
     }
 
