@@ -333,13 +333,12 @@ enum DataKeys {
         try Self.finish(&run, config: config)
         // Refused credentials: the wrong secret given is not echoed either.
         canary.add("wrong secret", "definitely-wrong-secret-0123")
-        try run.cli.run(["init", "--config", config]).status == 73 ? () : Issue.record("init over an existing vault")
+        #expect(try run.cli.run(["init", "--config", config]).status == 73)
         let refused = try run.cli.run(
             ["get", "--config", config, "--stdout", "alice", "--log-level", "trace"],
             environment: ["AWS_SECRET_ACCESS_KEY": "definitely-wrong-secret-0123", "STRONGROOM_CLOUD_MAX_ATTEMPTS": "1"])
         run.transcripts.append(("stderr of refused get", Data(refused.stderr.utf8)))
         #expect(refused.status != 0)
-        #expect(dataKeys.isEmpty || !Canary.forms(of: dataKeys[0]).isEmpty)
         let found = run.findings(canary)
         #expect(found.isEmpty, "secrets found: \(found.joined(separator: "; "))")
     }
