@@ -32,7 +32,8 @@ struct StrongroomCommand: AsyncParsableCommand {
         do {
             try ProcessHardening.disableCoreDumps()
         } catch {
-            fputs("strongroom: \(error); refusing to handle secrets without it\n", stderr)
+            let message = "strongroom: \(error); refusing to handle secrets without it\n"
+            _ = message.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
             exit(71)
         }
         await main(nil)
