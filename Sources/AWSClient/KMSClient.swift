@@ -175,7 +175,7 @@ public struct KMSClient: Sendable {
             value.withUnsafeBytes { raw in
                 _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: encodedLength) { out in
                     _ = sodium_bin2base64(
-                        out.baseAddress?.assumingMemoryBound(to: CChar.self), encodedLength,
+                        out.baseAddress!.assumingMemoryBound(to: CChar.self), encodedLength,
                         raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, sodium_base64_VARIANT_ORIGINAL)
                     return encodedLength - 1  // without the NUL terminator
                 }

@@ -34,7 +34,7 @@ struct StrongroomCommand: AsyncParsableCommand {
         } catch {
             let message = "strongroom: \(error); refusing to handle secrets without it\n"
             _ = message.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
-            exit(71)
+            Glibc.exit(71)
         }
         await main(nil)
     }

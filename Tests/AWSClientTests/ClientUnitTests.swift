@@ -78,7 +78,8 @@ import Testing
         #expect(!after.contains("AAECAwQF"))
         #expect(after.contains(#""Plaintext":"AAAAAAAA"#))
         #expect(after.contains(#""CiphertextBlob":"AQID""#))
-        #expect(buffer.wipeInPlace())
+        let wipedInPlace = buffer.wipeInPlace()
+        #expect(wipedInPlace)
         #expect(buffer.readableBytesView.allSatisfy { $0 == 0 })
     }
 
@@ -86,11 +87,13 @@ import Testing
     /// first, the copy is zeroed, and the caller is told; the other owner's bytes stay.
     @Test func wipingASharedBufferSaysOnlyACopyWasZeroed() {
         var buffer = ByteBuffer(string: "not shared")
-        #expect(buffer.wipeInPlace())
+        let unshared = buffer.wipeInPlace()
+        #expect(unshared)
         #expect(buffer.readableBytesView.allSatisfy { $0 == 0 })
         var shared = ByteBuffer(string: "shared with another")
         let other = shared
-        #expect(!shared.wipeInPlace())
+        let inPlace = shared.wipeInPlace()
+        #expect(!inPlace)
         #expect(shared.readableBytesView.allSatisfy { $0 == 0 })
         #expect(String(buffer: other) == "shared with another")
     }

@@ -57,7 +57,7 @@ import Testing
     /// the key, never the line (Yams's own description quotes it with a caret under it).
     @Test(arguments: [
         ("c.yaml", "tier: cloud\ncloud:\n  endpoint: http://127.0.0.1:9\n  secretAccessKey: \(planted): x\n  bucket: b\n", 4, "cloud.secretAccessKey"),
-        ("c.yml", "tier: hsm\nhsm:\n  pinFile: /p\n  module: \"/m.so\n  tokenLabel: \"\(planted)\n", 5, "hsm.tokenLabel"),
+        ("c.yml", "tier: hsm\nhsm:\n  module: /m.so\n  pinFile: /p\n  tokenLabel: \(planted): x\n", 5, "hsm.tokenLabel"),
         ("c.json", "{\"tier\": \"cloud\",\n \"cloud\": {\"endpoint\": \"http://127.0.0.1:9\",\n  \"secretAccessKey\": \(planted)}}\n", 3, "cloud.secretAccessKey"),
     ])
     func syntaxErrorNamesPositionAndKeyNeverContent(_ name: String, _ contents: String, _ line: Int, _ key: String) async throws {
