@@ -39,8 +39,24 @@ struct ConfigurationFilePositions {
     /// The line and column a parser's error names, read from its description as digits only (the
     /// description itself quotes the file and is never shown). Yams writes `L:C: error: …` or
     /// `… in line L, column C`; Foundation's JSON parser `… line L, column C`.
-    static func position(inParserError error: any Error) -> Position? {
+    static func position(inParserError error: any Error, path: String) -> Position? {
         let description = "\(error)" + " " + "\((error as NSError).userInfo)"
+        // Foundation's JSON parser on Linux gives a 0-based offset: `around character N`.
+        if let expression = try? NSRegularExpression(pattern: #"around character (\d+)"#),
+            let match = expression.firstMatch(in: description, range: NSRange(description.startIndex..., in: description)),
+            let range = Range(match.range(at: 1), in: description), let offset = Int(description[range]),
+            let data = FileManager.default.contents(atPath: path), offset <= data.count
+        {
+            var position = Position(line: 1, column: 1)
+            for byte in data.prefix(offset) {
+                if byte == UInt8(ascii: "\n") {
+                    position = Position(line: position.line + 1, column: 1)
+                } else if byte & 0xC0 != 0x80 {
+                    position.column += 1
+                }
+            }
+            return position
+        }
         let patterns = [#"^(\d+):(\d+): error:"#, #"line (\d+), column (\d+)"#]
         for pattern in patterns {
             guard let expression = try? NSRegularExpression(pattern: pattern),

@@ -287,7 +287,7 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
             // The parsers' descriptions quote the offending line, which may hold a secret: only the
             // position is taken from them (digits), and the key is found in the file by position.
             let format = lowercased.hasSuffix(".json") ? "JSON" : "YAML"
-            guard let position = ConfigurationFilePositions.position(inParserError: error) else {
+            guard let position = ConfigurationFilePositions.position(inParserError: error, path: path) else {
                 throw StrongroomError(
                     .configuration,
                     "configuration file \(path) is not valid \(format) (a \(format) mapping of settings is expected); "

@@ -40,9 +40,8 @@ import Testing
         let pid = process.processIdentifier
         var last: Observation?
         for _ in 0..<200 {
-            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            let limits = (try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)) ?? ""
+            let comm = Self.read("/proc/\(pid)/comm").trimmingCharacters(in: .whitespacesAndNewlines)
+            let limits = Self.read("/proc/\(pid)/limits")
             let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }
                 .map { $0.dropFirst("Max core file size".count).split(separator: " ").prefix(2).joined(separator: " ") } ?? ""
             var info = stat()
@@ -54,6 +53,13 @@ import Testing
             usleep(50_000)
         }
         return last
+    }
+
+    /// A /proc file's text (they report size 0, so read to the end).
+    static func read(_ path: String) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
     }
 
     @Test func putWaitingForItsShareIsNotDumpableAndHasNoCoreLimit() throws {
