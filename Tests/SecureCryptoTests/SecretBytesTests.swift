@@ -116,13 +116,3 @@ import Testing
         #expect(value.withUnsafeBytes { Array($0) } == [9])
     }
 }
-
-/// The embedders' one call for process hardening takes effect in the calling process.
-@Suite struct ProcessHardeningTests {
-    @Test func disableCoreDumpsTurnsThemOffAndIsIdempotent() throws {
-        try ProcessHardening.disableCoreDumps()
-        #expect(ProcessHardening.coreDumpsDisabled)
-        try ProcessHardening.disableCoreDumps()
-        #expect(ProcessHardening.coreDumpsDisabled)
-    }
-}

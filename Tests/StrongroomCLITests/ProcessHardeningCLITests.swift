@@ -39,12 +39,15 @@ import Testing
         }
         let pid = process.processIdentifier
         var last: Observation?
+        var seen = ""
+        defer { if last == nil { Issue.record("pid \(pid) (running: \(process.isRunning)) never observed: \(seen)") } }
         for _ in 0..<200 {
             let comm = Self.read("/proc/\(pid)/comm").trimmingCharacters(in: .whitespacesAndNewlines)
             let limits = Self.read("/proc/\(pid)/limits")
             let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }
                 .map { $0.dropFirst("Max core file size".count).split(separator: " ").prefix(2).joined(separator: " ") } ?? ""
             var info = stat()
+            seen = "comm '\(comm)', core '\(core)', stat \(stat("/proc/\(pid)/status", &info))"
             if comm == command, !core.isEmpty, stat("/proc/\(pid)/status", &info) == 0 {
                 let observation = Observation(command: comm, coreLimit: core, statusOwner: info.st_uid)
                 last = observation
