@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Logging
 import NIOCore
 import NIOHTTP1
+internal import CSodium
 import SecureCrypto
 
 /// How often and how patiently a request is retried.
@@ -41,9 +42,32 @@ struct AWSRequest: Sendable {
     var path: String
     var query: [(String, String)] = []
     var headers: [(String, String)] = []
-    var body: [UInt8] = []
+    /// Sent as is on every attempt (the same storage, never copied per attempt), so that
+    /// ``wipeBody()`` afterwards clears the bytes that went out.
+    var body = ByteBuffer()
     /// For error messages: `S3 PutObject key`, `KMS Decrypt`.
     var operation: String
+
+    /// Zeroes the body's storage in place. Returns false when the storage was still shared with
+    /// someone else (the HTTP client), so that only a private copy could be zeroed.
+    @discardableResult
+    mutating func wipeBody() -> Bool {
+        body.wipeInPlace()
+    }
+}
+
+extension ByteBuffer {
+    /// Zeroes the readable bytes through the mutable-buffer API. When the storage is shared, that
+    /// API copies it first; then only the copy is zeroed and this returns false.
+    @discardableResult
+    mutating func wipeInPlace() -> Bool {
+        guard readableBytes > 0 else { return true }
+        let shared = withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        return withUnsafeMutableReadableBytes { raw in
+            sodium_memzero(raw.baseAddress, raw.count)
+            return UInt(bitPattern: raw.baseAddress) == shared
+        }
+    }
 }
 
 /// The answer to a request. For bodies that may hold secrets (KMS), the caller wipes `body`.
@@ -76,6 +100,8 @@ struct AWSTransport: Sendable {
     let signer: SigV4Signer
     let retry: RetryPolicy
     let logger: Logger
+    /// What AsyncHTTPClient may log: never bodies or headers (see ``HTTPLogHandler``).
+    let httpLogger: Logger
     /// Largest response body accepted.
     var maximumBody = 16 << 20
 
@@ -92,7 +118,7 @@ struct AWSTransport: Sendable {
     /// status; `classify` reads an error answer's code so throttling codes are retried. Throws
     /// ``AWSError`` (`.unreachable`) when no answer came after the last attempt.
     func send(_ request: AWSRequest, classify: (AWSResponse) -> String?) async throws(AWSError) -> AWSResponse {
-        let payloadHash = SHA256.hexHash(request.body)
+        let payloadHash = Hex.encode(request.body.withUnsafeReadableBytes { SHA256.hash($0) })
         var attempt = 0
         while true {
             attempt += 1
@@ -151,12 +177,20 @@ struct AWSTransport: Sendable {
         var http = HTTPClientRequest(url: url)
         http.method = request.method
         for (name, value) in headers + signing { http.headers.replaceOrAdd(name: name, value: value) }
-        if !request.body.isEmpty || request.method == .PUT || request.method == .POST {
-            http.body = .bytes(ByteBuffer(bytes: request.body))
+        if request.body.readableBytes > 0 || request.method == .PUT || request.method == .POST {
+            http.body = .bytes(request.body)  // shares the request's storage: no copy per attempt
         }
-        let response = try await AWSTransport.sharedClient.execute(http, timeout: .seconds(60), logger: logger)
+        let response = try await AWSTransport.sharedClient.execute(http, timeout: .seconds(60), logger: httpLogger)
         let body = try await response.body.collect(upTo: maximumBody)
         return AWSResponse(status: Int(response.status.code), headers: response.headers, body: body, attempts: attempt)
+    }
+
+    init(endpoint: AWSEndpoint, signer: SigV4Signer, retry: RetryPolicy, logger: Logger, httpLogger: Logger? = nil) {
+        self.endpoint = endpoint
+        self.signer = signer
+        self.retry = retry
+        self.logger = logger
+        self.httpLogger = HTTPLogHandler.logger(httpLogger ?? logger)
     }
 
     static func describe(_ error: any Error) -> String {

@@ -22,16 +22,23 @@ public struct KMSKeyMetadata: Sendable, Hashable {
 ///
 /// Plaintext data keys in answers are decoded from base64 straight into ``SecretBytes`` and the
 /// answer's buffer is wiped before it is released; request bodies carry only ciphertext, except
-/// ``encrypt(keyID:plaintext:context:)``'s, whose buffer is wiped after sending.
+/// ``encrypt(keyID:plaintext:context:)``'s, which is written once into one buffer that every
+/// attempt sends (no copy per attempt) and which is zeroed in place after the last one.
 public struct KMSClient: Sendable {
     let transport: AWSTransport
 
-    /// Creates a client for `endpoint` (`https://kms.eu-west-1.amazonaws.com`).
-    public init(endpoint: AWSEndpoint, region: String, credentials: AWSCredentials, retry: RetryPolicy = RetryPolicy(), logger: Logger) {
+    /// Creates a client for `endpoint` (`https://kms.eu-west-1.amazonaws.com`). `logger` gets the
+    /// client's own messages (retries); AsyncHTTPClient logs through `httpLogger` (default:
+    /// `logger`), filtered so that it never logs a body (data keys) or a header (`Authorization`,
+    /// `X-Amz-Security-Token`) and never below `debug`, whatever the level asked for.
+    public init(
+        endpoint: AWSEndpoint, region: String, credentials: AWSCredentials, retry: RetryPolicy = RetryPolicy(),
+        logger: Logger, httpLogger: Logger? = nil
+    ) {
         transport = AWSTransport(
             endpoint: endpoint,
             signer: SigV4Signer(credentials: credentials, region: region, service: "kms", options: .standard),
-            retry: retry, logger: logger)
+            retry: retry, logger: logger, httpLogger: httpLogger)
     }
 
     // MARK: Data keys
@@ -146,44 +153,53 @@ public struct KMSClient: Sendable {
         secretParameter: (String, SecretBytes)? = nil
     ) async throws(AWSError) -> Answer {
         let operation = "KMS \(action) \(subject)"
-        var body: [UInt8]
+        let body: [UInt8]
         do {
             body = Array(try JSONSerialization.data(withJSONObject: parameters, options: [.sortedKeys]))
         } catch {
             throw AWSError(kind: .configuration, operation: operation, message: "could not encode the request")
         }
-        if let (name, value) = secretParameter {
-            // Splice `"Name":"<base64>"` in front of the other members, encoded in place.
-            let encodedLength = sodium_base64_encoded_len(value.count, sodium_base64_VARIANT_ORIGINAL)
-            var member = Array("{\"\(name)\":\"".utf8)
-            let start = member.count
-            member += [UInt8](repeating: 0, count: encodedLength)
-            value.withUnsafeBytes { raw in
-                member.withUnsafeMutableBufferPointer { out in
-                    _ = sodium_bin2base64(
-                        UnsafeMutableRawPointer(out.baseAddress! + start).assumingMemoryBound(to: CChar.self), encodedLength,
-                        raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, sodium_base64_VARIANT_ORIGINAL)
-                }
-            }
-            member.removeLast()  // the NUL terminator
-            member += Array("\"".utf8)
-            member += body.count > 2 ? [UInt8(ascii: ",")] + body.dropFirst() : [UInt8(ascii: "}")]
-            body.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) }
-            body = member
-        }
-        let request = AWSRequest(
+        var request = AWSRequest(
             method: .POST, host: transport.endpoint.host, path: "/",
             headers: [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "TrentService.\(action)")],
-            body: body, operation: operation)
-        let response: AWSResponse
+            operation: operation)
+        if let (name, value) = secretParameter {
+            // `{"Name":"<base64>",` + the other members, written once into a buffer of its final
+            // size (no reallocation leaves a copy behind), which every attempt sends as is and
+            // which is zeroed afterwards.
+            let encodedLength = sodium_base64_encoded_len(value.count, sodium_base64_VARIANT_ORIGINAL)
+            let head = Array("{\"\(name)\":\"".utf8)
+            let total = head.count + encodedLength - 1 + 1 + (body.count > 2 ? body.count : 1)
+            var buffer = ByteBufferAllocator().buffer(capacity: total)
+            buffer.writeBytes(head)
+            value.withUnsafeBytes { raw in
+                _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: encodedLength) { out in
+                    _ = sodium_bin2base64(
+                        out.baseAddress!.assumingMemoryBound(to: CChar.self), encodedLength,
+                        raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, sodium_base64_VARIANT_ORIGINAL)
+                    return encodedLength - 1  // without the NUL terminator
+                }
+            }
+            buffer.writeInteger(UInt8(ascii: "\""))
+            if body.count > 2 {
+                buffer.writeInteger(UInt8(ascii: ","))
+                buffer.writeBytes(body.dropFirst())
+            } else {
+                buffer.writeInteger(UInt8(ascii: "}"))
+            }
+            request.body = buffer
+        } else {
+            request.body = ByteBuffer(bytes: body)
+        }
+        var response: AWSResponse
         do {
             response = try await transport.send(request) { response in KMSClient.errorCode(response).code }
         } catch {
-            if secretParameter != nil { KMSClient.wipe(request.body) }
+            if secretParameter != nil { wipeRequest(&request) }
             throw error
         }
-        if secretParameter != nil { KMSClient.wipe(request.body) }
-        defer { KMSClient.wipe(response.body) }
+        if secretParameter != nil { wipeRequest(&request) }
+        defer { KMSClient.wipe(&response.body, logger: transport.logger) }
         guard response.status == 200 else {
             let (code, message) = KMSClient.errorCode(response)
             throw AWSError(
@@ -194,15 +210,16 @@ public struct KMSClient: Sendable {
         var plaintext: SecretBytes?
         if secret {
             do {
-                plaintext = try KMSClient.extractPlaintext(response.body)
+                plaintext = try KMSClient.extractPlaintext(&response.body)
             } catch {
                 throw AWSError(kind: .invalidResponse, operation: operation, message: "the Plaintext field could not be decoded")
             }
         }
         var fields: [String: Any] = [:]
         if response.body.readableBytes > 0 {
+            // The Plaintext member is overwritten by now: the rest of the answer is public.
             let object = response.body.withUnsafeReadableBytes { raw in
-                try? JSONSerialization.jsonObject(with: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count, deallocator: .none), options: [.fragmentsAllowed])
+                try? JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed])
             }
             guard object != nil else {
                 throw AWSError(kind: .invalidResponse, operation: operation, message: "the answer is not JSON")
@@ -214,10 +231,9 @@ public struct KMSClient: Sendable {
 
     /// Decodes the `"Plaintext":"<base64>"` member into locked memory and overwrites its base64
     /// text in the buffer with `A`s, so the JSON parser that reads the rest never sees the key.
-    static func extractPlaintext(_ buffer: ByteBuffer) throws -> SecretBytes? {
-        try buffer.withUnsafeReadableBytes { raw -> SecretBytes? in
-            guard raw.count > 0 else { return nil }
-            let bytes = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count)
+    static func extractPlaintext(_ buffer: inout ByteBuffer) throws -> SecretBytes? {
+        try buffer.withUnsafeMutableReadableBytes { bytes -> SecretBytes? in
+            guard bytes.count > 0 else { return nil }
             let key = Array("\"Plaintext\"".utf8)
             guard let found = search(bytes, for: key) else { return nil }
             var index = found + key.count
@@ -254,16 +270,17 @@ public struct KMSClient: Sendable {
         return nil
     }
 
-    /// Overwrites a buffer's storage in place (every copy sharing it), secrets or not.
-    static func wipe(_ buffer: ByteBuffer) {
-        buffer.withUnsafeReadableBytes { raw in
-            if let base = raw.baseAddress { sodium_memzero(UnsafeMutableRawPointer(mutating: base), raw.count) }
+    /// Zeroes an answer's buffer in place, secrets or not. Says so in the log (never the bytes)
+    /// when the storage was still shared, so that only a copy could be zeroed.
+    static func wipe(_ buffer: inout ByteBuffer, logger: Logger) {
+        if !buffer.wipeInPlace() {
+            logger.debug("a KMS answer buffer was still shared with the HTTP client; only a copy was zeroed")
         }
     }
 
-    static func wipe(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            if let base = raw.baseAddress { sodium_memzero(UnsafeMutableRawPointer(mutating: base), raw.count) }
+    private func wipeRequest(_ request: inout AWSRequest) {
+        if !request.wipeBody() {
+            transport.logger.debug("a KMS request body was still shared with the HTTP client; only a copy was zeroed")
         }
     }
 

@@ -97,14 +97,16 @@ public struct S3Client: Sendable {
     public let configuration: S3Configuration
     let transport: AWSTransport
 
-    /// Creates a client.
-    public init(_ configuration: S3Configuration, logger: Logger) {
+    /// Creates a client. `logger` gets the client's own messages (retries); AsyncHTTPClient logs
+    /// through `httpLogger` (default: `logger`), filtered so that it never logs a body or a
+    /// header and never below `debug`, whatever the level asked for.
+    public init(_ configuration: S3Configuration, logger: Logger, httpLogger: Logger? = nil) {
         self.configuration = configuration
         self.transport = AWSTransport(
             endpoint: configuration.endpoint,
             signer: SigV4Signer(
                 credentials: configuration.credentials, region: configuration.region, service: "s3", options: .s3),
-            retry: configuration.retry, logger: logger)
+            retry: configuration.retry, logger: logger, httpLogger: httpLogger)
     }
 
     /// `bucket/key` as the error messages show it.
@@ -135,7 +137,7 @@ public struct S3Client: Sendable {
     /// is read back and, if it holds exactly these bytes, the write counts as done.
     public func putObject(_ key: String, _ bytes: [UInt8], condition: S3WriteCondition = .none) async throws(AWSError) -> S3WriteResult {
         var request = request(.PUT, key: key, operation: "S3 PutObject \(name(key))")
-        request.body = bytes
+        request.body = ByteBuffer(bytes: bytes)
         request.headers.append(("content-type", "application/octet-stream"))
         switch condition {
         case .none: break
@@ -288,8 +290,8 @@ public struct S3Client: Sendable {
     public func createBucket() async throws(AWSError) {
         var request = request(.PUT, key: nil, operation: "S3 CreateBucket \(configuration.bucket)")
         if configuration.region != "us-east-1" {
-            request.body = Array(
-                "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(configuration.region)</LocationConstraint></CreateBucketConfiguration>".utf8)
+            request.body = ByteBuffer(string:
+                "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(configuration.region)</LocationConstraint></CreateBucketConfiguration>")
         }
         let response = try await send(request)
         guard (200...299).contains(response.status) || S3Client.errorCode(response) == "BucketAlreadyOwnedByYou" else {
@@ -301,8 +303,8 @@ public struct S3Client: Sendable {
     public func enableVersioning() async throws(AWSError) {
         var request = request(.PUT, key: nil, operation: "S3 PutBucketVersioning \(configuration.bucket)")
         request.query = [("versioning", "")]
-        request.body = Array(
-            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>".utf8)
+        request.body = ByteBuffer(string:
+            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>")
         let response = try await send(request)
         guard (200...299).contains(response.status) else { throw S3Client.error(response, operation: request.operation) }
     }

@@ -10,6 +10,7 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
             case libraryFailure = "crypto library failure"
             case outOfSecureMemory = "out of secure memory"
             case randomFailure = "random generator failure"
+            case processHardeningFailed = "process hardening failed"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -24,6 +25,8 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
         public static let outOfSecureMemory = Code(.outOfSecureMemory)
         /// The random generator failed.
         public static let randomFailure = Code(.randomFailure)
+        /// Core dumps could not be turned off (``ProcessHardening/disableCoreDumps()``).
+        public static let processHardeningFailed = Code(.processHardeningFailed)
 
         /// A short human name of the code.
         public var description: String { base.rawValue }

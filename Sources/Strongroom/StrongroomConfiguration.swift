@@ -198,15 +198,16 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         } else {
             source = "environment"
         }
-        let reader = Reader(config: ConfigReader(providers: providers), source: source)
+        let reader = Reader(
+            config: ConfigReader(providers: providers), source: source, positions: filePath.map(ConfigurationFilePositions.init(path:)))
         let tierName = try reader.string("tier") ?? "local"
         guard let tier = Tier(rawValue: tierName) else {
             throw StrongroomError(
-                .configuration, "tier '\(tierName)' in \(source) is not one of local, cloud, hsm (key: tier)")
+                .configuration, "setting 'tier' in \(reader.place("tier")) must be one of local, cloud, hsm")
         }
         let timeout = try reader.int("lockTimeoutSeconds") ?? 60
         guard timeout >= 0 else {
-            throw StrongroomError(.configuration, "lockTimeoutSeconds in \(source) must not be negative")
+            throw StrongroomError(.configuration, "setting 'lockTimeoutSeconds' in \(reader.place("lockTimeoutSeconds")) must not be negative")
         }
         let settings: TierSettings
         switch tier {
@@ -216,7 +217,7 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         case .cloud:
             let window = try reader.int("cloud.keyDeletionWindowDays") ?? 30
             guard (7...30).contains(window) else {
-                throw StrongroomError(.configuration, "cloud.keyDeletionWindowDays in \(source) must be 7 to 30, got \(window)")
+                throw StrongroomError(.configuration, "setting 'cloud.keyDeletionWindowDays' in \(reader.place("cloud.keyDeletionWindowDays")) must be 7 to 30, got \(window)")
             }
             let storage = try objectStorage(reader)
             settings = .cloud(
@@ -228,15 +229,15 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
             let label = serial == nil ? try reader.required("hsm.tokenLabel") : try reader.string("hsm.tokenLabel")
             let maxSessions = try reader.int("hsm.maxSessions") ?? 4
             guard (1...64).contains(maxSessions) else {
-                throw StrongroomError(.configuration, "hsm.maxSessions in \(source) must be 1 to 64, got \(maxSessions)")
+                throw StrongroomError(.configuration, "setting 'hsm.maxSessions' in \(reader.place("hsm.maxSessions")) must be 1 to 64, got \(maxSessions)")
             }
             let recycle = try reader.int("hsm.recycleAfter") ?? 20_000
             guard recycle >= 0 else {
-                throw StrongroomError(.configuration, "hsm.recycleAfter in \(source) must not be negative")
+                throw StrongroomError(.configuration, "setting 'hsm.recycleAfter' in \(reader.place("hsm.recycleAfter")) must not be negative")
             }
             let blobStore = try reader.string("hsm.blobStore") ?? "directory"
             guard blobStore == "directory" || blobStore == "s3" else {
-                throw StrongroomError(.configuration, "hsm.blobStore in \(source) must be directory or s3, got '\(blobStore)'")
+                throw StrongroomError(.configuration, "setting 'hsm.blobStore' in \(reader.place("hsm.blobStore")) must be directory or s3")
             }
             let storage = blobStore == "s3" ? try objectStorage(reader) : nil
             settings = .hsm(
@@ -254,11 +255,11 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
     private static func objectStorage(_ reader: Reader) throws(StrongroomError) -> ObjectStorage {
         let addressing = try reader.string("cloud.addressing")
         if let addressing, addressing != "path", addressing != "virtual" {
-            throw StrongroomError(.configuration, "cloud.addressing in \(reader.source) must be path or virtual, got '\(addressing)'")
+            throw StrongroomError(.configuration, "setting 'cloud.addressing' in \(reader.place("cloud.addressing")) must be path or virtual")
         }
         let attempts = try reader.int("cloud.maxAttempts") ?? 4
         guard (1...10).contains(attempts) else {
-            throw StrongroomError(.configuration, "cloud.maxAttempts in \(reader.source) must be 1 to 10, got \(attempts)")
+            throw StrongroomError(.configuration, "setting 'cloud.maxAttempts' in \(reader.place("cloud.maxAttempts")) must be 1 to 10, got \(attempts)")
         }
         let secret = try reader.string("cloud.secretAccessKey", isSecret: true)
         let token = try reader.string("cloud.sessionToken", isSecret: true)
@@ -283,8 +284,20 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
                 return try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
             }
         } catch {
+            // The parsers' descriptions quote the offending line, which may hold a secret: only the
+            // position is taken from them (digits), and the key is found in the file by position.
+            let format = lowercased.hasSuffix(".json") ? "JSON" : "YAML"
+            guard let position = ConfigurationFilePositions.position(inParserError: error, path: path) else {
+                throw StrongroomError(
+                    .configuration,
+                    "configuration file \(path) is not valid \(format) (a \(format) mapping of settings is expected); "
+                        + "fix its syntax. Its content is not shown, as it may hold secrets")
+            }
+            let near = ConfigurationFilePositions(path: path).key(before: position).map { " (after key '\($0)')" } ?? ""
             throw StrongroomError(
-                .configuration, "configuration file \(path) is malformed; fix its syntax", cause: "\(error)")
+                .configuration,
+                "configuration file \(path) is not valid \(format) at \(position)\(near); fix its syntax there. "
+                    + "Its content is not shown, as it may hold secrets")
         }
         throw StrongroomError(
             .configuration, "configuration file \(path) must end in .yaml, .yml or .json to say its format")
@@ -292,7 +305,8 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
 
     private static func secretBytes(_ text: String) throws(StrongroomError) -> SecretBytes {
         do {
-            return try Array(text.utf8).withUnsafeBytes { try SecretBytes(copying: $0) }
+            var text = text
+            return try text.withUTF8 { try SecretBytes(copying: UnsafeRawBufferPointer($0)) }
         } catch {
             throw StrongroomError(.crypto, "could not hold a secret setting in locked memory")
         }
@@ -302,6 +316,8 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
     private struct Reader {
         let config: ConfigReader
         let source: String
+        /// Where the file's keys are, for messages (never the values).
+        let positions: ConfigurationFilePositions?
 
         private func variable(_ key: String) -> String {
             var name = StrongroomConfiguration.environmentPrefix + "_"
@@ -318,27 +334,34 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
             return name
         }
 
-        private func lookup<T>(_ key: String, _ fetch: () throws -> T) throws(StrongroomError) -> T? {
+        /// Where `key` is given: `file, line L, column C`, or the variable. Never the value.
+        func place(_ key: String) -> String {
+            if let position = positions?.position(of: key) { return "\(source) at \(position)" }
+            if positions != nil { return "\(variable(key)) (or \(source))" }
+            return variable(key)
+        }
+
+        private func lookup<T>(_ key: String, expecting type: String, _ fetch: () throws -> T) throws(StrongroomError) -> T? {
             do {
                 return try fetch()
             } catch {
                 if "\(error)".hasPrefix("Missing required") { return nil }
+                // swift-configuration's error is not passed on: its text is not ours to vouch for.
                 throw StrongroomError(
-                    .configuration,
-                    "setting '\(key)' in \(source) (or \(variable(key))) has the wrong type", cause: "\(error)")
+                    .configuration, "setting '\(key)' in \(place(key)) has the wrong type; expected \(type)")
             }
         }
 
         func string(_ key: String, isSecret: Bool = false) throws(StrongroomError) -> String? {
-            try lookup(key) { try config.requiredString(forKey: ConfigKey(key), isSecret: isSecret) }
+            try lookup(key, expecting: "a string") { try config.requiredString(forKey: ConfigKey(key), isSecret: isSecret) }
         }
 
         func int(_ key: String) throws(StrongroomError) -> Int? {
-            try lookup(key) { try config.requiredInt(forKey: ConfigKey(key)) }
+            try lookup(key, expecting: "an integer") { try config.requiredInt(forKey: ConfigKey(key)) }
         }
 
         func bool(_ key: String) throws(StrongroomError) -> Bool? {
-            try lookup(key) { try config.requiredBool(forKey: ConfigKey(key)) }
+            try lookup(key, expecting: "true or false") { try config.requiredBool(forKey: ConfigKey(key)) }
         }
 
         func required(_ key: String) throws(StrongroomError) -> String {

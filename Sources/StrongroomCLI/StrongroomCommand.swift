@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
+import SecureCrypto
 
 @main
 struct StrongroomCommand: AsyncParsableCommand {
@@ -12,7 +16,7 @@ struct StrongroomCommand: AsyncParsableCommand {
 
             Exit codes: 0 ok, 64 bad usage or share id, 65 integrity failure, 66 no such share or vault, \
             69 tier, HSM, S3/KMS or key unavailable, 73 vault exists, 74 I/O error, 75 vault busy, 77 wrong root \
-            seed, HSM PIN refused, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 1 anything else.
+            seed, HSM PIN refused, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 71 core dumps could not be turned off, 1 anything else.
             """,
         version: "0.1.0",
         subcommands: [
@@ -21,4 +25,17 @@ struct StrongroomCommand: AsyncParsableCommand {
             HSMCommand.self, FrostCommand.self,
         ]
     )
+
+    /// Turns core dumps off before anything else runs (before any argument is parsed or any
+    /// secret read), then runs the command. A process that cannot protect itself stops (exit 71).
+    static func main() async {
+        do {
+            try ProcessHardening.disableCoreDumps()
+        } catch {
+            let message = "strongroom: \(error); refusing to handle secrets without it\n"
+            _ = message.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+            Glibc.exit(71)
+        }
+        await main(nil)
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -69,16 +70,53 @@ import Testing
     /// overwritten in the answer buffer itself.
     @Test func kmsPlaintextIsExtractedAndWipedFromTheAnswer() throws {
         let json = #"{"CiphertextBlob":"AQID","KeyId":"arn:k","Plaintext":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}"#
-        let buffer = ByteBuffer(string: json)
-        let secret = try #require(try KMSClient.extractPlaintext(buffer))
+        var buffer = ByteBuffer(string: json)
+        let secret = try #require(try KMSClient.extractPlaintext(&buffer))
         #expect(secret.count == 32)
         secret.withUnsafeBytes { bytes in #expect(Array(bytes) == Array(0..<32)) }
         let after = String(buffer: buffer)
         #expect(!after.contains("AAECAwQF"))
         #expect(after.contains(#""Plaintext":"AAAAAAAA"#))
         #expect(after.contains(#""CiphertextBlob":"AQID""#))
-        KMSClient.wipe(buffer)
+        let wipedInPlace = buffer.wipeInPlace()
+        #expect(wipedInPlace)
         #expect(buffer.readableBytesView.allSatisfy { $0 == 0 })
+    }
+
+    /// Zeroing goes through the mutable-buffer API: storage shared with another owner is copied
+    /// first, the copy is zeroed, and the caller is told; the other owner's bytes stay.
+    @Test func wipingASharedBufferSaysOnlyACopyWasZeroed() {
+        var buffer = ByteBuffer(string: "not shared")
+        let unshared = buffer.wipeInPlace()
+        #expect(unshared)
+        #expect(buffer.readableBytesView.allSatisfy { $0 == 0 })
+        var shared = ByteBuffer(string: "shared with another")
+        let other = shared
+        let inPlace = shared.wipeInPlace()
+        #expect(!inPlace)
+        #expect(shared.readableBytesView.allSatisfy { $0 == 0 })
+        #expect(String(buffer: other) == "shared with another")
+    }
+
+    /// The handler AsyncHTTPClient logs through: never below debug (AsyncHTTPClient logs HTTP parts,
+    /// bodies and headers, at trace), and only metadata that cannot hold a body or a header.
+    @Test func httpLoggerDropsTraceAndBodyCarryingMetadata() {
+        let sink = LogSink()
+        var logger = Logger(label: "test") { _ in CapturingLogHandler(sink: sink) }
+        logger.logLevel = .trace
+        var http = HTTPLogHandler.logger(logger)
+        #expect(http.logLevel == .debug)
+        http.logLevel = .trace
+        #expect(http.logLevel == .debug)
+        http[metadataKey: "ahc-request-id"] = "7"
+        http[metadataKey: "authorization"] = "AWS4-HMAC-SHA256 Credential=AKID"
+        http.trace("Channel read", metadata: ["ahc-http-part": "body([7b 22 50 6c])"])
+        http.debug("request", metadata: ["ahc-http-part": "head(authorization: x)", "ahc-connection-id": "3"])
+        let lines = sink.lines
+        #expect(lines.count == 1)
+        #expect(lines.first?.contains("ahc-request-id=7") == true)
+        #expect(lines.first?.contains("ahc-connection-id=3") == true)
+        #expect(lines.allSatisfy { !$0.contains("ahc-http-part") && !$0.contains("AKID") && !$0.contains("7b 22") })
     }
 
     @Test func s3ErrorDocumentsAndListingsParse() throws {
@@ -91,5 +129,30 @@ import Testing
         #expect(listing.value("NextContinuationToken") == "t/1")
         #expect(throws: XMLElement.Malformed.self) { try XMLElement.parse(Array("<!DOCTYPE x [<!ENTITY a 'b'>]><x/>".utf8)) }
         #expect(throws: XMLElement.Malformed.self) { try XMLElement.parse(Array("<a><b></a>".utf8)) }
+    }
+}
+
+/// Collects formatted log lines (a real handler writing to memory, for assertions).
+final class LogSink: @unchecked Sendable {
+    // @unchecked: every access to `stored` holds `lock`.
+    private let lock = NSLock()
+    private var stored: [String] = []
+    var lines: [String] { lock.withLock { stored } }
+    func append(_ line: String) { lock.withLock { stored.append(line) } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let sink: LogSink
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    var metadataProvider: Logger.MetadataProvider?
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let rendered = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        sink.append("\(event.level) \(event.message) \(rendered)")
     }
 }

@@ -46,8 +46,48 @@ import Testing
         let file = try write("tier: tape\n", name: "c.yaml", in: directory)
         let error = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: file, environment: [:]) }
         #expect(error?.code == .configuration)
-        #expect(error?.reason.contains("tier 'tape'") == true)
-        #expect(error?.reason.contains(file) == true)
+        #expect(error?.reason.contains("'tier'") == true)
+        #expect(error?.reason.contains("\(file) at line 1, column 1") == true, "\(error?.reason ?? "")")
+        #expect(error?.description.contains("tape") == false)
+    }
+
+    static let planted = "wJalrXUtnFEMIK7MDENGbPxRfiCYPLANTED"
+
+    /// A syntax error on the line that holds a secret: the message gives the file, line, column and
+    /// the key, never the line (Yams's own description quotes it with a caret under it).
+    @Test(arguments: [
+        ("c.yaml", "tier: cloud\ncloud:\n  endpoint: http://127.0.0.1:9\n  secretAccessKey: \(planted): x\n  bucket: b\n", 4, "cloud.secretAccessKey"),
+        ("c.yml", "tier: hsm\nhsm:\n  module: /m.so\n  pinFile: /p\n  tokenLabel: \(planted): x\n", 5, "hsm.tokenLabel"),
+        ("c.json", "{\"tier\": \"cloud\",\n \"cloud\": {\"endpoint\": \"http://127.0.0.1:9\",\n  \"secretAccessKey\": \(planted)}}\n", 3, "cloud.secretAccessKey"),
+    ])
+    func syntaxErrorNamesPositionAndKeyNeverContent(_ name: String, _ contents: String, _ line: Int, _ key: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write(contents, name: name, in: directory)
+        let error = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: file, environment: [:]) }
+        let text = "\(error.map { "\($0)" } ?? "") \(error?.cause ?? "")"
+        #expect(error?.code == .configuration)
+        #expect(text.contains(file))
+        #expect(text.contains("line \(line), column "), "\(text)")
+        #expect(text.contains("'\(key)'"), "\(text)")
+        #expect(!text.contains("wJalrXUtnFEMI") && !text.contains("PLANTED"), "\(text)")
+    }
+
+    /// A value of the wrong type is not echoed either; its key and position are.
+    @Test func wrongTypeNeverEchoesTheValue() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write(
+            "tier: cloud\ncloud:\n  endpoint: http://127.0.0.1:9\n  bucket: b\n  maxAttempts: \(Self.planted)\n",
+            name: "c.yaml", in: directory)
+        let error = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: file, environment: [:]) }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("'cloud.maxAttempts'") && text.contains("\(file) at line 5, column 3"), "\(text)")
+        #expect(!text.contains("PLANTED"), "\(text)")
+        let bad = try write("tier: cloud\ncloud:\n  endpoint: http://127.0.0.1:9\n  bucket: b\n  addressing: \(Self.planted)\n", name: "d.yaml", in: directory)
+        let addressing = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: bad, environment: [:]) }
+        #expect(addressing.map { "\($0)" }?.contains("PLANTED") == false)
+        #expect(addressing?.reason.contains("line 5, column 3") == true, "\(addressing?.reason ?? "")")
     }
 
     @Test(arguments: [
@@ -74,7 +114,7 @@ import Testing
             let error = await #expect(throws: StrongroomError.self) { try await StrongroomConfiguration.load(filePath: file, environment: [:]) }
             #expect(error?.code == .configuration)
             #expect(error?.reason.contains(file) == true)
-            #expect(error?.reason.contains("malformed") == true)
+            #expect(error?.reason.contains("not valid") == true, "\(error?.reason ?? "")")
         }
         let missing = await #expect(throws: StrongroomError.self) {
             try await StrongroomConfiguration.load(filePath: "\(directory.path)/none.yaml", environment: [:])
