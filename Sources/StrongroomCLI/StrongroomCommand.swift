@@ -19,6 +19,20 @@ struct StrongroomCommand: AsyncParsableCommand {
             InitCommand.self, PutCommand.self, GetCommand.self, ListCommand.self, VersionsCommand.self,
             EraseCommand.self, RotateCommand.self, StatusCommand.self, DemoCommand.self, BenchCommand.self,
             HSMCommand.self, FrostCommand.self,
-        ]
+        ],
+        // Help is asked for by a whole argument only. ArgumentParser's default names (`-h`, `-help`)
+        // also match the `h` inside a group of short flags, so `put -dash` printed help and exited 0
+        // with nothing stored, and `strongroom put "$id" < s && rm s` lost the secret. With `--help`
+        // alone (and `-h` alone, see main()), `-dash` is an unknown option: exit 64 for every
+        // command and option, share ids included.
+        helpNames: [.long]
     )
+
+    /// Runs the command line, turning a lone `-h` (before any `--`) into `--help`.
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        for index in arguments.startIndex..<end where arguments[index] == "-h" { arguments[index] = "--help" }
+        await main(arguments)
+    }
 }
