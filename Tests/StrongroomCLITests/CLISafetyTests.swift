@@ -37,6 +37,9 @@ import Testing
         let result = try cli.run(["put", "--config", config, "--", "-dash"], stdin: Data("the secret".utf8))
         #expect(result.status == 64)
         #expect(result.stderr.contains("starts with '-'"), "\(result.stderr)")
+        let help = try cli.run(["put", "--config", config, "--", "--help"], stdin: Data("the secret".utf8))
+        #expect(help.status == 64)
+        #expect(help.stderr.contains("starts with '-'"), "\(help.stderr)")
     }
 
     @Test func helpIsStillThereAsAWholeArgument() throws {
