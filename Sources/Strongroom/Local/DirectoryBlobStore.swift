@@ -101,7 +101,7 @@ public struct DirectoryBlobStore: BlobStore {
 
     public func create(_ key: String, _ bytes: [UInt8]) async throws -> Bool {
         guard let (directory, name) = try parent(of: key, creating: true) else { return false }
-        let temporary = try bytes.withUnsafeBytes { buffer throws(StrongroomError) in
+        let temporary = try bytes.withUnsafeBytes { buffer in
             try directory.writeTemporary(buffer)
         }
         // linkat(2) never replaces (nor follows a link at the new name): it is the atomic
@@ -126,7 +126,7 @@ public struct DirectoryBlobStore: BlobStore {
                 DirectoryBlobStore.revision(status) == revision
             else { return false }
         }
-        let temporary = try bytes.withUnsafeBytes { buffer throws(StrongroomError) in
+        let temporary = try bytes.withUnsafeBytes { buffer in
             try directory.writeTemporary(buffer)
         }
         do {
@@ -181,7 +181,7 @@ public struct DirectoryBlobStore: BlobStore {
         if size > 0 {
             let noise = try SecureRandom.bytes(count: size)
             let target = "\(directory.path)/\(name)"
-            try noise.withUnsafeBytes { buffer throws(StrongroomError) in try POSIX.writeAll(fd.rawValue, buffer, target) }
+            try noise.withUnsafeBytes { buffer in try POSIX.writeAll(fd.rawValue, buffer, target) }
             try POSIX.fsync(fd.rawValue, target)
         }
         try directory.unlink(name)

@@ -124,8 +124,15 @@ final class OpenDirectory: Sendable {
                 .integrityCheckFailed, "\(path)/\(name) is \(size) bytes, more than the \(limit)-byte limit")
         }
         var bytes = [UInt8](repeating: 0, count: size)
-        let count = try bytes.withUnsafeMutableBytes { buffer throws(StrongroomError) in
-            try POSIX.readFully(fd.rawValue, into: buffer, "\(path)/\(name)")
+        let count: Int
+        do {
+            count = try bytes.withUnsafeMutableBytes { buffer in
+                try POSIX.readFully(fd.rawValue, into: buffer, "\(path)/\(name)")
+            }
+        } catch let failure as StrongroomError {
+            throw failure
+        } catch {
+            throw POSIX.error("read", "\(path)/\(name)", EIO)
         }
         if count < size { bytes.removeLast(size - count) }
         return (bytes, status)
