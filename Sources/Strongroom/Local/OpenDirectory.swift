@@ -40,12 +40,14 @@ final class OpenDirectory: Sendable {
             return OpenDirectory(fd, path: path)
         } catch Errno.noSuchFileOrDirectory {
             return nil
-        } catch Errno.tooManySymbolicLinkLevels {
+        } catch Errno.tooManySymbolicLinkLevels, Errno.notDirectory {
+            // Linux answers ENOTDIR for a link opened with O_DIRECTORY | O_NOFOLLOW: look at the name.
+            guard let info = try? POSIX.fileInfo(path), (info.st_mode & S_IFMT) == S_IFLNK else {
+                throw StrongroomError(.unsafeFile, "\(what) \(path) is not a directory")
+            }
             throw StrongroomError(
                 .unsafeFile,
                 "\(what) \(path) is a symbolic link\(POSIX.linkTarget(path).map { " to \($0)" } ?? ""); Strongroom does not follow links into a vault, so that no file outside it is ever written: set the path to the directory itself")
-        } catch Errno.notDirectory {
-            throw StrongroomError(.unsafeFile, "\(what) \(path) is not a directory")
         } catch {
             throw POSIX.error("open", path, POSIX.errnoValue(of: error))
         }
