@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct StrongroomCommand: AsyncParsableCommand {
@@ -28,11 +29,23 @@ struct StrongroomCommand: AsyncParsableCommand {
         helpNames: [.long]
     )
 
-    /// Runs the command line, turning a lone `-h` (before any `--`) into `--help`.
+    /// Runs the command line, turning a lone `-h` (before any `--`) into `--help`, and refusing up front
+    /// an argument made of one dash and several characters: no option here is spelled so, and such an
+    /// argument is most often a share id or value starting with '-' (exit 64, with a clear message,
+    /// instead of ArgumentParser's "missing argument"). The argument is not echoed.
     static func main() async {
         var arguments = Array(CommandLine.arguments.dropFirst())
         let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
-        for index in arguments.startIndex..<end where arguments[index] == "-h" { arguments[index] = "--help" }
+        for index in arguments.startIndex..<end {
+            let argument = arguments[index]
+            if argument == "-h" {
+                arguments[index] = "--help"
+            } else if argument.count > 2, argument.hasPrefix("-"), !argument.hasPrefix("--") {
+                Terminal.error(
+                    "argument \(index + 1) starts with a single '-' but is not an option; share ids never start with '-', and a value that does goes after '--' (see --help)")
+                Foundation.exit(64)
+            }
+        }
         await main(arguments)
     }
 }
