@@ -164,18 +164,20 @@ public struct DirectoryBlobStore: BlobStore {
             fd = try directory.openFile(name, O_WRONLY)
         } catch .noSuchFileOrDirectory {
             return
+        } catch .tooManySymbolicLinkLevels {
+            // Replaced by a link since the check.
+            try removeUnsafe(name, in: directory, status: try directory.status(name) ?? checked)
         } catch {
-            // ELOOP: replaced by a link since the check; anything else: not a file to write either.
-            let now = try directory.status(name)
-            try removeUnsafe(name, in: directory, status: now ?? checked)
+            throw POSIX.error("openat", "\(directory.path)/\(name)", error)
         }
         defer { try? fd.close() }
         let opened: Stat
         do { opened = try fd.stat() } catch { throw POSIX.error("fstat", "\(directory.path)/\(name)", error) }
-        guard opened.type == .regular, opened.linkCount == 1, opened.inode == checked.inode,
-            opened.deviceID == checked.deviceID
-        else {
+        guard opened.type == .regular, opened.linkCount == 1 else {
             try removeUnsafe(name, in: directory, status: opened)
+        }
+        guard opened.inode == checked.inode, opened.deviceID == checked.deviceID else {
+            try removeUnsafe(name, in: directory, status: opened, found: "another file than the one checked (swapped while being erased)")
         }
         let size = Int(opened.size)
         if size > 0 {
@@ -190,8 +192,10 @@ public struct DirectoryBlobStore: BlobStore {
 
     /// Removes the name of a file that must not be written (never what it points to or shares an
     /// inode with), makes that durable, and throws the ``StrongroomError/Code/unsafeFile`` report.
-    private func removeUnsafe(_ name: String, in directory: OpenDirectory, status: Stat) throws(StrongroomError) -> Never {
-        let found = directory.describe(status, name)
+    private func removeUnsafe(
+        _ name: String, in directory: OpenDirectory, status: Stat, found: String? = nil
+    ) throws(StrongroomError) -> Never {
+        let found = found ?? directory.describe(status, name)
         if status.type == .directory {
             throw directory.refusal(name, "is a directory where a blob belongs; it was left as it is (remove it by hand)")
         }

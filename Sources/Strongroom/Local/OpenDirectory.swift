@@ -237,7 +237,7 @@ final class OpenDirectory: Sendable {
         case .fifo: "a named pipe"
         case .socket: "a socket"
         case .characterSpecial, .blockSpecial: "a device"
-        case .regular: "a regular file with \(status.linkCount) links"
+        case .regular: status.linkCount > 1 ? "a regular file with \(status.linkCount) links" : "a regular file"
         default: "a file of unknown type"
         }
     }
