@@ -271,15 +271,38 @@ public final class ShareStore: Sendable {
     // MARK: Erase
 
     /// Destroys every version of share `id` (see docs/security.md) and returns how many there were.
+    ///
+    /// A blob or share directory that is not what Strongroom wrote (a symbolic link, a file with other
+    /// hard links) is never written or followed: its name is removed like the others, and once every
+    /// version is gone `erase` throws ``StrongroomError/Code/unsafeFile`` naming each such file.
     @discardableResult
     public func erase(_ id: ShareID) async throws -> Int {
         try await blobs.withLock(.exclusive) {
-            let versions = try await versionNumbers(id)
+            let versions: [UInt64]
+            do {
+                versions = try await versionNumbers(id)
+            } catch let refused as StrongroomError where refused.code == .unsafeFile {
+                try await blobs.removePrefix(ShareStore.sharePrefix(id))  // removes a link's name, reports it
+                throw refused
+            }
             guard !versions.isEmpty else { throw ShareStore.notFound(id) }
+            var unsafe: [String] = []
             for version in versions {
-                try await blobs.destroy(ShareStore.blobKey(id, version))
+                do {
+                    try await blobs.destroy(ShareStore.blobKey(id, version))
+                } catch let refused as StrongroomError where refused.code == .unsafeFile {
+                    unsafe.append(refused.reason)
+                    logger.warning(
+                        "erase removed a blob's name without overwriting it",
+                        metadata: ["share.id": "\(id)", "share.version": "\(version)", "reason": "\(refused.reason)"])
+                }
             }
             try await blobs.removePrefix(ShareStore.sharePrefix(id))
+            if !unsafe.isEmpty {
+                throw StrongroomError(
+                    .unsafeFile,
+                    "erased share '\(id)': all \(versions.count) version(s) are gone from the vault, but \(unsafe.count) of them could not be overwritten: \(unsafe.joined(separator: " "))")
+            }
             logger.info("erased share", metadata: ["share.id": "\(id)", "share.versions": "\(versions.count)"])
             return versions.count
         }

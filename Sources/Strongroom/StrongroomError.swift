@@ -22,6 +22,7 @@ public struct StrongroomError: Error, Hashable, CustomStringConvertible {
             case keyUnavailable = "key unavailable"
             case cloudUnavailable = "cloud unavailable"
             case accessDenied = "access denied"
+            case unsafeFile = "unsafe file"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -68,6 +69,10 @@ public struct StrongroomError: Error, Hashable, CustomStringConvertible {
         public static let cloudUnavailable = Code(.cloudUnavailable)
         /// S3 or KMS refused the credentials or the request (wrong keys, bad signature, a policy).
         public static let accessDenied = Code(.accessDenied)
+        /// A file or directory inside a vault is not one Strongroom made: a symbolic link, a file with
+        /// other hard links, or not a regular file (a directory where a file belongs, a pipe, a device).
+        /// Nothing was read or written through it; `erase` removed its name and says so.
+        public static let unsafeFile = Code(.unsafeFile)
 
         /// A short human name of the code.
         public var description: String { base.rawValue }

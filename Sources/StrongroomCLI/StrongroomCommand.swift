@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import Foundation
 import SecureCrypto
 
 @main
@@ -23,11 +24,21 @@ struct StrongroomCommand: AsyncParsableCommand {
             InitCommand.self, PutCommand.self, GetCommand.self, ListCommand.self, VersionsCommand.self,
             EraseCommand.self, RotateCommand.self, StatusCommand.self, DemoCommand.self, BenchCommand.self,
             HSMCommand.self, FrostCommand.self,
-        ]
+        ],
+        // Help is asked for by a whole argument only. ArgumentParser's default names (`-h`, `-help`)
+        // also match the `h` inside a group of short flags, so `put -dash` printed help and exited 0
+        // with nothing stored, and `strongroom put "$id" < s && rm s` lost the secret. With `--help`
+        // alone (and `-h` alone, see main()), `-dash` is an unknown option: exit 64 for every
+        // command and option, share ids included.
+        helpNames: [.long]
     )
 
-    /// Turns core dumps off before anything else runs (before any argument is parsed or any
-    /// secret read), then runs the command. A process that cannot protect itself stops (exit 71).
+    /// Turns core dumps off before anything else runs (before any argument is parsed or any secret
+    /// read): a process that cannot protect itself stops (exit 71). Then runs the command line,
+    /// turning a lone `-h` (before any `--`) into `--help`, and refusing up front an argument made of
+    /// one dash and several characters: no option here is spelled so, and such an argument is most
+    /// often a share id or value starting with '-' (exit 64, with a clear message, instead of
+    /// ArgumentParser's "missing argument"). The argument is not echoed.
     static func main() async {
         do {
             try ProcessHardening.disableCoreDumps()
@@ -36,6 +47,18 @@ struct StrongroomCommand: AsyncParsableCommand {
             _ = message.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
             Glibc.exit(71)
         }
-        await main(nil)
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        for index in arguments.startIndex..<end {
+            let argument = arguments[index]
+            if argument == "-h" {
+                arguments[index] = "--help"
+            } else if argument.count > 2, argument.hasPrefix("-"), !argument.hasPrefix("--") {
+                Terminal.error(
+                    "argument \(index + 1) starts with a single '-' but is not an option; share ids never start with '-', and a value that does goes after '--' or as --option=VALUE (see --help)")
+                Foundation.exit(64)
+            }
+        }
+        await main(arguments)
     }
 }

@@ -25,7 +25,7 @@ enum Terminal {
     static func exitCode(for error: StrongroomError) -> Int32 {
         switch error.code {
         case .invalidShareID, .invalidInput: 64
-        case .integrityCheckFailed, .rotationIncomplete: 65
+        case .integrityCheckFailed, .rotationIncomplete, .unsafeFile: 65
         case .shareNotFound, .vaultNotInitialised: 66
         case .tierUnavailable, .hsmUnavailable, .keyUnavailable, .cloudUnavailable: 69
         case .crypto: 70
@@ -137,11 +137,35 @@ enum Terminal {
         guard fd >= 0 else {
             let code = errno
             if code == EEXIST {
-                throw StrongroomError(.invalidInput, "\(path) already exists; choose a new file name (shares are never written over existing files)")
+                throw StrongroomError(
+                    .invalidInput,
+                    "\(path) already exists; choose a new file name (Strongroom never writes over an existing file, nor through a symbolic link)")
             }
             throw StrongroomError(.io, "cannot open \(path)", cause: String(cString: strerror(code)))
         }
         return fd
+    }
+
+    /// Creates a new output file (mode 0600) for writing: `O_CREAT | O_EXCL | O_NOFOLLOW`, so an
+    /// existing file, or a symbolic link even to nowhere, is refused (exit 64) and never written.
+    static func createOutputFile(_ path: String) throws -> Int32 {
+        try openSecretFile(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
+    }
+
+    /// Writes non-secret bytes (a signature) to a file descriptor and fsyncs it.
+    static func writeAll(_ bytes: [UInt8], fd: Int32, destination: String) throws {
+        try bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw StrongroomError(.io, "could not write \(destination)", cause: String(cString: strerror(errno)))
+                }
+                offset += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw StrongroomError(.io, "fsync failed for \(destination)") }
     }
 
     static func isoDate(_ seconds: UInt64) -> String {

@@ -83,19 +83,21 @@ import Testing
         let share = try id("doomed")
         _ = try await store.store(share, secret("first"))
         _ = try await store.store(share, secret("second"))
-        // A second hard link keeps the inode reachable after erase unlinks the blob, so the test can
-        // see what erase left in the file's blocks.
-        var witnesses: [(String, Data)] = []
+        // An open descriptor keeps the inode reachable after erase unlinks the blob, so the test can
+        // see what erase left in the file's blocks. (A second hard link would not do: erase refuses to
+        // overwrite a file with other links, see FileSystemSafetyTests.)
+        var witnesses: [(FileHandle, Data)] = []
         for version in 1...2 {
             let path = "\(fixture.settings.path)/shares/doomed/\(version).srb"
-            let witness = "\(fixture.directory.path)/witness-\(version)"
-            try FileManager.default.linkItem(atPath: path, toPath: witness)
-            witnesses.append((witness, try Data(contentsOf: URL(fileURLWithPath: path))))
+            let handle = try #require(FileHandle(forReadingAtPath: path))
+            witnesses.append((handle, try Data(contentsOf: URL(fileURLWithPath: path))))
         }
         #expect(try await store.erase(share) == 2)
         #expect(!FileManager.default.fileExists(atPath: "\(fixture.settings.path)/shares/doomed"))
         for (witness, original) in witnesses {
-            let after = try Data(contentsOf: URL(fileURLWithPath: witness))
+            try witness.seek(toOffset: 0)
+            let after = try witness.readToEnd() ?? Data()
+            try witness.close()
             #expect(after.count == original.count)
             #expect(after != original)
             #expect(after.range(of: Data("SRSH".utf8)) == nil)

@@ -2,8 +2,14 @@
 import Glibc
 #endif
 import SecureCrypto
+import SystemPackage
 
 /// A ``BlobStore`` over a local directory (mode 0700; files 0600).
+///
+/// Every operation opens the root without following a link in its place and reaches each file
+/// relative to the directory descriptors it holds (see ``OpenDirectory``): a symbolic link anywhere
+/// inside the vault is never followed, a blob that is not a regular file is refused, and only a
+/// regular file with one link is ever overwritten (``destroy(_:)``).
 ///
 /// Writes go to a temporary file that is fsynced, then linked (create) or renamed (replace) into
 /// place, then the directory is fsynced: a crash leaves either the old or the new blob, never a torn
@@ -22,13 +28,6 @@ public struct DirectoryBlobStore: BlobStore {
 
     /// The root directory.
     public var location: String { root }
-
-    func path(_ key: String) throws(StrongroomError) -> String {
-        guard DirectoryBlobStore.isSafeRelativeKey(key) else {
-            throw StrongroomError(.invalidInput, "blob key \(ShareID.quoted(key)) is not a safe relative path")
-        }
-        return "\(root)/\(key)"
-    }
 
     /// True when every `/`-separated segment is non-empty, not `.` or `..`, and not a temporary name.
     static func isSafeRelativeKey(_ key: String) -> Bool {
@@ -56,103 +55,186 @@ public struct DirectoryBlobStore: BlobStore {
         return segmentIsSafe()
     }
 
-    private func directoryPath(_ prefix: String) throws(StrongroomError) -> String {
-        let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        return trimmed.isEmpty ? root : try path(trimmed)
+    /// The root directory, opened without following a link in its place; nil when it does not exist.
+    func openRoot() throws(StrongroomError) -> OpenDirectory? {
+        try OpenDirectory.open(root, what: "vault directory")
     }
 
-    static func revision(_ info: Glibc.stat) -> String {
-        "\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    /// The open directory that holds `key`'s last segment, and that segment. Every directory on the
+    /// way is opened relative to the one before it, refusing links. Nil when one is missing and
+    /// `creating` is false; with `creating`, missing ones are made (0700, parents fsynced).
+    func parent(of key: String, creating: Bool) throws(StrongroomError) -> (directory: OpenDirectory, name: String)? {
+        guard DirectoryBlobStore.isSafeRelativeKey(key) else {
+            throw StrongroomError(.invalidInput, "blob key \(ShareID.quoted(key)) is not a safe relative path")
+        }
+        let segments = key.split(separator: "/").map(String.init)
+        guard var directory = try openRoot() else {
+            guard creating else { return nil }
+            throw StrongroomError(.vaultNotInitialised, "vault directory \(root) does not exist")
+        }
+        for segment in segments.dropLast() {
+            guard let next = try directory.subdirectory(segment, creating: creating) else { return nil }
+            directory = next
+        }
+        return (directory, segments[segments.count - 1])
+    }
+
+    /// The open directory a prefix (`shares/a/`, or "" for the root) names; nil when it does not exist.
+    private func openPrefix(_ prefix: String) throws(StrongroomError) -> OpenDirectory? {
+        let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        if trimmed.isEmpty { return try openRoot() }
+        guard let (parent, name) = try parent(of: trimmed, creating: false) else { return nil }
+        return try parent.subdirectory(name, creating: false)
+    }
+
+    static func revision(_ status: Stat) -> String {
+        let modified = status.st_mtim
+        return "\(status.inode.rawValue):\(status.size):\(modified.tv_sec).\(modified.tv_nsec)"
     }
 
     public func read(_ key: String) async throws -> StoredBlob? {
-        let path = try path(key)
-        guard let (bytes, info) = try POSIX.readFile(path, limit: 1 << 20) else { return nil }
-        return StoredBlob(bytes: bytes, revision: DirectoryBlobStore.revision(info))
-    }
-
-    /// Makes the missing parent directories of `path` inside the root (0700, parents fsynced).
-    private func ensureParents(_ path: String) throws(StrongroomError) {
-        try POSIX.makeDirectories(POSIX.parentDirectory(of: path), floor: root)
+        guard let (directory, name) = try parent(of: key, creating: false),
+            let (bytes, status) = try directory.readFile(name, limit: 1 << 20)
+        else { return nil }
+        return StoredBlob(bytes: bytes, revision: DirectoryBlobStore.revision(status))
     }
 
     public func create(_ key: String, _ bytes: [UInt8]) async throws -> Bool {
-        let path = try path(key)
-        try ensureParents(path)
-        let directory = POSIX.parentDirectory(of: path)
+        guard let (directory, name) = try parent(of: key, creating: true) else { return false }
         let temporary = try bytes.withUnsafeBytes { buffer in
-            try POSIX.writeTemporary(in: directory, buffer)
+            try directory.writeTemporary(buffer)
         }
-        // link(2) never replaces: it is the atomic "create if absent" of POSIX file systems.
-        let linked = link(temporary, path) == 0
-        let linkError = errno
-        try POSIX.unlink(temporary)
-        if !linked {
-            if linkError == EEXIST { return false }
-            throw POSIX.error("link", path, linkError)
+        // linkat(2) never replaces (nor follows a link at the new name): it is the atomic
+        // "create if absent" of POSIX file systems.
+        let linked: Bool
+        do {
+            linked = try directory.link(temporary, to: name)
+        } catch {
+            try? directory.unlink(temporary)
+            throw error
         }
-        try POSIX.fsyncDirectory(directory)
+        try directory.unlink(temporary)
+        guard linked else { return false }
+        try directory.sync()
         return true
     }
 
     public func replace(_ key: String, _ bytes: [UInt8], ifRevision revision: String?) async throws -> Bool {
-        let path = try path(key)
+        guard let (directory, name) = try parent(of: key, creating: revision == nil) else { return false }
         if let revision {
-            guard let info = try POSIX.fileInfo(path), DirectoryBlobStore.revision(info) == revision else { return false }
-        } else {
-            try ensureParents(path)
+            guard let status = try directory.status(name), status.type == .regular,
+                DirectoryBlobStore.revision(status) == revision
+            else { return false }
         }
-        let directory = POSIX.parentDirectory(of: path)
         let temporary = try bytes.withUnsafeBytes { buffer in
-            try POSIX.writeTemporary(in: directory, buffer)
+            try directory.writeTemporary(buffer)
         }
-        guard rename(temporary, path) == 0 else {
-            let failure = POSIX.error("rename", path)
-            try? POSIX.unlink(temporary)
-            throw failure
+        do {
+            try directory.rename(temporary, to: name)
+        } catch {
+            try? directory.unlink(temporary)
+            throw error
         }
-        try POSIX.fsyncDirectory(directory)
+        try directory.sync()
         return true
     }
 
     public func children(of prefix: String) async throws -> [String] {
-        let directory = try directoryPath(prefix)
-        guard let names = try POSIX.listDirectory(directory) else { return [] }
-        return names.filter { !$0.hasPrefix(".") }.sorted()
+        guard let directory = try openPrefix(prefix) else { return [] }
+        return try directory.names().filter { !$0.hasPrefix(".") }.sorted()
     }
 
     /// Overwrites the file with random bytes, fsyncs, unlinks it and fsyncs its directory. See
     /// docs/security.md for what overwriting does and does not reach on SSDs and copy-on-write systems.
+    ///
+    /// Only a file Strongroom wrote is overwritten: the name is checked with `fstatat` and the opened
+    /// descriptor with `fstat`, and both must show the same regular file with exactly one link. A
+    /// symbolic link, a file with other hard links, anything but a regular file, or a file swapped
+    /// between the checks is never written: its name alone is removed, and the call then throws
+    /// ``StrongroomError/Code/unsafeFile`` saying so (the blob is gone from the vault either way).
     public func destroy(_ key: String) async throws {
-        let path = try path(key)
-        guard let info = try POSIX.fileInfo(path) else { return }
-        let size = Int(info.st_size)
-        if size > 0 {
-            let fd = try POSIX.open(path, O_WRONLY)
-            defer { POSIX.close(fd) }
-            let noise = try SecureRandom.bytes(count: size)
-            try noise.withUnsafeBytes { buffer in try POSIX.writeAll(fd, buffer, path) }
-            try POSIX.fsync(fd, path)
+        guard let (directory, name) = try parent(of: key, creating: false),
+            let checked = try directory.status(name)
+        else { return }
+        if checked.type != .regular || checked.linkCount != 1 {
+            try removeUnsafe(name, in: directory, status: checked)
         }
-        try POSIX.unlink(path)
-        try POSIX.fsyncDirectory(POSIX.parentDirectory(of: path))
+        let fd: FileDescriptor
+        do {
+            fd = try directory.openFile(name, O_WRONLY)
+        } catch .noSuchFileOrDirectory {
+            return
+        } catch .tooManySymbolicLinkLevels {
+            // Replaced by a link since the check.
+            try removeUnsafe(name, in: directory, status: try directory.status(name) ?? checked)
+        } catch {
+            throw POSIX.error("openat", "\(directory.path)/\(name)", error)
+        }
+        defer { try? fd.close() }
+        let opened: Stat
+        do { opened = try fd.stat() } catch { throw POSIX.error("fstat", "\(directory.path)/\(name)", error) }
+        guard opened.type == .regular, opened.linkCount == 1 else {
+            try removeUnsafe(name, in: directory, status: opened)
+        }
+        guard opened.inode == checked.inode, opened.deviceID == checked.deviceID else {
+            try removeUnsafe(name, in: directory, status: opened, found: "another file than the one checked (swapped while being erased)")
+        }
+        let size = Int(opened.size)
+        if size > 0 {
+            let noise = try SecureRandom.bytes(count: size)
+            let target = "\(directory.path)/\(name)"
+            try noise.withUnsafeBytes { buffer in try POSIX.writeAll(fd.rawValue, buffer, target) }
+            try POSIX.fsync(fd.rawValue, target)
+        }
+        try directory.unlink(name)
+        try directory.sync()
+    }
+
+    /// Removes the name of a file that must not be written (never what it points to or shares an
+    /// inode with), makes that durable, and throws the ``StrongroomError/Code/unsafeFile`` report.
+    private func removeUnsafe(
+        _ name: String, in directory: OpenDirectory, status: Stat, found: String? = nil
+    ) throws(StrongroomError) -> Never {
+        let found = found ?? directory.describe(status, name)
+        if status.type == .directory {
+            throw directory.refusal(name, "is a directory where a blob belongs; it was left as it is (remove it by hand)")
+        }
+        try directory.unlink(name)
+        try directory.sync()
+        var consequence = ""
+        if status.type == .regular && status.linkCount > 1 {
+            consequence = " Its bytes stay under its other name(s): find them with `find <mount point> -xdev -inum \(status.inode.rawValue)` and remove them."
+        }
+        throw StrongroomError(
+            .unsafeFile,
+            "\(directory.path)/\(name) was \(found), not a file Strongroom wrote: its name was removed from the vault and nothing was written to it (or through it). Someone changed the vault directory; find out who.\(consequence)")
     }
 
     /// Removes a directory once it is empty, first deleting temporary files a crash may have left in it.
+    /// A link (or anything but a directory) in its place loses its name, is never followed, and the
+    /// call throws ``StrongroomError/Code/unsafeFile`` saying so.
     public func removePrefix(_ prefix: String) async throws {
-        try await removeAbandonedWrites(under: prefix)
-        let directory = try directoryPath(prefix)
-        guard let names = try POSIX.listDirectory(directory), names.isEmpty else { return }
-        try POSIX.removeDirectory(directory)
-        try POSIX.fsyncDirectory(POSIX.parentDirectory(of: directory))
+        let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        guard !trimmed.isEmpty, let (parent, name) = try parent(of: trimmed, creating: false),
+            let status = try parent.status(name)
+        else { return }
+        guard status.type == .directory else { try removeUnsafe(name, in: parent, status: status) }
+        guard let directory = try parent.subdirectory(name, creating: false) else { return }
+        try removeAbandonedWrites(in: directory)
+        guard try directory.names().isEmpty else { return }
+        try parent.removeDirectory(name)
+        try parent.sync()
     }
 
     /// Removes temporary files a crash left under `prefix` (call with the exclusive lock held).
     public func removeAbandonedWrites(under prefix: String) async throws {
-        let directory = try directoryPath(prefix)
-        guard let names = try POSIX.listDirectory(directory) else { return }
-        for name in names where name.hasPrefix(".tmp-") {
-            try POSIX.unlink("\(directory)/\(name)")
+        guard let directory = try openPrefix(prefix) else { return }
+        try removeAbandonedWrites(in: directory)
+    }
+
+    private func removeAbandonedWrites(in directory: OpenDirectory) throws(StrongroomError) {
+        for name in try directory.names() where name.hasPrefix(".tmp-") {
+            try directory.unlink(name)
         }
     }
 
@@ -160,13 +242,29 @@ public struct DirectoryBlobStore: BlobStore {
         // Each holder opens its own descriptor: flock locks belong to the open file description, so
         // two tasks of one process exclude each other exactly as two processes do.
         let lockPath = "\(root)/.lock"
-        let fd = try POSIX.open(lockPath, O_RDWR | O_CREAT, 0o600)
-        defer { POSIX.close(fd) }
+        guard let directory = try openRoot() else {
+            throw StrongroomError(.vaultNotInitialised, "vault directory \(root) does not exist")
+        }
+        let fd: FileDescriptor
+        do {
+            fd = try directory.openFile(".lock", O_RDWR | O_CREAT)
+        } catch .tooManySymbolicLinkLevels {
+            throw directory.refusal(
+                ".lock", "is a symbolic link\(directory.linkTarget(".lock").map { " to \($0)" } ?? ""); it was not followed (remove it: Strongroom makes a new lock file)")
+        } catch {
+            throw POSIX.error("openat", lockPath, error)
+        }
+        defer { try? fd.close() }
+        let status: Stat
+        do { status = try fd.stat() } catch { throw POSIX.error("fstat", lockPath, error) }
+        guard status.type == .regular else {
+            throw directory.refusal(".lock", "is \(directory.describe(status, ".lock")), not a regular file (remove it: Strongroom makes a new lock file)")
+        }
         let operation = (mode == .exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: lockTimeout)
         var pause = Duration.milliseconds(1)
-        while flock(fd, operation) != 0 {
+        while flock(fd.rawValue, operation) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else { throw POSIX.error("flock", lockPath) }
             guard clock.now < deadline else {
                 throw StrongroomError(
@@ -176,7 +274,7 @@ public struct DirectoryBlobStore: BlobStore {
             try await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(50))
         }
-        defer { _ = flock(fd, LOCK_UN) }
+        defer { _ = flock(fd.rawValue, LOCK_UN) }
         return try await body()
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 import SecureCrypto
+import SystemPackage
 
 /// Creating and opening tier 1 vaults: a directory (0700) of sealed blobs and a root seed file (0600).
 public enum LocalVault {
@@ -99,17 +100,30 @@ public enum LocalVault {
         }
     }
 
-    /// Opens a secret file (root seed, PIN) for reading: it must be a regular file readable by its
-    /// owner only (symlinks are followed, as Kubernetes secret volumes need; the target is checked). `what` names it in messages, `setting` is the key that points at it,
-    /// and `unreadable` is the code when it cannot be opened or is not a regular file.
+    /// Opens a secret file (root seed, PIN) for reading: `O_NOFOLLOW`, then `fstat` on the open
+    /// descriptor, which the caller reads from. It must be a regular file readable by its owner only.
+    /// A symbolic link is refused rather than followed, so that a link cannot point Strongroom at
+    /// another file; for a Kubernetes secret volume, whose files are links, name the file inside
+    /// `..data/` instead (see docs/security.md). `what` names the file in messages, `setting` is the
+    /// key that points at it, and `unreadable` is the code when it cannot be opened or is not a
+    /// regular file.
     static func openOwnerOnly(
         _ path: String, what: String, setting: String, unreadable: StrongroomError.Code
     ) throws(StrongroomError) -> (fd: Int32, info: Glibc.stat) {
-        let fd: Int32
-        do {
-            fd = try POSIX.open(path, O_RDONLY)
-        } catch {
-            throw StrongroomError(unreadable, "cannot open \(what) \(path); check \(setting)", cause: error.cause)
+        var fd: Int32 = -1
+        while fd < 0 {
+            // O_NONBLOCK: opening a named pipe planted in place of the file does not hang.
+            fd = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard fd < 0 else { break }
+            let code = errno
+            if code == EINTR { continue }
+            if code == ELOOP {
+                throw StrongroomError(
+                    unreadable,
+                    "\(what) \(path) is a symbolic link\(POSIX.linkTarget(path).map { " to \($0)" } ?? ""); secret files are opened without following links: set \(setting) to the file itself (in a Kubernetes secret volume, <mount>/..data/<key>)")
+            }
+            throw StrongroomError(
+                unreadable, "cannot open \(what) \(path); check \(setting)", cause: POSIX.error("open", path, code).cause)
         }
         var info = Glibc.stat()
         do throws(StrongroomError) {
@@ -130,12 +144,16 @@ public enum LocalVault {
         return (fd, info)
     }
 
-    /// Refuses a vault directory that others can read or enter.
+    /// Refuses a vault directory that is a symbolic link, or that others can read or enter. The mode
+    /// is read with `fstat` from the directory opened with `O_NOFOLLOW`, so the `chmod` the message
+    /// advises acts on the directory itself, never on a link's target.
     static func checkDirectory(_ path: String) throws(StrongroomError) {
-        guard let info = try POSIX.fileInfo(path) else {
+        guard let directory = try OpenDirectory.open(path, what: "vault directory") else {
             throw StrongroomError(.vaultNotInitialised, "vault directory \(path) does not exist")
         }
-        let mode = info.st_mode & 0o777
+        let info: Stat
+        do { info = try directory.descriptor.stat() } catch { throw POSIX.error("fstat", path, error) }
+        let mode = info.permissions.rawValue & 0o777
         guard mode & 0o077 == 0 else {
             throw StrongroomError(
                 .insecurePermissions,

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import SecureCrypto
+import SystemPackage
 
 /// Thin, checked wrappers over the POSIX calls the local tier needs. Every failure becomes a
 /// ``StrongroomError`` naming the call, the path and the errno.
@@ -13,6 +14,15 @@ enum POSIX {
     static func error(_ call: String, _ path: String, _ code: Int32 = errno) -> StrongroomError {
         let name = String(cString: strerror(code))
         return StrongroomError(.io, "\(call) failed for \(path)", cause: "errno \(code): \(name)")
+    }
+
+    static func error(_ call: String, _ path: String, _ code: Errno) -> StrongroomError {
+        error(call, path, code.rawValue)
+    }
+
+    /// The errno of an error thrown by swift-system (EIO for anything else).
+    static func errnoValue(of error: any Error) -> Int32 {
+        (error as? Errno)?.rawValue ?? EIO
     }
 
     static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600) throws(StrongroomError) -> Int32 {
@@ -45,33 +55,6 @@ enum POSIX {
             }
             offset += n
         }
-    }
-
-    /// Reads a whole file, or nil when it does not exist.
-    static func readFile(_ path: String, limit: Int) throws(StrongroomError) -> (bytes: [UInt8], info: Glibc.stat)? {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw error("open", path)
-        }
-        defer { close(fd) }
-        var info = Glibc.stat()
-        guard fstat(fd, &info) == 0 else { throw error("fstat", path) }
-        let size = Int(info.st_size)
-        guard size <= limit else {
-            throw StrongroomError(.integrityCheckFailed, "\(path) is \(size) bytes, more than the \(limit)-byte limit")
-        }
-        var bytes = [UInt8](repeating: 0, count: size)
-        let offset: Int
-        do {
-            offset = try bytes.withUnsafeMutableBytes { buffer in try readFully(fd, into: buffer, path) }
-        } catch let failure as StrongroomError {
-            throw failure
-        } catch {
-            throw POSIX.error("read", path)
-        }
-        if offset < size { bytes.removeLast(size - offset) }
-        return (bytes, info)
     }
 
     static func fileInfo(_ path: String) throws(StrongroomError) -> Glibc.stat? {
@@ -123,50 +106,15 @@ enum POSIX {
         return offset
     }
 
-    /// Names in a directory, without `.` and `..`; nil when the directory does not exist.
-    static func listDirectory(_ path: String) throws(StrongroomError) -> [String]? {
-        guard let dir = opendir(path) else {
-            if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw error("opendir", path)
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-
     static func unlink(_ path: String) throws(StrongroomError) {
         if Glibc.unlink(path) != 0 && errno != ENOENT { throw error("unlink", path) }
     }
 
-    static func removeDirectory(_ path: String) throws(StrongroomError) {
-        if rmdir(path) != 0 && errno != ENOENT { throw error("rmdir", path) }
-    }
-
-    /// A unique temporary name beside `path`'s final name, hidden from listings.
-    static func temporaryName(in directory: String) -> String {
-        let suffix = (try? SecureRandom.bytes(count: 8)).map { Hex.encode($0) } ?? String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        return "\(directory)/.tmp-\(suffix)"
-    }
-
-    /// Writes `bytes` to a new temporary file in `directory` (mode 0600) and fsyncs it.
-    static func writeTemporary(in directory: String, _ buffer: UnsafeRawBufferPointer) throws(StrongroomError) -> String {
-        let temporary = temporaryName(in: directory)
-        let fd = try open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        do {
-            try writeAll(fd, buffer, temporary)
-            try fsync(fd, temporary)
-        } catch {
-            close(fd)
-            try? unlink(temporary)
-            throw error
-        }
-        close(fd)
-        return temporary
+    /// Where the symbolic link at `path` points, quoted for a message; nil when it cannot be read.
+    static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count >= 0 else { return nil }
+        return ShareID.quoted(String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 }

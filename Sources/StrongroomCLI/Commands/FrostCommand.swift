@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import FROST
 import Foundation
@@ -157,7 +160,7 @@ struct FrostSign: AsyncParsableCommand {
     @Option(name: .long, help: "Comma-separated participant identifiers (at least the threshold).")
     var signers: String
 
-    @Option(name: .long, help: ArgumentHelp("Also write the raw signature bytes to this new file.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Also write the raw signature bytes to this new file (mode 0600; never an existing file or a link).", valueName: "path"))
     var out: String?
 
     func run() async throws {
@@ -168,15 +171,20 @@ struct FrostSign: AsyncParsableCommand {
                 }
                 return id
             }
-            let logger = options.global.makeLogger()
-            let group = try await options.openExisting(logger: logger)
-            let signature = try await group.sign(message: try message.bytes(), signers: ids).serialized()
-            if let out {
-                guard FileManager.default.createFile(atPath: out, contents: Data(signature), attributes: [.posixPermissions: 0o600]) else {
-                    throw StrongroomError(.io, "cannot write \(out)")
-                }
+            // The output file is created first (O_EXCL | O_NOFOLLOW, as `get --output`), so an
+            // existing file or a link there stops the command before anything is signed.
+            let outputFD = try out.map { try Terminal.createOutputFile($0) }
+            defer { if let outputFD { close(outputFD) } }
+            do {
+                let logger = options.global.makeLogger()
+                let group = try await options.openExisting(logger: logger)
+                let signature = try await group.sign(message: try message.bytes(), signers: ids).serialized()
+                if let out, let outputFD { try Terminal.writeAll(signature, fd: outputFD, destination: out) }
+                print(Hex.encode(signature))
+            } catch {
+                if let out { unlink(out) }  // the empty file this command created
+                throw error
             }
-            print(Hex.encode(signature))
         }
     }
 }

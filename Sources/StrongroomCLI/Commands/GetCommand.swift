@@ -40,7 +40,7 @@ struct GetCommand: AsyncParsableCommand {
             let store = try await options.openStore(logger: logger)
             let secret = try await store.load(shareID, version: version)
             if let output {
-                let fd = try Terminal.openSecretFile(output, flags: O_WRONLY | O_CREAT | O_EXCL)
+                let fd = try Terminal.createOutputFile(output)
                 defer { close(fd) }
                 try Terminal.writeSecret(secret, fd: fd, destination: output)
                 guard fsync(fd) == 0 else { throw StrongroomError(.io, "fsync failed for \(output)") }
