@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// `strongroom` against the SoftHSM token scripts/test makes: init, put/get/rotate/erase on tier 3,
@@ -92,5 +93,52 @@ import Testing
         let tampered = try cli.run(["get", "--config", config, "--stdout", "alice"])
         #expect(tampered.status == 65)
         #expect(try cli.run(["erase", "--config", config, "--yes", "alice"]).status == 0)
+    }
+
+    /// Issue 11 item 5: SoftHSM rewrites its token file on every login, so processes that connect at the
+    /// same moment see "no initialised tokens" or CKR_GENERAL_ERROR. Twelve processes × six operations
+    /// (put, get, rotate mixed) on one token must all succeed.
+    @Test func twelveProcessesSharingOneTokenNeverFail() throws {
+        let cli = try cli()
+        defer { cli.cleanup() }
+        let config = try cli.writeConfig(
+            "hsm.yaml", "tier: hsm\nhsm:\n  module: \(module)\n  tokenLabel: \(token)\n  blobPath: \(cli.vault)\n")
+        let created = try cli.run(["init", "--config", config])
+        try #require(created.status == 0, "\(created.stderr)")
+        let processes = 12
+        for index in 0..<processes {
+            let put = try cli.run(["put", "--config", config, "p\(index)"], stdin: Data("share \(index) v0".utf8))
+            try #require(put.status == 0, "\(put.stderr)")
+        }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: processes) { index in
+            for step in 0..<6 {
+                let arguments: [String]
+                var input: Data? = nil
+                switch step {
+                case 0, 3:
+                    arguments = ["put", "--config", config, "p\(index)"]
+                    input = Data("share \(index) v\(step)".utf8)
+                case 5 where index % 4 == 0:
+                    arguments = ["rotate", "--config", config]
+                default:
+                    arguments = ["get", "--config", config, "--stdout", "p\((index + step) % processes)"]
+                }
+                do {
+                    let result = try cli.run(arguments, stdin: input)
+                    if result.status != 0 {
+                        failures.withLock { $0.append("\(arguments[0]) exit \(result.status): \(result.stderr)") }
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(arguments[0]): could not run: \(error)") }
+                }
+            }
+        }
+        let failed = failures.withLock { $0 }
+        #expect(failed.isEmpty, "\(failed.count) of \(processes * 6) operations failed:\n\(failed.joined(separator: "\n"))")
+        for index in 0..<processes {
+            let got = try cli.run(["get", "--config", config, "--stdout", "p\(index)"])
+            #expect(got.stdout == "share \(index) v3", "\(got.stderr)")
+        }
     }
 }

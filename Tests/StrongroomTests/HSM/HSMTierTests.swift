@@ -104,7 +104,7 @@ import Testing
             #expect(try session.flag(.neverExtractable, of: kek))
             #expect(try session.flag(.token, of: kek))
             #expect(throws: PKCS11Error.self) { try session.attribute(.value, of: kek) }
-            let other = try session.generateAESKey(HSMKeyring.dataKeyTemplate)
+            let other = try session.generateAESKey(HSMKeyring.dataKeyTemplate())
             defer { try? session.destroy(other) }
             // A key with CKA_WRAP would be needed to even try; the KEK itself must refuse to be wrapped.
             let wrapping = try session.generateAESKey([
