@@ -9,6 +9,10 @@ import Glibc
 /// "no initialised tokens" or `CKR_GENERAL_ERROR` from `C_GetTokenInfo`/`C_Login` for a few
 /// milliseconds. Retried: a token not found, and the ``PKCS11Error/meansTransientConnectFailure``
 /// answers. Never retried: a refused PIN (`CKR_PIN_INCORRECT`, `CKR_PIN_LOCKED`, …) or any other error.
+///
+/// Waiting alone does not help SoftHSM: a process that read the token file while another rewrote it
+/// keeps seeing "no initialised tokens" until `C_Finalize`/`C_Initialize` make it scan the token
+/// directory again. So the callers re-initialise the module before each further attempt.
 public struct ConnectRetry: Sendable, Hashable {
     /// Attempts in all (1: no retry).
     public var attempts: Int
@@ -55,7 +59,7 @@ public struct ConnectRetry: Sendable, Hashable {
     /// transiently ``attempts`` times (then throws `stillFailing` naming `what` and the last error).
     /// Pauses by blocking the calling thread: connecting is synchronous, and rare.
     public func run<R>(
-        what: String, onRetry: (_ attempt: Int, _ error: any Error) -> Void = { _, _ in }, _ body: () throws -> R
+        what: String, onRetry: (_ attempt: Int, _ error: any Error) throws -> Void = { _, _ in }, _ body: () throws -> R
     ) throws -> R {
         let clock = ContinuousClock()
         let start = clock.now
@@ -70,7 +74,7 @@ public struct ConnectRetry: Sendable, Hashable {
                     let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
                     throw PKCS11SetupError.stillFailing(what: what, attempts: attempt, milliseconds: milliseconds, last: "\(error)")
                 }
-                onRetry(attempt, error)
+                try onRetry(attempt, error)
                 let pause = pause(after: attempt)
                 var request = timespec(
                     tv_sec: Int(pause.components.seconds), tv_nsec: Int(pause.components.attoseconds / 1_000_000_000))

@@ -245,8 +245,9 @@ public final class PKCS11Connection: Sendable {
             what: "find the token \(selector) and log in",
             onRetry: { attempt, error in
                 logger.debug(
-                    "PKCS#11 connect failed; retrying",
+                    "PKCS#11 connect failed; re-initialising the module and retrying",
                     metadata: ["pkcs11.attempt": "\(attempt)", "pkcs11.error": "\(error)"])
+                try module.reinitialize(ifGeneration: module.generation)
             }
         ) { try connectOnce(&state) }
         keys.withLock { $0.handles = [:] }

@@ -212,9 +212,11 @@ public final class PKCS11Module: @unchecked Sendable {
     }
 
     /// Finds the one initialised token matching `selector`, retrying transient failures (see
-    /// ``ConnectRetry``) as connecting does.
+    /// ``ConnectRetry``) as connecting does: the module is re-initialised before each further attempt.
     public func token(_ selector: TokenSelector, retry: ConnectRetry = .standard) throws -> TokenInfo {
-        try retry.run(what: "find the token \(selector)") { try shared { try unsafeToken(selector) } }
+        try retry.run(
+            what: "find the token \(selector)", onRetry: { _, _ in try reinitialize(ifGeneration: generation) }
+        ) { try shared { try unsafeToken(selector) } }
     }
 
     func unsafeToken(_ selector: TokenSelector) throws -> TokenInfo {
