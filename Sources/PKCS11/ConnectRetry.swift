@@ -46,7 +46,7 @@ public struct ConnectRetry: Sendable, Hashable {
     /// The pause after failed attempt `attempt` (1-based): half the capped exponential delay, plus a
     /// random part of up to the other half ("equal jitter"), so processes that failed together do not
     /// retry together.
-    func pause(after attempt: Int) -> Duration {
+    package func pause(after attempt: Int) -> Duration {
         var delay = baseDelay
         for _ in 1..<max(attempt, 1) where delay < maxDelay { delay *= 2 }
         delay = min(delay, maxDelay)
