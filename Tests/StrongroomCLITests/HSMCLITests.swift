@@ -110,8 +110,8 @@ import Testing
             let put = try cli.run(["put", "--config", config, "p\(index)"], stdin: Data("share \(index) v0".utf8))
             try #require(put.status == 0, "\(put.stderr)")
         }
-        let failures = Mutex<[String]>([])
-        DispatchQueue.concurrentPerform(iterations: processes) { index in
+        let failures = FailureList()
+        @Sendable func runSteps(_ index: Int) {
             for step in 0..<6 {
                 let arguments: [String]
                 var input: Data? = nil
@@ -127,14 +127,24 @@ import Testing
                 do {
                     let result = try cli.run(arguments, stdin: input)
                     if result.status != 0 {
-                        failures.withLock { $0.append("\(arguments[0]) exit \(result.status): \(result.stderr)") }
+                        failures.append("\(arguments[0]) exit \(result.status): \(result.stderr)")
                     }
                 } catch {
-                    failures.withLock { $0.append("\(arguments[0]): could not run: \(error)") }
+                    failures.append("\(arguments[0]): could not run: \(error)")
                 }
             }
         }
-        let failed = failures.withLock { $0 }
+        // One thread per process, so all twelve run at once (concurrentPerform would use one per core).
+        let done = DispatchGroup()
+        for index in 0..<processes {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                runSteps(index)
+            }.start()
+        }
+        done.wait()
+        let failed = failures.all
         #expect(failed.isEmpty, "\(failed.count) of \(processes * 6) operations failed:\n\(failed.joined(separator: "\n"))")
         for index in 0..<processes {
             let got = try cli.run(["get", "--config", config, "--stdout", "p\(index)"])
@@ -283,4 +293,11 @@ import Testing
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("store"), "\(result.stdout)")
     }
+}
+
+/// Failure messages collected from several threads.
+final class FailureList: Sendable {
+    private let list = Mutex<[String]>([])
+    var all: [String] { list.withLock { $0 } }
+    func append(_ message: String) { list.withLock { $0.append(message) } }
 }

@@ -300,10 +300,11 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let module = try isolatedModule(directory)
-        let first = try PKCS11Module.load(path: module, reserved: "first=1")
+        // SoftHSM takes no initialisation string (it answers CKR_ARGUMENTS_BAD to one): load it without.
+        let first = try PKCS11Module.load(path: module)
         let link = "\(directory.path)/link-to-module.so"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: module)
-        #expect(try PKCS11Module.load(path: link, reserved: "first=1") === first)
+        #expect(try PKCS11Module.load(path: link) === first)
         let refused = #expect(throws: PKCS11SetupError.self) { try PKCS11Module.load(path: link, reserved: "second=2") }
         #expect(refused == .initialisedDifferently(path: link, loadedAs: module))
 
