@@ -30,6 +30,13 @@ public struct PKCS11Error: Error, Hashable, Sendable, CustomStringConvertible {
         PKCS11Error.integrity.contains(rv)
     }
 
+    /// `C_WrapKey` refused because the key may not leave the token: `CKR_KEY_UNEXTRACTABLE` or
+    /// `CKR_KEY_NOT_WRAPPABLE`. Only these prove a token enforces a key's protection; other refusals
+    /// (`CKR_MECHANISM_INVALID`, …) say nothing about it.
+    public var meansKeyCannotBeWrappedOut: Bool {
+        rv == UInt(CKR_KEY_UNEXTRACTABLE) || rv == UInt(CKR_KEY_NOT_WRAPPABLE)
+    }
+
     /// The PIN was refused, or the token will not take one.
     public var meansLoginRefused: Bool {
         [UInt(CKR_PIN_INCORRECT), UInt(CKR_PIN_INVALID), UInt(CKR_PIN_LEN_RANGE), UInt(CKR_PIN_LOCKED),

@@ -259,7 +259,7 @@ public enum HSMCheck {
     /// `CKR_KEY_NOT_WRAPPABLE` prove the token enforces the KEK's protection; any other refusal
     /// (`CKR_MECHANISM_INVALID`, `CKR_GENERAL_ERROR`, …) proves nothing.
     package static func judgeWrapOut(_ error: PKCS11Error) -> (passed: Bool, detail: String) {
-        if error.rv == 0x6A /* CKR_KEY_UNEXTRACTABLE */ || error.rv == 0x69 /* CKR_KEY_NOT_WRAPPABLE */ {
+        if error.meansKeyCannotBeWrappedOut {
             return (true, "wrapping the KEK refused: \(error)")
         }
         return (
