@@ -8,7 +8,10 @@ import Glibc
 /// SoftHSM 2.6 rewrites its token file on every login, so several processes connecting at once see
 /// "no initialised tokens" or `CKR_GENERAL_ERROR` from `C_GetTokenInfo`/`C_Login` for a few
 /// milliseconds. Retried: a token not found, and the ``PKCS11Error/meansTransientConnectFailure``
-/// answers. Never retried: a refused PIN (`CKR_PIN_INCORRECT`, `CKR_PIN_LOCKED`, …) or any other error.
+/// answers, among them `CKR_USER_PIN_NOT_INITIALIZED` (a token read while it was being rewritten looks
+/// as if it had no user PIN; no PIN was checked, so no PIN attempt is used up). Never retried: a refused
+/// PIN (`CKR_PIN_INCORRECT`, `CKR_PIN_INVALID`, `CKR_PIN_LEN_RANGE`, `CKR_PIN_EXPIRED`, `CKR_PIN_LOCKED`)
+/// or any other error.
 ///
 /// Waiting alone does not help SoftHSM: a process that read the token file while another rewrote it
 /// keeps seeing "no initialised tokens" until `C_Finalize`/`C_Initialize` make it scan the token
@@ -37,7 +40,7 @@ public struct ConnectRetry: Sendable, Hashable {
     /// Whether `error` is worth another attempt.
     public static func isTransient(_ error: any Error) -> Bool {
         switch error {
-        case let error as PKCS11Error: error.meansTransientConnectFailure && !error.meansLoginRefused
+        case let error as PKCS11Error: error.meansTransientConnectFailure
         case PKCS11SetupError.tokenNotFound: true
         default: false
         }

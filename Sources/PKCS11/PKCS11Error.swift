@@ -53,6 +53,8 @@ public struct PKCS11Error: Error, Hashable, Sendable, CustomStringConvertible {
     static let transientConnect: Set<UInt> = [
         UInt(CKR_GENERAL_ERROR), UInt(CKR_FUNCTION_FAILED), UInt(CKR_DEVICE_ERROR), UInt(CKR_DEVICE_MEMORY),
         UInt(CKR_TOKEN_NOT_PRESENT), UInt(CKR_TOKEN_NOT_RECOGNIZED), UInt(CKR_SESSION_COUNT),
+        // Through p11-kit-proxy, C_Login on a SoftHSM token being rewritten answers this.
+        UInt(CKR_USER_PIN_NOT_INITIALIZED),
     ]
 
     static let connectionLost: Set<UInt> = [

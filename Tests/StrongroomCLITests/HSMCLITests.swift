@@ -97,10 +97,14 @@ import Testing
 
     /// Issue 11 item 5: SoftHSM rewrites its token file on every login, so processes that connect at the
     /// same moment see "no initialised tokens" or CKR_GENERAL_ERROR. Twelve processes × six operations
-    /// (put, get, rotate mixed) on one token must all succeed.
-    @Test func twelveProcessesSharingOneTokenNeverFail() throws {
+    /// (put, get, rotate mixed) on one token must all succeed, with the module loaded directly and
+    /// through p11-kit-proxy.
+    @Test(arguments: ["direct", "p11-kit-proxy"])
+    func twelveProcessesSharingOneTokenNeverFail(_ route: String) throws {
         let cli = try cli()
         defer { cli.cleanup() }
+        let module = route == "direct" ? self.module : try #require(
+            ProcessInfo.processInfo.environment["STRONGROOM_TEST_P11KIT_PROXY"], "run the suite with scripts/test")
         let config = try cli.writeConfig(
             "hsm.yaml", "tier: hsm\nhsm:\n  module: \(module)\n  tokenLabel: \(token)\n  blobPath: \(cli.vault)\n")
         let created = try cli.run(["init", "--config", config])

@@ -185,11 +185,21 @@ public final class HSMKeyring: Keyring {
         }
     }
 
+    /// Runs one operation. A KEK that is not found is looked for again a few times (3 more, 10–80 ms
+    /// apart, jittered) before it is reported: SoftHSM's `C_FindObjects` misses a token object for a
+    /// moment while another process rewrites the token's files. (Not-found answers are not cached.)
     private func run<R>(_ operation: String, integrityPath: Bool, _ body: (PKCS11Session) throws -> R) async throws -> R {
-        do {
-            return try await connection.withSession(body)
-        } catch {
-            throw HSMKeyring.mapped(error, operation: operation, integrityPath: integrityPath, token: tokenName)
+        var attempt = 1
+        while true {
+            do {
+                return try await connection.withSession(body)
+            } catch let error as StrongroomError where error.code == .keyUnavailable && attempt < 4 {
+                let pause = 10 << attempt  // 20, 40, 80 ms at most
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: (pause / 2)...pause)))
+            } catch {
+                throw HSMKeyring.mapped(error, operation: operation, integrityPath: integrityPath, token: tokenName)
+            }
         }
     }
 
