@@ -20,6 +20,8 @@ public final class PKCS11Connection: Sendable {
     public let selector: TokenSelector
     public let maxWorkerSessions: Int
     public let recycleAfter: Int
+    /// How finding the token, opening the session and logging in retry transient failures.
+    public let retry: ConnectRetry
     private let pin: SecretBytes?
     private let logger: Logger
     private let state = Mutex(State())
@@ -48,12 +50,13 @@ public final class PKCS11Connection: Sendable {
 
     private struct Stale: Error {}
 
-    /// Opens the connection: finds the token, opens the persistent session and logs in with `pin`
-    /// (nil: no login, public objects only). Throws ``PKCS11SetupError`` or ``PKCS11Error`` (a refused
-    /// PIN is `CKR_PIN_INCORRECT`); nothing is retried.
+    /// Opens the connection: finds the token, opens the persistent session and logs in with `pin`.
+    /// Without a PIN it logs in only if the token needs it (`CKF_LOGIN_REQUIRED`), and then throws
+    /// ``PKCS11SetupError/pinRequired(token:)``. Transient failures are retried as `retry` says; a
+    /// refused PIN (`CKR_PIN_INCORRECT`, …) is thrown at once and never retried.
     public init(
         module: PKCS11Module, token selector: TokenSelector, pin: SecretBytes?, maxWorkerSessions: Int = 4,
-        recycleAfter: Int = 20_000, logger: Logger = Logger(label: "strongroom.pkcs11")
+        recycleAfter: Int = 20_000, retry: ConnectRetry = .standard, logger: Logger = Logger(label: "strongroom.pkcs11")
     ) throws {
         precondition(maxWorkerSessions >= 1, "a connection needs at least one worker session")
         self.module = module
@@ -61,6 +64,7 @@ public final class PKCS11Connection: Sendable {
         self.pin = pin
         self.maxWorkerSessions = maxWorkerSessions
         self.recycleAfter = recycleAfter
+        self.retry = retry
         var logger = logger
         logger[metadataKey: "pkcs11.module"] = "\(module.path)"
         self.logger = logger
@@ -87,6 +91,10 @@ public final class PKCS11Connection: Sendable {
 
     /// The token this connection uses (as found at the last (re)connection).
     public var token: TokenInfo? { state.withLock { $0.token } }
+
+    /// Whether the connection logged in (false for a token without `CKF_LOGIN_REQUIRED` and no PIN):
+    /// objects made without a login cannot be private (`CKA_PRIVATE`).
+    public var isLoggedIn: Bool { pin != nil }
 
     /// How many times the connection has reconnected after losing its sessions.
     public var reconnectCount: Int { state.withLock { $0.reconnects } }
@@ -229,11 +237,27 @@ public final class PKCS11Connection: Sendable {
         waiter?.resume()
     }
 
-    /// Under the state lock: forget everything, find the token, open the persistent session, log in.
+    /// Under the state lock: forget everything, find the token, open the persistent session, log in;
+    /// transient failures are retried as ``retry`` says (the pauses hold the state lock, which is
+    /// what every other task would wait for anyway: there is no session to give them meanwhile).
     private func connect(_ state: inout State) throws {
+        try retry.run(
+            what: "find the token \(selector) and log in",
+            onRetry: { attempt, error in
+                logger.debug(
+                    "PKCS#11 connect failed; re-initialising the module and retrying",
+                    metadata: ["pkcs11.attempt": "\(attempt)", "pkcs11.error": "\(error)"])
+                try module.reinitialize(ifGeneration: module.generation)
+            }
+        ) { try connectOnce(&state) }
+        keys.withLock { $0.handles = [:] }
+    }
+
+    private func connectOnce(_ state: inout State) throws {
         try module.shared {
             let generation = module.generation
             let token = try module.unsafeToken(selector)
+            if pin == nil, token.loginRequired { throw PKCS11SetupError.pinRequired(token: token.label) }
             let session = try openSession(slot: CK_SLOT_ID(token.slot))
             if let pin {
                 module.countLogin()
@@ -247,10 +271,10 @@ public final class PKCS11Connection: Sendable {
                 }
             }
             let waiters = state.waiters
-            state = State(generation: generation, token: token, persistent: session, reconnects: state.reconnects)
+            state = State(
+                generation: generation, token: token, persistent: session, reconnects: state.reconnects)
             for waiter in waiters { waiter.resume() }
         }
-        keys.withLock { $0.handles = [:] }
     }
 
     private func openSession(slot: CK_SLOT_ID) throws -> CK_SESSION_HANDLE {
@@ -265,7 +289,7 @@ public final class PKCS11Connection: Sendable {
     func cachedKey(_ label: String, find: () throws -> [ObjectHandle]) throws -> ObjectHandle? {
         if let handle = keys.withLock({ $0.handles[label] }) { return handle }
         let found = try find()
-        guard found.count <= 1 else { throw PKCS11SetupError.duplicateKey(label) }
+        guard found.count <= 1 else { throw PKCS11SetupError.duplicateKey(label: label, count: found.count) }
         guard let handle = found.first else { return nil }
         keys.withLock { $0.handles[label] = handle }
         return handle

@@ -30,11 +30,32 @@ public struct PKCS11Error: Error, Hashable, Sendable, CustomStringConvertible {
         PKCS11Error.integrity.contains(rv)
     }
 
+    /// `C_WrapKey` refused because the key may not leave the token: `CKR_KEY_UNEXTRACTABLE` or
+    /// `CKR_KEY_NOT_WRAPPABLE`. Only these prove a token enforces a key's protection; other refusals
+    /// (`CKR_MECHANISM_INVALID`, …) say nothing about it.
+    public var meansKeyCannotBeWrappedOut: Bool {
+        rv == UInt(CKR_KEY_UNEXTRACTABLE) || rv == UInt(CKR_KEY_NOT_WRAPPABLE)
+    }
+
     /// The PIN was refused, or the token will not take one.
     public var meansLoginRefused: Bool {
         [UInt(CKR_PIN_INCORRECT), UInt(CKR_PIN_INVALID), UInt(CKR_PIN_LEN_RANGE), UInt(CKR_PIN_LOCKED),
          UInt(CKR_PIN_EXPIRED), UInt(CKR_USER_PIN_NOT_INITIALIZED)].contains(rv)
     }
+
+    /// Errors that connecting (slot list, token info, opening a session, logging in) retries with
+    /// backoff: SoftHSM answers `CKR_GENERAL_ERROR` or loses the token for a moment while another
+    /// process rewrites the token file (it does so on every login). A refused PIN is not among them.
+    public var meansTransientConnectFailure: Bool {
+        PKCS11Error.transientConnect.contains(rv)
+    }
+
+    static let transientConnect: Set<UInt> = [
+        UInt(CKR_GENERAL_ERROR), UInt(CKR_FUNCTION_FAILED), UInt(CKR_DEVICE_ERROR), UInt(CKR_DEVICE_MEMORY),
+        UInt(CKR_TOKEN_NOT_PRESENT), UInt(CKR_TOKEN_NOT_RECOGNIZED), UInt(CKR_SESSION_COUNT),
+        // Through p11-kit-proxy, C_Login on a SoftHSM token being rewritten answers this.
+        UInt(CKR_USER_PIN_NOT_INITIALIZED),
+    ]
 
     static let connectionLost: Set<UInt> = [
         UInt(CKR_SESSION_HANDLE_INVALID), UInt(CKR_SESSION_CLOSED), UInt(CKR_DEVICE_REMOVED),
@@ -110,10 +131,20 @@ public enum PKCS11SetupError: Error, Hashable, Sendable, CustomStringConvertible
     case moduleNotLoadable(path: String, reason: String)
     /// The library has no `C_GetFunctionList`: it is not a PKCS#11 module.
     case notAPKCS11Module(path: String)
+    /// The library is already loaded and initialised in this process (through `loadedAs`) with
+    /// another initialisation string; Cryptoki state is per process, so it cannot be initialised twice.
+    case initialisedDifferently(path: String, loadedAs: String)
     /// No token with this label or serial; lists the labels that are present.
     case tokenNotFound(selector: String, present: [String])
-    /// More than one token has this label.
-    case tokenAmbiguous(selector: String, slots: [UInt])
+    /// More than one token matches the selector.
+    case tokenAmbiguous(selector: TokenSelector, tokens: [AmbiguousToken])
+    /// The token requires a login (`CKF_LOGIN_REQUIRED`) and no PIN was given.
+    case pinRequired(token: String)
+    /// More than one secret key carries this label.
+    case duplicateKey(label: String, count: Int)
+    /// Connecting kept failing with errors that are usually transient (another process rewriting the
+    /// token): given up after `attempts` tries over `milliseconds`; `last` is the final answer.
+    case stillFailing(what: String, attempts: Int, milliseconds: Int, last: String)
 
     public var description: String {
         switch self {
@@ -121,15 +152,36 @@ public enum PKCS11SetupError: Error, Hashable, Sendable, CustomStringConvertible
             return "cannot load PKCS#11 module \(path): \(reason)"
         case .notAPKCS11Module(let path):
             return "\(path) has no C_GetFunctionList; it is not a PKCS#11 module"
+        case .initialisedDifferently(let path, let loadedAs):
+            let same = path == loadedAs ? "" : " (as \(loadedAs), the same library)"
+            return "PKCS#11 module \(path) is already initialised in this process\(same) with other initialisation arguments "
+                + "(hsm.initArgs); a module is initialised once per process, so vaults that share a module in one process "
+                + "must use the same initArgs: use one initArgs, or open the other vault from another process"
         case .tokenNotFound(let selector, let present):
             let list = present.isEmpty ? "no initialised tokens" : "tokens present: " + present.map { "'\($0)'" }.joined(separator: ", ")
             return "no token \(selector) in any slot (\(list))"
-        case .tokenAmbiguous(let selector, let slots):
-            return "more than one token matches \(selector) (slots \(slots.map(String.init).joined(separator: ", "))); choose by serial"
+        case .tokenAmbiguous(let selector, let tokens):
+            let list = tokens.map { "slot \($0.slot): '\($0.label)' serial '\($0.serial)'" }.joined(separator: "; ")
+            let labels = Set(tokens.map(\.label)), serials = Set(tokens.map(\.serial))
+            let advice: String
+            switch selector {
+            case .label where serials.count == tokens.count:
+                advice = "choose one by serial (hsm.tokenSerial / --token-serial)"
+            case .serial where labels.count == tokens.count:
+                advice = "they share the serial number; choose one by label (hsm.tokenLabel / --token) instead"
+            case .label, .serial:
+                advice = "give each token its own label (serials alone do not tell them apart), then choose by label and serial"
+            case .labelAndSerial:
+                advice = "label and serial together are not unique; give each token its own label"
+            }
+            return "more than one token matches \(selector) (\(list)); \(advice)"
+        case .pinRequired(let token):
+            return "token '\(token)' requires a login (CKF_LOGIN_REQUIRED) and no PIN was given"
+        case .duplicateKey(let label, let count):
+            return "more than one secret key (\(count) found) on the token is labelled '\(label)'"
+        case .stillFailing(let what, let attempts, let milliseconds, let last):
+            return "could not \(what) after \(attempts) attempts over \(milliseconds) ms (each failure was of a kind "
+                + "that usually passes, such as another process rewriting the token; is the token busy or gone?): \(last)"
         }
     }
-}
-
-extension PKCS11SetupError {
-    static func duplicateKey(_ label: String) -> PKCS11Error { PKCS11Error("C_FindObjects(\(label))", 0x5) }
 }

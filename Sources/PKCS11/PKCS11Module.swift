@@ -6,7 +6,7 @@ import Synchronization
 
 /// A PKCS#11 module (a `.so`), loaded with `dlopen` and driven through its `C_GetFunctionList` table.
 ///
-/// One instance per module path per process (``load(path:reserved:)`` hands out the same one), because
+/// One instance per loaded library per process (``load(path:reserved:)`` hands out the same one), because
 /// Cryptoki state — initialisation, login, sessions — belongs to the whole process. Every call runs
 /// under a shared gate; re-initialising (after the HSM went away, or to let SoftHSM free the session
 /// objects it keeps until `C_Finalize`) takes the gate exclusively, so no call is in flight while the
@@ -27,28 +27,43 @@ public final class PKCS11Module: @unchecked Sendable {
     private let generationCounter = Atomic<UInt64>(1)
     private let loginCounter = Atomic<Int>(0)
 
-    private static let registry = Mutex<[String: PKCS11Module]>([:])
+    // Keyed by the dlopen handle: one module per loaded library, whatever path named it.
+    private static let registry = Mutex<[UInt: PKCS11Module]>([:])
     private let tokenWrites = Mutex(())
 
     /// Loads (or returns the already loaded) module at `path` and initialises it with
     /// `CKF_OS_LOCKING_OK`, tolerating `CKR_CRYPTOKI_ALREADY_INITIALIZED`.
+    ///
+    /// Modules are keyed by the library `dlopen` returns, not by the path string: a second path (a
+    /// symlink, a relative path) to the same file gives the same library, whose Cryptoki state is
+    /// initialised once per process. So a second load with another initialisation string
+    /// (`reserved`, for example another NSS database) cannot get a module of its own and is refused
+    /// with ``PKCS11SetupError/initialisedDifferently(path:loadedAs:)`` rather than silently sharing
+    /// the first initialisation.
     public static func load(path: String, reserved: String? = nil) throws -> PKCS11Module {
-        try registry.withLock { modules in
-            if let module = modules[path] { return module }
-            let module = try PKCS11Module(path: path, reserved: reserved)
-            modules[path] = module
+        guard access(path, F_OK) == 0 else {
+            throw PKCS11SetupError.moduleNotLoadable(path: path, reason: "no such file")
+        }
+        return try registry.withLock { modules in
+            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+                let reason = dlerror().map { String(cString: $0) } ?? "dlopen failed"
+                throw PKCS11SetupError.moduleNotLoadable(path: path, reason: reason)
+            }
+            let key = UInt(bitPattern: handle)
+            if let module = modules[key] {
+                dlclose(handle)  // drop the reference this dlopen added; the module keeps its own
+                guard module.reserved == reserved else {
+                    throw PKCS11SetupError.initialisedDifferently(path: path, loadedAs: module.path)
+                }
+                return module
+            }
+            let module = try PKCS11Module(path: path, handle: handle, reserved: reserved)
+            modules[key] = module
             return module
         }
     }
 
-    private init(path: String, reserved: String?) throws {
-        guard access(path, F_OK) == 0 else {
-            throw PKCS11SetupError.moduleNotLoadable(path: path, reason: "no such file")
-        }
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-            let reason = dlerror().map { String(cString: $0) } ?? "dlopen failed"
-            throw PKCS11SetupError.moduleNotLoadable(path: path, reason: reason)
-        }
+    private init(path: String, handle: UnsafeMutableRawPointer, reserved: String?) throws {
         guard let symbol = dlsym(handle, "C_GetFunctionList") else {
             dlclose(handle)
             throw PKCS11SetupError.notAPKCS11Module(path: path)
@@ -196,9 +211,12 @@ public final class PKCS11Module: @unchecked Sendable {
         return result
     }
 
-    /// Finds the one initialised token matching `selector`.
-    public func token(_ selector: TokenSelector) throws -> TokenInfo {
-        try shared { try unsafeToken(selector) }
+    /// Finds the one initialised token matching `selector`, retrying transient failures (see
+    /// ``ConnectRetry``) as connecting does: the module is re-initialised before each further attempt.
+    public func token(_ selector: TokenSelector, retry: ConnectRetry = .standard) throws -> TokenInfo {
+        try retry.run(
+            what: "find the token \(selector)", onRetry: { _, _ in try reinitialize(ifGeneration: generation) }
+        ) { try shared { try unsafeToken(selector) } }
     }
 
     func unsafeToken(_ selector: TokenSelector) throws -> TokenInfo {
@@ -209,7 +227,8 @@ public final class PKCS11Module: @unchecked Sendable {
             throw PKCS11SetupError.tokenNotFound(selector: selector.description, present: initialised.map(\.label))
         }
         guard matches.count == 1 else {
-            throw PKCS11SetupError.tokenAmbiguous(selector: selector.description, slots: matches.map(\.slot))
+            throw PKCS11SetupError.tokenAmbiguous(
+                selector: selector, tokens: matches.map { AmbiguousToken(slot: $0.slot, label: $0.label, serial: $0.serial) })
         }
         return first
     }
@@ -235,15 +254,18 @@ public final class PKCS11Module: @unchecked Sendable {
     }
 }
 
-/// Which token to use: by label or by serial number.
+/// Which token to use: by label, by serial number, or by both (when neither alone is unique: NSS
+/// softokn gives both its tokens serial zero).
 public enum TokenSelector: Sendable, Hashable, CustomStringConvertible {
     case label(String)
     case serial(String)
+    case labelAndSerial(label: String, serial: String)
 
     func matches(_ token: TokenInfo) -> Bool {
         switch self {
         case .label(let label): token.label == label
         case .serial(let serial): token.serial == serial
+        case .labelAndSerial(let label, let serial): token.label == label && token.serial == serial
         }
     }
 
@@ -251,8 +273,16 @@ public enum TokenSelector: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .label(let label): "labelled '\(label)'"
         case .serial(let serial): "with serial '\(serial)'"
+        case .labelAndSerial(let label, let serial): "labelled '\(label)' with serial '\(serial)'"
         }
     }
+}
+
+/// One of several tokens that match a selector.
+public struct AmbiguousToken: Sendable, Hashable {
+    public var slot: UInt
+    public var label: String
+    public var serial: String
 }
 
 /// `CK_INFO`, as text.

@@ -118,6 +118,11 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         /// `hsm.recycleAfter` (default 20000): session objects after which the module is
         /// re-initialised at a quiet moment (SoftHSM frees destroyed session objects only then); 0: never.
         public var recycleAfter: Int = 20_000
+        /// `hsm.connectAttempts` (default 10, 1 to 100): attempts at finding the token and logging in
+        /// when the token answers with a transient failure (SoftHSM rewrites its token file on every
+        /// login, so processes connecting at once see it vanish for a moment); backoff 20 ms doubling
+        /// to 400 ms, jittered. A refused PIN is never retried.
+        public var connectAttempts: Int = 10
 
         /// Creates tier 3 settings.
         public init(
@@ -235,19 +240,24 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
             guard recycle >= 0 else {
                 throw StrongroomError(.configuration, "setting 'hsm.recycleAfter' in \(reader.place("hsm.recycleAfter")) must not be negative")
             }
+            let connectAttempts = try reader.int("hsm.connectAttempts") ?? 10
+            guard (1...100).contains(connectAttempts) else {
+                throw StrongroomError(.configuration, "hsm.connectAttempts in \(source) must be 1 to 100, got \(connectAttempts)")
+            }
             let blobStore = try reader.string("hsm.blobStore") ?? "directory"
             guard blobStore == "directory" || blobStore == "s3" else {
                 throw StrongroomError(.configuration, "setting 'hsm.blobStore' in \(reader.place("hsm.blobStore")) must be directory or s3")
             }
             let storage = blobStore == "s3" ? try objectStorage(reader) : nil
-            settings = .hsm(
-                HSM(
-                    modulePath: try reader.required("hsm.module"), tokenLabel: label, tokenSerial: serial,
-                    pinEnvironmentVariable: try reader.string("hsm.pinEnv") ?? "STRONGROOM_HSM_PIN",
-                    pinFile: try reader.string("hsm.pinFile"),
-                    blobPath: storage == nil ? try reader.required("hsm.blobPath") : try reader.string("hsm.blobPath") ?? "",
-                    initArgs: try reader.string("hsm.initArgs"), maxSessions: maxSessions, recycleAfter: recycle,
-                    blobStorage: storage))
+            var hsm = HSM(
+                modulePath: try reader.required("hsm.module"), tokenLabel: label, tokenSerial: serial,
+                pinEnvironmentVariable: try reader.string("hsm.pinEnv") ?? "STRONGROOM_HSM_PIN",
+                pinFile: try reader.string("hsm.pinFile"),
+                blobPath: storage == nil ? try reader.required("hsm.blobPath") : try reader.string("hsm.blobPath") ?? "",
+                initArgs: try reader.string("hsm.initArgs"), maxSessions: maxSessions, recycleAfter: recycle,
+                blobStorage: storage)
+            hsm.connectAttempts = connectAttempts
+            settings = .hsm(hsm)
         }
         return StrongroomConfiguration(tier: settings, lockTimeout: .seconds(timeout), source: source)
     }

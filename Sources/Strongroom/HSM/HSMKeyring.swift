@@ -12,6 +12,9 @@ public final class HSMKeyring: Keyring {
     public let kekID: String
     let vaultID: VaultID
     let connection: PKCS11Connection
+    /// Whether new objects are `CKA_PRIVATE`: only after a login (a token without
+    /// `CKF_LOGIN_REQUIRED` used without a PIN cannot make private objects).
+    let privateObjects: Bool
 
     static let wrapMechanism = Mechanism.aesKeyWrap
     static let wrappedKeySize = 40
@@ -22,6 +25,7 @@ public final class HSMKeyring: Keyring {
         self.vaultID = vaultID
         self.kekID = "strongroom/\(vaultID.hex)"
         self.connection = connection
+        self.privateObjects = connection.isLoggedIn
     }
 
     /// The label of KEK version `version`.
@@ -31,32 +35,28 @@ public final class HSMKeyring: Keyring {
 
     // MARK: Templates
 
-    static func kekTemplate(label: String, id: [UInt8], token: Bool = true) -> [Attribute] {
+    static func kekTemplate(label: String, id: [UInt8], token: Bool = true, private: Bool = true) -> [Attribute] {
         [
-            .objectClass(.secretKey), .keyType(.aes), .valueLength(32), .token(token), .private(true),
+            .objectClass(.secretKey), .keyType(.aes), .valueLength(32), .token(token), .private(`private`),
             .sensitive(true), .extractable(false), .wrap(true), .unwrap(true), .encrypt(false), .decrypt(false),
             .label(label), .id(id),
         ]
     }
 
-    static let dataKeyTemplate: [Attribute] = [
-        .objectClass(.secretKey), .keyType(.aes), .valueLength(32), .token(false), .private(true),
-        .sensitive(true), .extractable(true), .encrypt(true), .decrypt(true),
-    ]
-
-    /// A data key unwrapped to be used (decrypt only) or to be wrapped again (extractable).
-    static func unwrappedTemplate(extractable: Bool) -> [Attribute] {
-        extractable ? unwrappedToRewrap : unwrappedToDecrypt
+    static func dataKeyTemplate(private: Bool = true) -> [Attribute] {
+        [
+            .objectClass(.secretKey), .keyType(.aes), .valueLength(32), .token(false), .private(`private`),
+            .sensitive(true), .extractable(true), .encrypt(true), .decrypt(true),
+        ]
     }
 
-    private static let unwrappedToDecrypt: [Attribute] = [
-        .objectClass(.secretKey), .keyType(.aes), .token(false), .private(true), .sensitive(true),
-        .extractable(false), .decrypt(true), .encrypt(false),
-    ]
-    private static let unwrappedToRewrap: [Attribute] = [
-        .objectClass(.secretKey), .keyType(.aes), .token(false), .private(true), .sensitive(true),
-        .extractable(true), .decrypt(false), .encrypt(false),
-    ]
+    /// A data key unwrapped to be used (decrypt only) or to be wrapped again (extractable).
+    static func unwrappedTemplate(extractable: Bool, private: Bool = true) -> [Attribute] {
+        [
+            .objectClass(.secretKey), .keyType(.aes), .token(false), .private(`private`), .sensitive(true),
+            .extractable(extractable), .decrypt(!extractable), .encrypt(false),
+        ]
+    }
 
     // MARK: Keyring
 
@@ -64,7 +64,7 @@ public final class HSMKeyring: Keyring {
         let iv = try SecureRandom.bytes(count: HSMKeyring.ivSize)
         return try await run("seal", integrityPath: false) { session in
             let kek = try kekHandle(session, kekVersion)
-            let dataKey = try session.generateAESKey(HSMKeyring.dataKeyTemplate)
+            let dataKey = try session.generateAESKey(HSMKeyring.dataKeyTemplate(private: privateObjects))
             defer { try? session.destroy(dataKey) }
             let sealed = try session.encryptGCM(key: dataKey, iv: iv, aad: associatedData, plaintext: share)
             let wrapped = try session.wrap(dataKey, with: kek, mechanism: HSMKeyring.wrapMechanism)
@@ -80,7 +80,7 @@ public final class HSMKeyring: Keyring {
             let kek = try kekHandle(session, sealed.kekVersion)
             let dataKey = try session.unwrap(
                 sealed.wrappedKey, with: kek, mechanism: HSMKeyring.wrapMechanism,
-                template: HSMKeyring.unwrappedTemplate(extractable: false))
+                template: HSMKeyring.unwrappedTemplate(extractable: false, private: privateObjects))
             defer { try? session.destroy(dataKey) }
             return try session.decryptGCM(
                 key: dataKey, iv: sealed.iv, aad: associatedData, ciphertext: sealed.ciphertext, tag: sealed.tag)
@@ -94,14 +94,14 @@ public final class HSMKeyring: Keyring {
             let newKEK = try kekHandle(session, target)
             let dataKey = try session.unwrap(
                 sealed.wrappedKey, with: oldKEK, mechanism: HSMKeyring.wrapMechanism,
-                template: HSMKeyring.unwrappedTemplate(extractable: true))
+                template: HSMKeyring.unwrappedTemplate(extractable: true, private: privateObjects))
             defer { try? session.destroy(dataKey) }
             let wrapped = try session.wrap(dataKey, with: newKEK, mechanism: HSMKeyring.wrapMechanism)
             // Verify before anything is written: the new wrapping must unwrap under the new KEK to a
             // key that opens this very ciphertext (the GCM tag checks it inside the HSM).
             let check = try session.unwrap(
                 wrapped, with: newKEK, mechanism: HSMKeyring.wrapMechanism,
-                template: HSMKeyring.unwrappedTemplate(extractable: false))
+                template: HSMKeyring.unwrappedTemplate(extractable: false, private: privateObjects))
             defer { try? session.destroy(check) }
             _ = try session.decryptGCM(
                 key: check, iv: sealed.iv, aad: associatedData, ciphertext: sealed.ciphertext, tag: sealed.tag)
@@ -119,7 +119,7 @@ public final class HSMKeyring: Keyring {
             // Find first, then create: safe to run again after a lost session or a refused write.
             try connection.module.serializingTokenWrites {
                 if try session.key(labelled: label) != nil { return }
-                _ = try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: id))
+                _ = try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: id, private: privateObjects))
             }
         }
     }
@@ -185,11 +185,21 @@ public final class HSMKeyring: Keyring {
         }
     }
 
+    /// Runs one operation. A KEK that is not found is looked for again a few times (3 more, 10–80 ms
+    /// apart, jittered) before it is reported: SoftHSM's `C_FindObjects` misses a token object for a
+    /// moment while another process rewrites the token's files. (Not-found answers are not cached.)
     private func run<R>(_ operation: String, integrityPath: Bool, _ body: (PKCS11Session) throws -> R) async throws -> R {
-        do {
-            return try await connection.withSession(body)
-        } catch {
-            throw HSMKeyring.mapped(error, operation: operation, integrityPath: integrityPath, token: tokenName)
+        var attempt = 1
+        while true {
+            do {
+                return try await connection.withSession(body)
+            } catch let error as StrongroomError where error.code == .keyUnavailable && attempt < 4 {
+                let pause = 10 << attempt  // 20, 40, 80 ms at most
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: (pause / 2)...pause)))
+            } catch {
+                throw HSMKeyring.mapped(error, operation: operation, integrityPath: integrityPath, token: tokenName)
+            }
         }
     }
 
@@ -215,7 +225,17 @@ public final class HSMKeyring: Keyring {
         case let error as PKCS11Error:
             return StrongroomError(.hsmUnavailable, "the HSM could not \(operation)", cause: error.description)
         case let error as PKCS11SetupError:
-            return StrongroomError(.hsmUnavailable, error.description)
+            switch error {
+            case .duplicateKey(let label, _):
+                return StrongroomError(
+                    .configuration,
+                    "more than one key on HSM token \(token) is labelled '\(label)', so Strongroom cannot tell which is the vault's KEK and will not guess; this is not tampering with a blob: another program, a restored token backup or a copied vault made a second key with the label. List the token's secret keys (pkcs11-tool --list-objects --type secrkey), keep the one this vault's blobs open with (the older one, with CKA_ID = vault id + version) and move the other away; nothing was changed",
+                    cause: error.description)
+            case .initialisedDifferently, .tokenAmbiguous, .pinRequired:
+                return StrongroomError(.configuration, error.description)
+            default:
+                return StrongroomError(.hsmUnavailable, error.description)
+            }
         case let error as CryptoError:
             return StrongroomError(.crypto, "could not \(operation): \(error)")
         default:

@@ -10,12 +10,37 @@ import SecureCrypto
 public enum HSMVault {
     /// Creates a vault: its blob directory and state, and KEK version 1 on the token. Refuses to touch
     /// an existing vault. Returns the new vault id.
-    public static func initialise(_ settings: StrongroomConfiguration.HSM, logger: Logger) async throws -> VaultID {
+    ///
+    /// Before anything is written it runs the preflight of `strongroom hsm check` on the token
+    /// (``HSMCheck/preflight(_:logger:)``): a required mechanism that is missing or lacks a usable
+    /// AES-256 key size is a configuration error; a token that does not enforce the KEK's protection
+    /// (its value readable, or wrappable out) is refused too, unless `acceptWeakToken` is given, which
+    /// is called with the weaknesses (say them loudly) before the vault is made anyway.
+    public static func initialise(
+        _ settings: StrongroomConfiguration.HSM, acceptWeakToken: (@Sendable ([String]) -> Void)? = nil, logger: Logger
+    ) async throws -> VaultID {
         let blobs = try blobStore(settings, lockTimeout: .seconds(60), logger: logger)
         if try await blobs.read(VaultState.key) != nil {
             throw StrongroomError(.vaultAlreadyExists, "\(blobs.location) already holds a vault; nothing was changed")
         }
         let connection = try connect(settings, logger: logger)
+        let preflight = try await HSMCheck.preflight(connection, logger: logger)
+        if !preflight.missing.isEmpty {
+            throw StrongroomError(
+                .configuration,
+                "HSM token \(describe(connection)) cannot hold a tier 3 vault: \(preflight.missing.joined(separator: "; ")). Tier 3 needs CKM_AES_KEY_GEN, CKM_AES_GCM (encrypt, decrypt) and CKM_AES_KEY_WRAP (wrap, unwrap) with 32-byte AES keys; choose another token or module (strongroom hsm check shows what it offers); nothing was created")
+        }
+        if !preflight.weaknesses.isEmpty {
+            guard let acceptWeakToken else {
+                throw StrongroomError(
+                    .configuration,
+                    "HSM token \(describe(connection)) does not protect the KEK: \(preflight.weaknesses.joined(separator: "; ")). Strongroom refuses it; use an HSM that enforces CKA_SENSITIVE and CKA_EXTRACTABLE (strongroom hsm check), or for a test token only pass --accept-weak-token; nothing was created")
+            }
+            logger.warning(
+                "HSM token does not protect the KEK; creating the vault anyway as asked",
+                metadata: ["hsm.weaknesses": "\(preflight.weaknesses.joined(separator: "; "))"])
+            acceptWeakToken(preflight.weaknesses)
+        }
         if settings.blobStorage == nil {
             try POSIX.makeDirectories(settings.blobPath)
             try LocalVault.checkDirectory(settings.blobPath)
@@ -62,37 +87,59 @@ public enum HSMVault {
         return DirectoryBlobStore(root: settings.blobPath, lockTimeout: lockTimeout)
     }
 
-    /// Loads the module, finds the token and logs in with the configured PIN.
-    static func connect(_ settings: StrongroomConfiguration.HSM, logger: Logger) throws -> PKCS11Connection {
-        let selector: TokenSelector
-        if let serial = settings.tokenSerial {
-            selector = .serial(serial)
-        } else if let label = settings.tokenLabel {
-            selector = .label(label)
-        } else {
-            throw StrongroomError(.configuration, "set hsm.tokenLabel or hsm.tokenSerial to choose the HSM token")
+    /// The token choice in `settings`: by label, by serial, or by both when both are set.
+    static func selector(_ settings: StrongroomConfiguration.HSM) throws -> TokenSelector {
+        switch (settings.tokenLabel, settings.tokenSerial) {
+        case (let label?, let serial?) where !label.isEmpty: .labelAndSerial(label: label, serial: serial)
+        case (_, let serial?): .serial(serial)
+        case (let label?, nil): .label(label)
+        case (nil, nil): throw StrongroomError(.configuration, "set hsm.tokenLabel or hsm.tokenSerial to choose the HSM token")
         }
-        let pin = try readPIN(settings)
+    }
+
+    static func describe(_ connection: PKCS11Connection) -> String {
+        connection.token.map { "'\($0.label)' (slot \($0.slot), serial '\($0.serial)')" } ?? "\(connection.selector)"
+    }
+
+    /// Loads the module, finds the token and logs in with the configured PIN; a token without
+    /// `CKF_LOGIN_REQUIRED` is used without a login when no PIN is configured. Transient failures
+    /// (another process rewriting the token) are retried `hsm.connectAttempts` times with backoff.
+    static func connect(_ settings: StrongroomConfiguration.HSM, logger: Logger) throws -> PKCS11Connection {
+        let selector = try selector(settings)
+        let pin = try readPINIfSet(settings)
         do {
             let module = try PKCS11Module.load(path: settings.modulePath, reserved: settings.initArgs)
+            let retry = ConnectRetry(
+                attempts: max(settings.connectAttempts, 1), baseDelay: ConnectRetry.standard.baseDelay,
+                maxDelay: ConnectRetry.standard.maxDelay)
             return try PKCS11Connection(
                 module: module, token: selector, pin: pin, maxWorkerSessions: settings.maxSessions,
-                recycleAfter: settings.recycleAfter, logger: logger)
+                recycleAfter: settings.recycleAfter, retry: retry, logger: logger)
+        } catch PKCS11SetupError.pinRequired(let token) {
+            throw StrongroomError(
+                .configuration,
+                "the HSM PIN is not set and token '\(token)' requires a login: export \(settings.pinEnvironmentVariable) or point hsm.pinFile at a 0600 file (the PIN is never taken as an argument)")
         } catch {
             throw HSMKeyring.mapped(error, operation: "log in", integrityPath: false, token: "\(selector)")
         }
     }
 
     /// The user PIN, from `hsm.pinFile` (owner-only, one line) or the `hsm.pinEnv` variable, straight
-    /// into locked memory.
+    /// into locked memory. Throws a configuration error when neither is set.
     public static func readPIN(_ settings: StrongroomConfiguration.HSM) throws -> SecretBytes {
-        if let file = settings.pinFile { return try readPINFile(file) }
-        let name = settings.pinEnvironmentVariable
-        guard let value = getenv(name), strlen(value) > 0 else {
+        guard let pin = try readPINIfSet(settings) else {
             throw StrongroomError(
                 .configuration,
-                "the HSM PIN is not set: export \(name) or point hsm.pinFile at a 0600 file (the PIN is never taken as an argument)")
+                "the HSM PIN is not set: export \(settings.pinEnvironmentVariable) or point hsm.pinFile at a 0600 file (the PIN is never taken as an argument)")
         }
+        return pin
+    }
+
+    /// The user PIN, or nil when `hsm.pinFile` is not set and the `hsm.pinEnv` variable is unset or empty
+    /// (fine for a token without `CKF_LOGIN_REQUIRED`).
+    static func readPINIfSet(_ settings: StrongroomConfiguration.HSM) throws -> SecretBytes? {
+        if let file = settings.pinFile { return try readPINFile(file) }
+        guard let value = getenv(settings.pinEnvironmentVariable), strlen(value) > 0 else { return nil }
         return try crypto { () throws(CryptoError) in
             do {
                 return try SecretBytes(copying: UnsafeRawBufferPointer(start: value, count: strlen(value)))

@@ -48,6 +48,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Tier hsm: token label.", valueName: "label"))
     var token: String?
 
+    @Option(name: .long, help: ArgumentHelp("Tier hsm: C_Initialize pReserved string (hsm.initArgs; NSS softokn needs one).", valueName: "text"))
+    var initArgs: String?
+
+    @Flag(name: .long, help: "Tier hsm: benchmark on a token that does not protect the KEK (a test module such as NSS softokn).")
+    var acceptWeakToken = false
+
     @Option(name: .long, help: "Tier hsm: session objects between module re-initialisations (hsm.recycleAfter; 0: never).")
     var recycleAfter: Int = 20_000
 
@@ -151,9 +157,10 @@ struct BenchCommand: AsyncParsableCommand {
             return Vault(store: store) { await CloudVault.removeEverything(settings, logger: logger) }
         case "hsm":
             let settings = StrongroomConfiguration.HSM(
-                modulePath: module ?? "", tokenLabel: token, blobPath: path, maxSessions: max(4, sessions),
-                recycleAfter: recycleAfter)
-            _ = try await HSMVault.initialise(settings, logger: logger)
+                modulePath: module ?? "", tokenLabel: token, blobPath: path, initArgs: initArgs,
+                maxSessions: max(4, sessions), recycleAfter: recycleAfter)
+            _ = try await HSMVault.initialise(
+                settings, acceptWeakToken: acceptWeakToken ? Terminal.weakTokenWarning : nil, logger: logger)
             let store = try await HSMVault.open(settings, logger: logger)
             return Vault(store: store) {
                 try? await HSMVault.destroyKeys(settings, logger: logger)

@@ -77,3 +77,16 @@ struct HSMCheckCommand: AsyncParsableCommand {
         if failed > 0 { throw ExitCode(1) }
     }
 }
+
+extension Terminal {
+    /// ``warnWeakToken(_:)`` as a value, for `HSMVault.initialise(_:acceptWeakToken:logger:)`.
+    static let weakTokenWarning: @Sendable ([String]) -> Void = { warnWeakToken($0) }
+
+    /// The loud warning of `--accept-weak-token`: what the token failed to enforce, on standard error.
+    static func warnWeakToken(_ weaknesses: [String]) {
+        var lines = ["WARNING: this HSM token does NOT protect the vault's KEK; accepted only because of --accept-weak-token."]
+        lines += weaknesses.map { "WARNING:   \($0)" }
+        lines.append("WARNING: anyone with the token's PIN can take the KEK out and open every blob. Use such a token for tests only.")
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}

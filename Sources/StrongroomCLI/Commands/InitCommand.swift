@@ -8,12 +8,18 @@ struct InitCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
+    @Flag(
+        name: .long,
+        help: "Tier 3: create the vault even if the token fails the KEK protection checks of `strongroom hsm check` (a test module such as NSS softokn). Never for real keys.")
+    var acceptWeakToken = false
+
     func run() async throws {
         try await Terminal.run {
             let logger = options.makeLogger()
             let configuration = try await options.loadConfiguration()
             if case .hsm(let hsm) = configuration.tier {
-                let vault = try await HSMVault.initialise(hsm, logger: logger)
+                let vault = try await HSMVault.initialise(
+                    hsm, acceptWeakToken: acceptWeakToken ? Terminal.weakTokenWarning : nil, logger: logger)
                 print("created vault \(vault.hex)")
                 print("  blobs: \(hsm.blobStorage.map { "s3://\($0.bucket)/\($0.prefix)" } ?? "\(hsm.blobPath) (0700)")")
                 print("  KEK:   'strongroom/\(vault.hex)/kek/1' on HSM token \(hsm.tokenSerial.map { "serial \($0)" } ?? "'\(hsm.tokenLabel ?? "")'") (non-extractable AES-256)")

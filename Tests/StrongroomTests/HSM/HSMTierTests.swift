@@ -104,7 +104,7 @@ import Testing
             #expect(try session.flag(.neverExtractable, of: kek))
             #expect(try session.flag(.token, of: kek))
             #expect(throws: PKCS11Error.self) { try session.attribute(.value, of: kek) }
-            let other = try session.generateAESKey(HSMKeyring.dataKeyTemplate)
+            let other = try session.generateAESKey(HSMKeyring.dataKeyTemplate())
             defer { try? session.destroy(other) }
             // A key with CKA_WRAP would be needed to even try; the KEK itself must refuse to be wrapped.
             let wrapping = try session.generateAESKey([
@@ -291,12 +291,111 @@ import Testing
         keyring.connection.forgetKey(labelled: label)
         return try await keyring.connection.withSession { try $0.key(labelled: label) != nil }
     }
+
+    // MARK: Issue 11 items 5–7
+
+    /// One library, two initialisation strings: refused clearly (Cryptoki state is per process), and a
+    /// second path to the same library with the same string gives the same module.
+    @Test func sameModuleWithOtherInitArgsIsRefusedNotSilentlyShared() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let module = try isolatedModule(directory)
+        // SoftHSM takes no initialisation string (it answers CKR_ARGUMENTS_BAD to one): load it without.
+        let first = try PKCS11Module.load(path: module)
+        let link = "\(directory.path)/link-to-module.so"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: module)
+        #expect(try PKCS11Module.load(path: link) === first)
+        let refused = #expect(throws: PKCS11SetupError.self) { try PKCS11Module.load(path: link, reserved: "second=2") }
+        #expect(refused == .initialisedDifferently(path: link, loadedAs: module))
+
+        var settings = environment.settings(blobPath: "\(directory.path)/vault", module: module)
+        settings.initArgs = "second=2"
+        let error = await #expect(throws: StrongroomError.self) { try await HSMVault.initialise(settings, logger: quietLogger) }
+        #expect(error?.code == .configuration)
+        #expect(error?.reason.contains("already initialised in this process with other initialisation arguments") == true)
+        #expect(error?.reason.contains("second=2") == false, "init strings are not echoed")
+    }
+
+    /// Two keys with the KEK's label are a configuration problem with advice, not "tampering".
+    @Test func aDuplicateKEKLabelIsAClearErrorOfItsOwnKindNotTampering() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let settings = environment.settings(blobPath: "\(directory.path)/vault")
+        let vault = try await HSMVault.initialise(settings, logger: quietLogger)
+        do {
+            let store = try await HSMVault.open(settings, logger: quietLogger)
+            _ = try await store.store(try id("dup"), secret("dup share"))
+        }
+        let label = "strongroom/\(vault.hex)/kek/1"
+        let connection = try HSMVault.connect(settings, logger: quietLogger)
+        let stray = try await connection.withSession { session in
+            try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: [1, 2, 3]))
+        }
+        defer { Task { try? await HSMVault.destroyKeys(settings, logger: quietLogger) } }
+        let error = await #expect(throws: StrongroomError.self) { try await HSMVault.open(settings, logger: quietLogger) }
+        #expect(error?.code == .configuration, "\(String(describing: error))")
+        #expect(error?.code != .integrityCheckFailed)
+        #expect(error?.reason.contains("more than one key") == true)
+        #expect(error?.reason.contains("not tampering") == true)
+        #expect(error?.cause?.contains(label) == true)
+        try await connection.withSession { session in try session.destroy(stray) }
+        connection.forgetKey(labelled: label)
+        let reopened = try await HSMVault.open(settings, logger: quietLogger)
+        #expect(try await reopened.load(try id("dup")) == secret("dup share"))
+        try await HSMVault.destroyKeys(settings, logger: quietLogger)
+    }
+
+    /// "KEK cannot be wrapped out" passes only when the token says why: CKR_KEY_UNEXTRACTABLE or
+    /// CKR_KEY_NOT_WRAPPABLE. Any other refusal (a mechanism the token lacks, a general error) proves nothing.
+    @Test(arguments: [
+        (UInt(0x6A), true), (0x69, true), (0x70, false), (0x71, false), (0x5, false), (0x68, false), (0x113, false),
+    ])
+    func wrapOutCheckPassesOnlyOnUnextractableOrNotWrappable(rv: UInt, passes: Bool) {
+        let verdict = HSMCheck.judgeWrapOut(PKCS11Error("C_WrapKey", rv))
+        #expect(verdict.passed == passes)
+        #expect(verdict.detail.contains(PKCS11Error.name(of: rv)))
+        if !passes { #expect(verdict.detail.contains("could not prove it")) }
+    }
+
+    /// Connecting retries a vanished token a bounded number of times, then says so clearly.
+    @Test func anUnknownTokenFailsClearlyAfterTheBoundedRetries() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        var settings = environment.settings(blobPath: "\(directory.path)/vault", token: "no-such-token-either")
+        settings.connectAttempts = 3
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await #expect(throws: StrongroomError.self) { try await HSMVault.initialise(settings, logger: quietLogger) }
+        let elapsed = clock.now - start
+        #expect(error?.code == .hsmUnavailable)
+        #expect(error?.reason.contains("after 3 attempts") == true, "\(String(describing: error))")
+        #expect(error?.reason.contains("no token labelled 'no-such-token-either'") == true)
+        #expect(elapsed >= .milliseconds(30) && elapsed < .seconds(5), "two jittered pauses of 10–20 and 20–40 ms")
+    }
+
+    @Test func retryPausesGrowAreJitteredAndCapped() {
+        let retry = ConnectRetry(attempts: 10, baseDelay: .milliseconds(20), maxDelay: .milliseconds(400))
+        for attempt in 1...9 {
+            let cap = min(20 * (1 << (attempt - 1)), 400)
+            let pauses = (0..<50).map { _ in retry.pause(after: attempt) }
+            #expect(pauses.allSatisfy { $0 >= .milliseconds(cap / 2) && $0 <= .milliseconds(cap) }, "attempt \(attempt)")
+            #expect(Set(pauses).count > 1, "jittered")
+        }
+        #expect(ConnectRetry.isTransient(PKCS11Error("C_Login", 0x5)))
+        #expect(ConnectRetry.isTransient(PKCS11SetupError.tokenNotFound(selector: "x", present: [])))
+        // A token read while another process rewrites it looks as if it had no user PIN: retried.
+        #expect(ConnectRetry.isTransient(PKCS11Error("C_Login", 0x102)))
+        for refused: UInt in [0xA0, 0xA1, 0xA2, 0xA3, 0xA4] {
+            #expect(!ConnectRetry.isTransient(PKCS11Error("C_Login", refused)), "a refused PIN is never retried")
+        }
+    }
 }
 
 final class Counter: Sendable {
     private let count = Atomic<Int>(0)
     var value: Int { count.load(ordering: .relaxed) }
     func increment() { count.add(1, ordering: .relaxed) }
+
 }
 
 /// The PKCS#11 layer against a second implementation: NSS softokn, loaded with its pReserved string.
