@@ -14,11 +14,22 @@ struct StrongroomCommand: AsyncParsableCommand {
             69 tier, HSM, S3/KMS or key unavailable, 73 vault exists, 74 I/O error, 75 vault busy, 77 wrong root \
             seed, HSM PIN refused, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 1 anything else.
             """,
-        version: "0.1.0",
+        // No `version:` here: ArgumentParser would then add its own `--version` flag to every
+        // subcommand's help, beside `get --version N`. The root's own flag below prints it.
         subcommands: [
             InitCommand.self, PutCommand.self, GetCommand.self, ListCommand.self, VersionsCommand.self,
             EraseCommand.self, RotateCommand.self, StatusCommand.self, DemoCommand.self, BenchCommand.self,
             HSMCommand.self, FrostCommand.self,
         ]
     )
+
+    static let versionString = "0.1.0"
+
+    @Flag(name: .long, help: "Show the version.")
+    var version = false
+
+    func run() async throws {
+        guard version else { throw CleanExit.helpRequest(self) }
+        print(StrongroomCommand.versionString)
+    }
 }

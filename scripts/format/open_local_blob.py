@@ -4,7 +4,7 @@
 Usage:
     open_local_blob.py --vault DIR [--seed FILE] --id SHARE_ID [--version N] [--hex]
 
-Reads DIR/vault.json ("vaultID", "seedCheck"), the raw 32-byte root seed (default
+Reads DIR/vault.json ("vaultID", "seedCheck", the active KEK range), the raw 32-byte root seed (default
 DIR/root.seed; refused if its mode grants any group/other access), checks the seed
 check value, picks DIR/shares/<id>/<version>.srb (the newest version when --version
 is omitted), opens it strictly per the spec and writes the share's plaintext to
@@ -31,6 +31,7 @@ from strongroom_envelope import (  # noqa: E402
     VAULT_ID_LEN,
     StrongroomError,
     UsageError,
+    active_kek_range,
     check_seed,
     open_local,
     validate_share_id,
@@ -42,8 +43,8 @@ MAX_BLOB_BYTES = 1 << 20
 _VERSION_FILE_RE = re.compile(r"([1-9][0-9]*)\.srb")
 
 
-def load_vault(vault_dir: str) -> tuple[bytes, bytes]:
-    """Return (vault id bytes, seed check bytes) from ``vault_dir/vault.json``."""
+def load_vault(vault_dir: str) -> tuple[bytes, bytes, tuple[int, int]]:
+    """Return (vault id bytes, seed check bytes, active KEK range) from ``vault_dir/vault.json``."""
     path = os.path.join(vault_dir, "vault.json")
     try:
         with open(path, "rb") as f:
@@ -61,7 +62,10 @@ def load_vault(vault_dir: str) -> tuple[bytes, bytes]:
             raise UsageError(f"{path}: {name!r} must be {2 * nbytes} hex digits")
         return bytes.fromhex(value)
 
-    return hex_field("vaultID", VAULT_ID_LEN), hex_field("seedCheck", SEED_CHECK_LEN)
+    for name in ("oldestActiveKEKVersion", "currentKEKVersion"):
+        if not isinstance(state.get(name), int) or state[name] < 1:
+            raise UsageError(f"{path}: {name!r} must be a positive integer")
+    return hex_field("vaultID", VAULT_ID_LEN), hex_field("seedCheck", SEED_CHECK_LEN), active_kek_range(state)
 
 
 def read_seed(path: str) -> bytes:
@@ -151,14 +155,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> bytes:
     """Do the work for parsed arguments and return the share plaintext."""
     validate_share_id(args.share_id)  # before it is used as a path component
-    vault_id, seed_check = load_vault(args.vault)
+    vault_id, seed_check, active = load_vault(args.vault)
     seed = read_seed(args.seed or os.path.join(args.vault, "root.seed"))
     check_seed(seed, vault_id, seed_check)
     path, version = select_blob(args.vault, args.share_id, args.version)
     blob = read_blob(path)
     try:
         return open_local(
-            blob, seed=seed, vault_id=vault_id, share_id=args.share_id, share_version=version
+            blob,
+            seed=seed,
+            vault_id=vault_id,
+            share_id=args.share_id,
+            share_version=version,
+            active_kek_versions=active,
         )
     except StrongroomError as exc:
         exc.blob_path = path

@@ -473,6 +473,15 @@ def seal_local(
     )
 
 
+def active_kek_range(state: dict) -> tuple[int, int]:
+    """The active KEK versions (oldest, newest) of a parsed ``vault.json``: from
+    ``oldestActiveKEKVersion`` to the larger of ``currentKEKVersion`` and a pending
+    ``rotation.target``."""
+    oldest = state["oldestActiveKEKVersion"]
+    newest = max(oldest, state["currentKEKVersion"], (state.get("rotation") or {}).get("target", 0))
+    return oldest, newest
+
+
 def open_local(
     blob: bytes,
     *,
@@ -481,8 +490,13 @@ def open_local(
     share_id: str,
     share_version: int,
     seed_check: bytes | None = None,
+    active_kek_versions: tuple[int, int] | None = None,
 ) -> bytes:
     """Open a tier 1 blob for the expected (vault id, share id, share version).
+
+    ``active_kek_versions`` is the vault's active KEK range (oldest, newest) from
+    ``vault.json`` (see :func:`active_kek_range`); a blob naming a KEK version outside
+    it is refused, as every reader must (docs/format.md).
 
     Steps, per docs/format.md: optional seed check; strict parse; check tier 1 and
     the binding of fields 1-8 to the expected values; check KEK id == vault id hex,
@@ -526,6 +540,14 @@ def open_local(
         raise IntegrityError(
             f"wrapped DEK length (field 16) {len(env.wrapped_dek)}, expected {WRAPPED_DEK_LEN}"
         )
+
+    if active_kek_versions is not None:
+        oldest, newest = active_kek_versions
+        if not oldest <= env.kek_version <= newest:
+            raise IntegrityError(
+                f"KEK version (field 14) {env.kek_version} is outside the vault's active range "
+                f"{oldest}..{newest}: altered, or put back from before a finished rotation"
+            )
 
     aad = expected_prefix + blob[env.prefix_len : len(env.header)]
     kek = derive_kek(seed, vault_id, env.kek_version)
