@@ -403,9 +403,9 @@ extension FROSTGroup {
     /// `allowingUnauthenticated`, a clear-text record of an earlier version is read too (only to know
     /// which stores to open for ``upgradeRecords()``, which checks it).
     public static func members(ofGroup name: String, in store: ShareStore, allowingUnauthenticated: Bool = false) async throws -> [ParticipantID] {
-        let recordName = try recordName(name)
-        var bytes = try await store.readRecord(recordName)
-        if bytes == nil, let clear = try await store.readUnauthenticatedRecord(recordName) {
+        let record = try FROSTGroup.recordName(name)
+        var bytes = try await store.readRecord(record)
+        if bytes == nil, let clear = try await store.readUnauthenticatedRecord(record) {
             guard allowingUnauthenticated else { throw unauthenticatedRecord(name, in: store) }
             bytes = clear
         }
@@ -461,6 +461,13 @@ extension FROSTGroup {
         }
         guard record.maxSigners >= 1, record.members.map(\.identifier) == Array(1...record.maxSigners) else {
             throw FROSTGroup.notAnchored(name, store, "its members are not 1...\(record.maxSigners)")
+        }
+        // `erase` destroys the key package before it marks the member, so a member marked erased
+        // whose key package is still stored was marked by someone else.
+        for member in record.members where member.erased {
+            if (try? await self.store(member.identifier).versions(try shareID(member.identifier)))?.isEmpty == false {
+                throw FROSTGroup.notAnchored(name, store, "participant \(member.identifier) is marked erased but its key package is still stored")
+            }
         }
         var anchored = 0
         for member in record.members where !member.erased {

@@ -30,8 +30,12 @@ extension ShareStore {
             throw StrongroomError(
                 .invalidInput, "record '\(name)' is \(bytes.count) bytes; a record is 1 byte to 1 MiB")
         }
-        let plain = try bytes.withUnsafeBytes { raw in
-            try crypto { () throws(CryptoError) in try SecretBytes(copying: raw) }
+        // A record is not secret; it goes through SecretBytes because that is what a keyring seals.
+        let plain: SecretBytes
+        do {
+            plain = try bytes.withUnsafeBytes { try SecretBytes(copying: $0) }
+        } catch {
+            throw StrongroomError(.crypto, "could not copy record '\(name)' into locked memory", cause: "\(error)")
         }
         let key = ShareStore.recordKey(name)
         try await blobs.withLock(.shared) {

@@ -244,7 +244,7 @@ public final class ShareStore: Sendable {
     }
 
     /// Parses a blob and checks that its header names this vault, tier, share id and version.
-    func checkedEnvelope(_ bytes: [UInt8], id: ShareID, version: UInt64) throws -> Envelope {
+    func checkedEnvelope(_ bytes: [UInt8], id: ShareID, version: UInt64) throws(StrongroomError) -> Envelope {
         let envelope = try Envelope(parsing: bytes)
         guard envelope.tier == tier, envelope.vaultID == vaultID, envelope.kekID == keyring.kekID else {
             throw StrongroomError(
@@ -292,7 +292,7 @@ public final class ShareStore: Sendable {
             let envelope: Envelope
             do {
                 envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
-            } catch let error as StrongroomError {
+            } catch {
                 result.append(
                     ShareVersionInfo(
                         version: version, kekVersion: 0, createdAt: 0, metadata: [:], blobSize: blob.bytes.count,
