@@ -13,9 +13,11 @@ struct StrongroomCommand: AsyncParsableCommand {
             Exit codes: 0 ok, 64 bad usage or share id, 65 integrity failure, 66 no such share or vault, \
             69 tier, HSM, S3/KMS or key unavailable, 73 vault exists, 74 I/O error, 75 vault busy, 77 wrong root \
             seed, HSM PIN refused, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 1 anything else.
+
+            `strongroom --version` prints the version.
             """,
         // No `version:` here: ArgumentParser would then add its own `--version` flag to every
-        // subcommand's help, beside `get --version N`. The root's own flag below prints it.
+        // subcommand's help, beside `get --version N`; `main()` below prints the version.
         subcommands: [
             InitCommand.self, PutCommand.self, GetCommand.self, ListCommand.self, VersionsCommand.self,
             EraseCommand.self, RotateCommand.self, StatusCommand.self, DemoCommand.self, BenchCommand.self,
@@ -25,11 +27,15 @@ struct StrongroomCommand: AsyncParsableCommand {
 
     static let versionString = "0.1.0"
 
-    @Flag(name: .long, help: "Show the version.")
-    var version = false
-
-    func run() async throws {
-        guard version else { throw CleanExit.helpRequest(self) }
-        print(StrongroomCommand.versionString)
+    /// `strongroom --version` prints the version. It is handled here rather than by a root option or
+    /// ArgumentParser's `version:`, either of which would take `get ID --version N` for itself or list
+    /// a second `--version` in every subcommand's help.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["--version"] {
+            print(versionString)
+            return
+        }
+        await main(arguments)
     }
 }
