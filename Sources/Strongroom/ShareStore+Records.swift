@@ -54,7 +54,8 @@ extension ShareStore {
                 if state.currentKEKVersion == envelope.sealed.kekVersion { break }
                 revision = try await blobs.read(key)?.revision
             }
-            try await blobs.destroy(ShareStore.unauthenticatedRecordKey(name))
+            let clearText = ShareStore.unauthenticatedRecordKey(name)
+            if try await blobs.read(clearText) != nil { try await blobs.destroy(clearText) }
         }
     }
 
@@ -83,7 +84,7 @@ extension ShareStore {
         } catch let error as StrongroomError where error.code == .integrityCheckFailed {
             throw StrongroomError(
                 .integrityCheckFailed,
-                "record '\(name)' in \(blobs.location) did not authenticate: it was altered, or copied from another vault, record or time before a finished rotation; it is not used",
+                "record '\(name)' in \(blobs.location) did not authenticate: it was altered, copied from another vault or record, or put back from before a finished rotation; it is not used",
                 cause: error.reason)
         }
     }
