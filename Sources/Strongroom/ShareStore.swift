@@ -19,6 +19,9 @@ public final class ShareStore: Sendable {
     let faults: FaultInjection
     /// The last vault state read, for stores whose shared lock does not span processes.
     let stateCache = Locked<VaultState?>(nil)
+    /// The bytes of `vault.json` last decoded and checked, with the result: loads read the state
+    /// before every blob (docs/format.md, "Active KEK range") and need not decode unchanged bytes.
+    let decodedState = Locked<(bytes: [UInt8], state: VaultState)?>(nil)
 
     /// Creates a store over a keyring and a blob store of an existing vault.
     public convenience init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger) {
@@ -55,12 +58,14 @@ public final class ShareStore: Sendable {
             throw StrongroomError(
                 .vaultNotInitialised, "no vault at \(blobs.location); run `strongroom init` first")
         }
+        if let last = decodedState.withLock({ $0 }), last.bytes == blob.bytes { return last.state }
         let state = try VaultState.decode(blob.bytes, location: blobs.location)
         guard state.vaultID == vaultID.hex, state.tier == keyring.tier.rawValue else {
             throw StrongroomError(
                 .integrityCheckFailed,
                 "\(blobs.location) holds vault \(state.vaultID) (\(state.tier)), not \(vaultID.hex) (\(keyring.tier))")
         }
+        decodedState.withLock { $0 = (blob.bytes, state) }
         return state
     }
 
