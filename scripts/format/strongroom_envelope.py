@@ -47,6 +47,8 @@ DEK_LEN = 32  # AES-256 data key
 WRAPPED_DEK_LEN = 40  # field 16 for a 32-byte DEK under RFC 3394
 IV_LEN = 12  # fields 18/19
 CIPHERTEXT_MAX = 65536  # field 20
+RECORD_VERSION = 0  # field 8 of a record (docs/format.md, "Records")
+RECORD_CIPHERTEXT_MAX = 1 << 20  # field 20 of a record
 TAG_LEN = 16  # field 22
 ROOT_SEED_LEN = 32
 SEED_CHECK_LEN = 16
@@ -285,9 +287,7 @@ def parse_envelope(blob: bytes) -> Envelope:
         validate_share_id(share_id)
     except (UnicodeDecodeError, UsageError):
         raise IntegrityError(f"share id (field 7) {raw_share_id!r} is not a valid share id") from None
-    share_version = r.uint(8, 8)
-    if share_version < 1:
-        raise IntegrityError("share version (field 8) is 0, must be >= 1")
+    share_version = r.uint(8, 8)  # 0: a record
     prefix_len = r.pos
     created_at = r.uint(8, 9)
     m = r.uint(2, 10)
@@ -317,8 +317,9 @@ def parse_envelope(blob: bytes) -> Envelope:
         raise IntegrityError(f"IV length (field 18) is {iv_len}, must be {IV_LEN}")
     iv = r.take(IV_LEN, 19)
     c = r.uint(4, 20)
-    if not 1 <= c <= CIPHERTEXT_MAX:
-        raise IntegrityError(f"ciphertext length (field 20) {c} out of range 1..{CIPHERTEXT_MAX}")
+    limit = RECORD_CIPHERTEXT_MAX if share_version == RECORD_VERSION else CIPHERTEXT_MAX
+    if not 1 <= c <= limit:
+        raise IntegrityError(f"ciphertext length (field 20) {c} out of range 1..{limit}")
     ciphertext = r.take(c, 21)
     tag = r.take(TAG_LEN, 22)
     if r.pos != len(blob):
@@ -350,7 +351,7 @@ def build_prefix(tier: int, vault_id: bytes, share_id: str, share_version: int) 
     validate_share_id(share_id)
     if len(vault_id) != VAULT_ID_LEN:
         raise UsageError(f"vault id must be {VAULT_ID_LEN} bytes")
-    if not 1 <= share_version <= UINT64_MAX:
+    if not 0 <= share_version <= UINT64_MAX:  # 0: a record
         raise UsageError(f"share version out of range: {share_version}")
     sid = share_id.encode("ascii")
     return (
