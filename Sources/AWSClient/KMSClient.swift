@@ -294,6 +294,14 @@ public struct KMSClient: Sendable {
         var code = fields["__type"] as? String ?? response.headers.first(name: "x-amzn-errortype")
         if let text = code, let hash = text.lastIndex(of: "#") { code = String(text[text.index(after: hash)...]) }
         if let text = code, let colon = text.firstIndex(of: ":") { code = String(text[..<colon]) }
-        return (code, fields["message"] as? String ?? fields["Message"] as? String)
+        var message = fields["message"] as? String ?? fields["Message"] as? String
+        if object == nil, response.body.readableBytes > 0,
+            let error = XMLElement.errorElement(response.body.withUnsafeReadableBytes { Array($0) })
+        {
+            // Some KMS-compatible servers (moto) answer authentication failures in XML.
+            code = code ?? error.value("Code")
+            message = error.value("Message")
+        }
+        return (code, message)
     }
 }

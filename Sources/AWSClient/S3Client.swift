@@ -336,8 +336,8 @@ public struct S3Client: Sendable {
 
     /// The S3 error code of an error answer: from its XML body, or from the status for bodiless ones.
     static func errorCode(_ response: AWSResponse) -> String? {
-        if response.body.readableBytes > 0, let root = try? XMLElement.parse(Array(buffer: response.body)),
-            root.name == "Error", let code = root.value("Code")
+        if response.body.readableBytes > 0, let error = XMLElement.errorElement(Array(buffer: response.body)),
+            let code = error.value("Code")
         {
             return code
         }
@@ -354,9 +354,9 @@ public struct S3Client: Sendable {
     static func error(_ response: AWSResponse, operation: String) -> AWSError {
         var message = "HTTP \(response.status)"
         var requestID = response.headers.first(name: "x-amz-request-id")
-        if response.body.readableBytes > 0, let root = try? XMLElement.parse(Array(buffer: response.body)), root.name == "Error" {
-            message = root.value("Message") ?? message
-            requestID = root.value("RequestId") ?? requestID
+        if response.body.readableBytes > 0, let error = XMLElement.errorElement(Array(buffer: response.body)) {
+            message = error.value("Message") ?? message
+            requestID = error.value("RequestId") ?? requestID
         }
         return AWSError(
             kind: .service, operation: operation, status: response.status, code: errorCode(response),

@@ -17,6 +17,16 @@ struct XMLElement: Sendable {
         let description: String
     }
 
+    /// The `<Error>` element of an error answer: the root (S3), or the `<Error>` child of an
+    /// `<ErrorResponse>` root (the query-protocol form some KMS-compatible servers answer with).
+    static func errorElement(_ bytes: [UInt8]) -> XMLElement? {
+        guard let root = try? parse(bytes) else { return nil }
+        if root.name == "Error" { return root }
+        guard root.name == "ErrorResponse", var error = root.child("Error") else { return nil }
+        if error.child("RequestId") == nil, let requestID = root.child("RequestId") { error.children.append(requestID) }
+        return error
+    }
+
     /// Parses a document and returns its root element.
     static func parse(_ bytes: [UInt8]) throws(Malformed) -> XMLElement {
         var parser = Parser(bytes: bytes)

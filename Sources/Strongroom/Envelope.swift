@@ -8,6 +8,8 @@ struct Envelope: Sendable, Hashable {
     static let formatVersion: UInt8 = 1
     static let maximumMetadataBytes = 4096
     static let maximumShareBytes = 65536
+    /// A record (share version 0, see ``ShareStore/writeRecord(_:_:)``) may be larger than a share.
+    static let maximumRecordBytes = 1 << 20
 
     var tier: Tier
     var vaultID: VaultID
@@ -113,8 +115,9 @@ struct Envelope: Sendable, Hashable {
             guard ivLength == 12 else { throw ByteReader.Malformed("IV length \(ivLength), expected 12") }
             let iv = try input.read(ivLength)
             let ciphertextLength = Int(try input.readU32())
-            guard ciphertextLength <= Envelope.maximumShareBytes else {
-                throw ByteReader.Malformed("ciphertext longer than \(Envelope.maximumShareBytes) bytes")
+            let limit = shareVersion == 0 ? Envelope.maximumRecordBytes : Envelope.maximumShareBytes
+            guard ciphertextLength <= limit else {
+                throw ByteReader.Malformed("ciphertext longer than \(limit) bytes")
             }
             let ciphertext = try input.read(ciphertextLength)
             let tag = try input.read(16)

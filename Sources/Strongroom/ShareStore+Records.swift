@@ -1,34 +1,106 @@
 import Foundation
 import Logging
+import SecureCrypto
 
 /// Public records and partial erasure: what an engine built on the store (FROST) needs besides shares.
 extension ShareStore {
     static let recordsPrefix = "records/"
-    static func recordKey(_ name: ShareID) -> String { "records/\(name.rawValue).json" }
+    /// A record is sealed as share version 0 of its name: share versions start at 1, so no share
+    /// blob can stand in for a record, nor a record for a share.
+    static let recordVersion: UInt64 = 0
+    static var maximumRecordBytes: Int { Envelope.maximumRecordBytes }
+    static func recordKey(_ name: ShareID) -> String { "records/\(name.rawValue).srb" }
+    static func unauthenticatedRecordKey(_ name: ShareID) -> String { "records/\(name.rawValue).json" }
 
-    /// Writes a public record (non-secret data an engine keeps next to its shares, such as a signing
-    /// group's public keys), replacing any previous one. Records are stored in the clear, durably, in the
-    /// vault's blob store (directory, bucket) under `records/`; they are not encrypted or authenticated
-    /// by the store, so engines must check them against their sealed shares.
+    /// The names of the sealed records in this vault.
+    func recordNames() async throws -> [ShareID] {
+        try await blobs.children(of: ShareStore.recordsPrefix).compactMap { name in
+            guard name.hasSuffix(".srb") else { return nil }
+            return try? ShareID(String(name.dropLast(4)))
+        }
+    }
+
+    /// Writes a record (non-secret data an engine keeps next to its shares, such as a signing group's
+    /// public keys), replacing any previous one. The record is sealed like a share (docs/format.md,
+    /// "Records"): an envelope of share version 0 under the record's name, whose AAD binds the vault,
+    /// the tier and the name, so the tier's KEK authenticates it and rotation rewraps it. It is 1 byte
+    /// to 1 MiB. A record of the same name in the old clear-text form is removed.
     public func writeRecord(_ name: ShareID, _ bytes: [UInt8]) async throws {
-        guard bytes.count <= 1 << 20 else {
-            throw StrongroomError(.invalidInput, "record '\(name)' is \(bytes.count) bytes; the limit is 1 MiB")
+        guard !bytes.isEmpty, bytes.count <= ShareStore.maximumRecordBytes else {
+            throw StrongroomError(
+                .invalidInput, "record '\(name)' is \(bytes.count) bytes; a record is 1 byte to 1 MiB")
         }
-        _ = try await readState()
+        // A record is not secret; it goes through SecretBytes because that is what a keyring seals.
+        let plain: SecretBytes
+        do {
+            plain = try bytes.withUnsafeBytes { try SecretBytes(copying: $0) }
+        } catch {
+            throw StrongroomError(.crypto, "could not copy record '\(name)' into locked memory", cause: "\(error)")
+        }
+        let key = ShareStore.recordKey(name)
         try await blobs.withLock(.shared) {
-            _ = try await blobs.replace(ShareStore.recordKey(name), bytes, ifRevision: nil)
+            // As for shares: where the shared lock does not exclude other processes' rotations (S3), a
+            // record sealed under a KEK that a rotation has since begun to retire is sealed again.
+            let spans = blobs.sharedLockSpansProcesses
+            var state = spans ? try await readState() : try await cachedOrFreshState()
+            var revision: String? = nil  // the first write replaces whatever is there
+            for _ in 0..<5 {
+                let envelope = try await sealRecord(name, plain, state: state)
+                guard try await blobs.replace(key, envelope.serialized(), ifRevision: revision) else {
+                    throw StrongroomError(.io, "record '\(name)' changed while it was being written; run the command again")
+                }
+                if spans { break }
+                state = try await freshState()
+                if state.currentKEKVersion == envelope.sealed.kekVersion { break }
+                revision = try await blobs.read(key)?.revision
+            }
+            let clearText = ShareStore.unauthenticatedRecordKey(name)
+            if try await blobs.read(clearText) != nil { try await blobs.destroy(clearText) }
         }
     }
 
-    /// Reads a public record, or nil when there is none.
-    public func readRecord(_ name: ShareID) async throws -> [UInt8]? {
-        try await blobs.read(ShareStore.recordKey(name))?.bytes
+    private func sealRecord(_ name: ShareID, _ plain: SecretBytes, state: VaultState) async throws -> Envelope {
+        let created = UInt64(Date().timeIntervalSince1970)
+        let aad = Envelope.associatedData(
+            tier: tier, vaultID: vaultID, shareID: name, shareVersion: ShareStore.recordVersion, createdAt: created,
+            metadata: [])
+        let sealed = try await keyring.seal(plain, associatedData: aad, kekVersion: state.currentKEKVersion)
+        return Envelope(
+            tier: tier, vaultID: vaultID, shareID: name, shareVersion: ShareStore.recordVersion, createdAt: created,
+            metadata: [], kekID: keyring.kekID, sealed: sealed)
     }
 
-    /// Removes a public record; a missing one is not an error.
+    /// Reads and authenticates a record, or returns nil when there is none. A record that does not
+    /// open (altered, copied from another vault or name, or under a KEK outside the active range) is
+    /// an integrity failure. A record in the old clear-text form is not read here (see
+    /// ``readUnauthenticatedRecord(_:)``).
+    public func readRecord(_ name: ShareID) async throws -> [UInt8]? {
+        do {
+            guard let plain = try await openBlob(ShareStore.recordKey(name), id: name, version: ShareStore.recordVersion) else {
+                return nil
+            }
+            // Records are public: the bytes leave locked memory.
+            return plain.withUnsafeBytes { Array($0) }
+        } catch let error as StrongroomError where error.code == .integrityCheckFailed {
+            throw StrongroomError(
+                .integrityCheckFailed,
+                "record '\(name)' in \(blobs.location) did not authenticate: it was altered, copied from another vault or record, or put back from before a finished rotation; it is not used",
+                cause: error.reason)
+        }
+    }
+
+    /// The bytes of a record in the clear-text form that Strongroom wrote before records were sealed
+    /// (`records/<name>.json`), or nil. Nothing authenticates them: anyone who can write the vault can
+    /// have written them. Only for migrating such a record after checking it against sealed data.
+    public func readUnauthenticatedRecord(_ name: ShareID) async throws -> [UInt8]? {
+        try await blobs.read(ShareStore.unauthenticatedRecordKey(name))?.bytes
+    }
+
+    /// Removes a record (sealed, and any clear-text one of the same name); a missing one is not an error.
     public func removeRecord(_ name: ShareID) async throws {
         try await blobs.withLock(.shared) {
             try await blobs.destroy(ShareStore.recordKey(name))
+            try await blobs.destroy(ShareStore.unauthenticatedRecordKey(name))
         }
     }
 

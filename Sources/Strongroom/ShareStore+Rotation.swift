@@ -28,7 +28,10 @@ extension ShareStore {
             return try await blobs.withLock(.shared) {
                 let state = try await readState()
                 let target = state.rotation?.target ?? state.currentKEKVersion + 1
-                return try await rewrapAll(target: target, resumed: state.rotation != nil, dryRun: true, concurrency: 1, progress: progress)
+                var planned = state
+                planned.currentKEKVersion = target
+                return try await rewrapAll(
+                    target: target, state: planned, resumed: state.rotation != nil, dryRun: true, concurrency: 1, progress: progress)
             }
         }
         return try await blobs.withLock(.exclusive) {
@@ -48,7 +51,8 @@ extension ShareStore {
             }
             try faults.check(.rotationJournalWritten)
             for id in try await shareIDs() { try await blobs.removeAbandonedWrites(under: ShareStore.sharePrefix(id)) }
-            let report = try await rewrapAll(target: target, resumed: resumed, dryRun: false, concurrency: concurrency, progress: progress)
+            let report = try await rewrapAll(
+                target: target, state: state, resumed: resumed, dryRun: false, concurrency: concurrency, progress: progress)
             guard report.failures.isEmpty else {
                 logger.error(
                     "rotation incomplete", metadata: ["kek.version": "\(target)", "rotation.failed": "\(report.failures.count)"])
@@ -69,13 +73,16 @@ extension ShareStore {
     }
 
     private func rewrapAll(
-        target: UInt32, resumed: Bool, dryRun: Bool, concurrency: Int, progress: (@Sendable (RotationProgress) -> Void)?
+        target: UInt32, state: VaultState, resumed: Bool, dryRun: Bool, concurrency: Int,
+        progress: (@Sendable (RotationProgress) -> Void)?
     ) async throws -> RotationReport {
         // Only ids and version numbers are held; each blob is read, rewrapped and written back in turn.
+        // Sealed records (version 0) are rewrapped like share versions.
         var work: [(ShareID, UInt64)] = []
         for id in try await shareIDs() {
             for version in try await versionNumbers(id) { work.append((id, version)) }
         }
+        for name in try await recordNames() { work.append((name, ShareStore.recordVersion)) }
         let tally = Locked(Tally(progress: RotationProgress(done: 0, total: work.count, rewrapped: 0, alreadyCurrent: 0, failed: 0)))
         let record: @Sendable (Outcome) -> Void = { outcome in
             let event = tally.withLock { tally in
@@ -86,7 +93,7 @@ extension ShareStore {
         }
         if concurrency == 1 {
             for (id, version) in work {
-                record(try await rewrapOne(id, version, target: target, dryRun: dryRun, tally: tally))
+                record(try await rewrapOne(id, version, target: target, state: state, dryRun: dryRun, tally: tally))
             }
         } else {
             try await withThrowingTaskGroup(of: Outcome.self) { group in
@@ -95,7 +102,9 @@ extension ShareStore {
                     while next < work.count && next - tally.withLock({ $0.progress.done }) < concurrency {
                         let (id, version) = work[next]
                         next += 1
-                        group.addTask { try await self.rewrapOne(id, version, target: target, dryRun: dryRun, tally: tally) }
+                        group.addTask {
+                            try await self.rewrapOne(id, version, target: target, state: state, dryRun: dryRun, tally: tally)
+                        }
                     }
                     if let outcome = try await group.next() { record(outcome) }
                 }
@@ -136,15 +145,19 @@ extension ShareStore {
     }
 
     private func rewrapOne(
-        _ id: ShareID, _ version: UInt64, target: UInt32, dryRun: Bool, tally: Locked<Tally>
+        _ id: ShareID, _ version: UInt64, target: UInt32, state: VaultState, dryRun: Bool, tally: Locked<Tally>
     ) async throws -> Outcome {
-        let key = ShareStore.blobKey(id, version)
+        let isRecord = version == ShareStore.recordVersion
+        let key = isRecord ? ShareStore.recordKey(id) : ShareStore.blobKey(id, version)
+        let what = isRecord ? "record '\(id)'" : "share '\(id)' version \(version)"
         guard let blob = try await blobs.read(key) else { return .gone }  // erased meanwhile
         let envelope: Envelope
         do {
             envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
+            // A blob from before a finished rotation must not be laundered into the new KEK.
+            try ShareStore.checkKEKVersion(envelope, state: state)
         } catch {
-            return .failed("share '\(id)' version \(version): \(error)")
+            return .failed("\(what): \(error)")
         }
         if envelope.sealed.kekVersion == target { return .alreadyCurrent }
         if dryRun { return .rewrapped(from: envelope.sealed.kekVersion) }
@@ -166,7 +179,7 @@ extension ShareStore {
             logger.warning(
                 "could not rewrap share",
                 metadata: ["share.id": "\(id)", "share.version": "\(version)", "error": "\(error)"])
-            return .failed("share '\(id)' version \(version): \(error)")
+            return .failed("\(what): \(error)")
         }
     }
 }

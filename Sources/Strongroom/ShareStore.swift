@@ -19,6 +19,9 @@ public final class ShareStore: Sendable {
     let faults: FaultInjection
     /// The last vault state read, for stores whose shared lock does not span processes.
     let stateCache = Locked<VaultState?>(nil)
+    /// The bytes of `vault.json` last decoded and checked, with the result: loads read the state
+    /// before every blob (docs/format.md, "Active KEK range") and need not decode unchanged bytes.
+    let decodedState = Locked<(bytes: [UInt8], state: VaultState)?>(nil)
 
     /// Creates a store over a keyring and a blob store of an existing vault.
     public convenience init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger) {
@@ -55,12 +58,14 @@ public final class ShareStore: Sendable {
             throw StrongroomError(
                 .vaultNotInitialised, "no vault at \(blobs.location); run `strongroom init` first")
         }
+        if let last = decodedState.withLock({ $0 }), last.bytes == blob.bytes { return last.state }
         let state = try VaultState.decode(blob.bytes, location: blobs.location)
         guard state.vaultID == vaultID.hex, state.tier == keyring.tier.rawValue else {
             throw StrongroomError(
                 .integrityCheckFailed,
                 "\(blobs.location) holds vault \(state.vaultID) (\(state.tier)), not \(vaultID.hex) (\(keyring.tier))")
         }
+        decodedState.withLock { $0 = (blob.bytes, state) }
         return state
     }
 
@@ -154,12 +159,12 @@ public final class ShareStore: Sendable {
             .io, "share '\(id)' version \(version) was stored, but kept changing while it was moved to the new KEK; run rotate again")
     }
 
-    private func cachedOrFreshState() async throws -> VaultState {
+    func cachedOrFreshState() async throws -> VaultState {
         if let cached = stateCache.withLock({ $0 }) { return cached }
         return try await freshState()
     }
 
-    private func freshState() async throws -> VaultState {
+    func freshState() async throws -> VaultState {
         let state = try await readState()
         stateCache.withLock { $0 = state }
         return state
@@ -174,42 +179,69 @@ public final class ShareStore: Sendable {
             guard let latest = try await versionNumbers(id).last else { throw ShareStore.notFound(id) }
             chosen = latest
         }
-        let key = ShareStore.blobKey(id, chosen)
-        guard let blob = try await blobs.read(key) else {
+        guard let secret = try await openBlob(ShareStore.blobKey(id, chosen), id: id, version: chosen) else {
             throw version == nil ? ShareStore.notFound(id) : ShareStore.notFound(id, chosen)
         }
+        return secret
+    }
+
+    /// Reads and opens the blob at `key`, which must be (id, version) of this vault, or returns nil
+    /// when there is none. Loads take no lock: the vault state is read before the blob, and when the
+    /// blob does not open (a KEK outside the active range, a KEK retired meanwhile) the state and the
+    /// blob are read again once, since a rotation may have rewrapped the blob between the two reads.
+    func openBlob(_ key: String, id: ShareID, version: UInt64) async throws -> SecretBytes? {
+        let state = try await stateForReading()
+        guard let blob = try await blobs.read(key) else { return nil }
         await faults.wait(.loadBlobRead)
         do {
-            return try await open(blob.bytes, id: id, version: chosen)
-        } catch let error as StrongroomError where error.code == .keyUnavailable {
-            // A rotation may have rewrapped this blob and retired its old KEK between our read and the
-            // unwrap (loads take no lock): read it again once, and give up only if it did not change.
-            guard let again = try await blobs.read(key), again.revision != blob.revision else {
-                throw try await unavailableKeyError(error, blob: blob.bytes, id: id, version: chosen)
-            }
-            logger.debug("blob was rewrapped while being loaded; reading it again", metadata: ["share.id": "\(id)"])
-            return try await open(again.bytes, id: id, version: chosen)
+            return try await open(blob.bytes, id: id, version: version, state: state)
+        } catch let error as StrongroomError where error.code == .keyUnavailable || error.code == .integrityCheckFailed {
+            let fresh = try await freshState()
+            guard let again = try await blobs.read(key) else { return nil }
+            guard again.revision != blob.revision || fresh != state else { throw error }
+            logger.debug(
+                "the blob or the vault state changed while loading; reading them again",
+                metadata: ["share.id": "\(id)", "share.version": "\(version)"])
+            return try await open(again.bytes, id: id, version: version, state: fresh)
         }
     }
 
-    /// A blob whose KEK version is outside the vault's active range was altered (integrity); one
-    /// inside it means the KEK really is missing from the HSM or KMS.
-    private func unavailableKeyError(_ error: StrongroomError, blob: [UInt8], id: ShareID, version: UInt64) async throws -> StrongroomError {
-        let state = try await readState()
-        let envelope = try checkedEnvelope(blob, id: id, version: version)
-        let newest = max(state.currentKEKVersion, state.rotation?.target ?? 0)
+    // MARK: Active KEK versions
+
+    /// The KEK versions a blob may name under `state`: from the oldest active one to the newest (the
+    /// target of a pending rotation).
+    static func activeKEKVersions(_ state: VaultState) -> ClosedRange<UInt32> {
+        let oldest = state.oldestActiveKEKVersion
+        return oldest...max(oldest, state.currentKEKVersion, state.rotation?.target ?? 0)
+    }
+
+    /// Refuses an envelope whose KEK version is outside the vault's active range. This is the one place
+    /// every tier checks it, before its keyring is asked: tier 1 could still derive a retired KEK from
+    /// the root seed, and tier 2 keeps a retired KMS key that the operator supplied.
+    static func checkKEKVersion(_ envelope: Envelope, state: VaultState) throws(StrongroomError) {
+        let active = activeKEKVersions(state)
         let kek = envelope.sealed.kekVersion
-        guard kek >= state.oldestActiveKEKVersion, kek <= newest else {
-            return StrongroomError(
+        guard active.contains(kek) else {
+            let what = envelope.shareVersion == recordVersion
+                ? "record '\(envelope.shareID)'" : "blob for share '\(envelope.shareID)' version \(envelope.shareVersion)"
+            throw StrongroomError(
                 .integrityCheckFailed,
-                "blob for share '\(id)' version \(version) names KEK version \(kek), but the vault's active KEK versions are \(state.oldestActiveKEKVersion)–\(newest); the blob was altered or is from before a finished rotation")
+                "\(what) names KEK version \(kek), but the vault's active KEK versions are \(active.lowerBound)–\(active.upperBound); the blob was altered or is from before a finished rotation")
         }
-        return error
     }
 
-    /// Opens an envelope that must belong to (vault, tier, id, version).
-    func open(_ bytes: [UInt8], id: ShareID, version: UInt64) async throws -> SecretBytes {
+    /// The vault state a read checks KEK versions against: read afresh from a directory (one small
+    /// local file), else the cached one (S3: a GET saved per load; a blob outside the cached range
+    /// makes the caller read the state again).
+    func stateForReading() async throws -> VaultState {
+        if !blobs.sharedLockSpansProcesses, let cached = stateCache.withLock({ $0 }) { return cached }
+        return try await freshState()
+    }
+
+    /// Opens an envelope that must belong to (vault, tier, id, version) and name an active KEK version.
+    func open(_ bytes: [UInt8], id: ShareID, version: UInt64, state: VaultState) async throws -> SecretBytes {
         let envelope = try checkedEnvelope(bytes, id: id, version: version)
+        try ShareStore.checkKEKVersion(envelope, state: state)
         let aad = Envelope.associatedData(
             tier: tier, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: envelope.createdAt,
             metadata: envelope.metadata)
@@ -217,7 +249,7 @@ public final class ShareStore: Sendable {
     }
 
     /// Parses a blob and checks that its header names this vault, tier, share id and version.
-    func checkedEnvelope(_ bytes: [UInt8], id: ShareID, version: UInt64) throws -> Envelope {
+    func checkedEnvelope(_ bytes: [UInt8], id: ShareID, version: UInt64) throws(StrongroomError) -> Envelope {
         let envelope = try Envelope(parsing: bytes)
         guard envelope.tier == tier, envelope.vaultID == vaultID, envelope.kekID == keyring.kekID else {
             throw StrongroomError(
@@ -253,16 +285,35 @@ public final class ShareStore: Sendable {
         return result
     }
 
-    /// The stored versions of share `id`, oldest first, read from their envelope headers.
+    /// The stored versions of share `id`, oldest first, read from their envelope headers. A version
+    /// whose blob cannot be used (its header is unreadable or names another share, vault or tier, or
+    /// a KEK version outside the active range) is listed with ``ShareVersionInfo/problem`` set and
+    /// the fields its header gave (zero when none); the other versions are listed as usual.
     public func versions(_ id: ShareID) async throws -> [ShareVersionInfo] {
+        let state = try await freshState()
         var result: [ShareVersionInfo] = []
         for version in try await versionNumbers(id) {
             guard let blob = try await blobs.read(ShareStore.blobKey(id, version)) else { continue }
-            let envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
+            let envelope: Envelope
+            do {
+                envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
+            } catch {
+                result.append(
+                    ShareVersionInfo(
+                        version: version, kekVersion: 0, createdAt: 0, metadata: [:], blobSize: blob.bytes.count,
+                        problem: error.reason))
+                continue
+            }
+            var problem: String?
+            do {
+                try ShareStore.checkKEKVersion(envelope, state: state)
+            } catch {
+                problem = error.reason
+            }
             result.append(
                 ShareVersionInfo(
                     version: version, kekVersion: envelope.sealed.kekVersion, createdAt: envelope.createdAt,
-                    metadata: ShareStore.decodeMetadata(envelope.metadata), blobSize: blob.bytes.count))
+                    metadata: ShareStore.decodeMetadata(envelope.metadata), blobSize: blob.bytes.count, problem: problem))
         }
         guard !result.isEmpty else { throw ShareStore.notFound(id) }
         return result
@@ -311,30 +362,53 @@ public final class ShareStore: Sendable {
     // MARK: Status
 
     /// The vault's KEK versions and its share versions per KEK version (headers only, nothing decrypted).
+    /// Blobs that cannot be used — an unreadable header, one naming another share, vault or tier, or a
+    /// KEK version outside the active range — are not counted per KEK version but listed in
+    /// ``VaultStatus/problems``; sealed records are checked the same way.
     public func status() async throws -> VaultStatus {
-        let state = try await readState()
+        let state = try await freshState()
         var perKEK: [UInt32: Int] = [:]
         var shares = 0
         var versionsTotal = 0
         var unreadable = 0
+        var problems: [String] = []
+        func check(_ bytes: [UInt8], id: ShareID, version: UInt64, what: String) -> UInt32? {
+            let envelope: Envelope
+            do {
+                envelope = try checkedEnvelope(bytes, id: id, version: version)
+            } catch {
+                unreadable += 1
+                problems.append("\(what): \(error.reason)")
+                return nil
+            }
+            do {
+                try ShareStore.checkKEKVersion(envelope, state: state)
+            } catch {
+                problems.append("\(what): \(error.reason)")
+                return nil
+            }
+            return envelope.sealed.kekVersion
+        }
         for id in try await shareIDs() {
             let versions = try await versionNumbers(id)
             if !versions.isEmpty { shares += 1 }
             for version in versions {
                 guard let blob = try await blobs.read(ShareStore.blobKey(id, version)) else { continue }
                 versionsTotal += 1
-                if let envelope = try? checkedEnvelope(blob.bytes, id: id, version: version) {
-                    perKEK[envelope.sealed.kekVersion, default: 0] += 1
-                } else {
-                    unreadable += 1
+                if let kek = check(blob.bytes, id: id, version: version, what: "share '\(id)' version \(version)") {
+                    perKEK[kek, default: 0] += 1
                 }
             }
+        }
+        for name in try await recordNames() {
+            guard let blob = try await blobs.read(ShareStore.recordKey(name)) else { continue }
+            _ = check(blob.bytes, id: name, version: ShareStore.recordVersion, what: "record '\(name)'")
         }
         return VaultStatus(
             vaultID: vaultID, tier: tier, kekID: state.kekID, currentKEKVersion: state.currentKEKVersion,
             oldestActiveKEKVersion: state.oldestActiveKEKVersion, pendingRotationTarget: state.rotation?.target,
             shareCount: shares, versionCount: versionsTotal, versionsPerKEKVersion: perKEK,
-            unreadableBlobs: unreadable)
+            unreadableBlobs: unreadable, problems: problems)
     }
 
     // MARK: Helpers

@@ -20,6 +20,9 @@ public struct ShareVersionInfo: Sendable, Hashable {
     public var metadata: [String: String]
     /// The blob's size in bytes.
     public var blobSize: Int
+    /// Why this version cannot be used, or nil when its header is sound: unreadable, naming another
+    /// share, vault or tier, or a KEK version outside the vault's active range. Loading it fails.
+    public var problem: String? = nil
 }
 
 /// Progress of a rotation, reported after each share version.
@@ -76,6 +79,10 @@ public struct VaultStatus: Sendable, Hashable {
     public var versionsPerKEKVersion: [UInt32: Int]
     /// Blobs whose header could not be read.
     public var unreadableBlobs: Int
+    /// Every blob that cannot be used, one line each naming the share version or record and why:
+    /// an unreadable header, one naming another share, vault or tier, or a KEK version outside the
+    /// active range. Empty for a healthy vault.
+    public var problems: [String] = []
 }
 
 /// Points where tests make a rotation stop as if the process had crashed.

@@ -18,8 +18,11 @@ struct StrongroomCommand: AsyncParsableCommand {
             Exit codes: 0 ok, 64 bad usage or share id, 65 integrity failure, 66 no such share or vault, \
             69 tier, HSM, S3/KMS or key unavailable, 73 vault exists, 74 I/O error, 75 vault busy, 77 wrong root \
             seed, HSM PIN refused, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 71 core dumps could not be turned off, 1 anything else.
+
+            `strongroom --version` prints the version.
             """,
-        version: "0.1.0",
+        // No `version:` here: ArgumentParser would then add its own `--version` flag to every
+        // subcommand's help, beside `get --version N`; `main()` below prints the version.
         subcommands: [
             InitCommand.self, PutCommand.self, GetCommand.self, ListCommand.self, VersionsCommand.self,
             EraseCommand.self, RotateCommand.self, StatusCommand.self, DemoCommand.self, BenchCommand.self,
@@ -33,12 +36,18 @@ struct StrongroomCommand: AsyncParsableCommand {
         helpNames: [.long]
     )
 
+    static let versionString = "0.1.0"
+
     /// Turns core dumps off before anything else runs (before any argument is parsed or any secret
     /// read): a process that cannot protect itself stops (exit 71). Then runs the command line,
     /// turning a lone `-h` (before any `--`) into `--help`, and refusing up front an argument made of
     /// one dash and several characters: no option here is spelled so, and such an argument is most
     /// often a share id or value starting with '-' (exit 64, with a clear message, instead of
     /// ArgumentParser's "missing argument"). The argument is not echoed.
+    ///
+    /// `strongroom --version` prints the version. It is handled here rather than by a root option or
+    /// ArgumentParser's `version:`, either of which would take `get ID --version N` for itself or list
+    /// a second `--version` in every subcommand's help.
     static func main() async {
         do {
             try ProcessHardening.disableCoreDumps()
@@ -48,6 +57,10 @@ struct StrongroomCommand: AsyncParsableCommand {
             Glibc.exit(71)
         }
         var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["--version"] {
+            print(versionString)
+            return
+        }
         let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
         for index in arguments.startIndex..<end {
             let argument = arguments[index]

@@ -11,6 +11,8 @@ struct CLI {
     }
 
     static let binary: URL = {
+        // Writing a command's input after it exited must fail with EPIPE, not kill the test runner.
+        _ = signal(SIGPIPE, SIG_IGN)
         let fromRunner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [
             fromRunner.appendingPathComponent("strongroom"),
@@ -50,7 +52,9 @@ struct CLI {
         process.standardError = err
         process.standardInput = input
         try process.run()
-        if let stdin { input.fileHandleForWriting.write(stdin) }
+        // A command may exit before it reads its input (a refused argument, say): the write then
+        // fails with EPIPE, which must not end the test runner with SIGPIPE.
+        if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
         try input.fileHandleForWriting.close()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()

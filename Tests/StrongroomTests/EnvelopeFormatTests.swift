@@ -101,5 +101,23 @@ import Testing
         let tampered = try python(base)
         #expect(tampered.0 == 2)
         #expect(tampered.2.contains("integrity"))
+
+        blob[30] ^= 0x01
+        try blob.write(to: URL(fileURLWithPath: path))
+
+        // A sealed record opens the same way (share version 0 under the record's name).
+        let record = Array(#"{"format":1,"group":"g"}"#.utf8)
+        try await store.writeRecord(try ShareID("frost.g"), record)
+        let opened = try python(["--vault", fixture.settings.path, "--seed", fixture.settings.rootSeedFile, "--record", "frost.g"])
+        #expect(opened.0 == 0, "\(opened.2)")
+        #expect(opened.1 == String(decoding: record, as: UTF8.self))
+        // And a blob from before a finished rotation is refused from vault.json's active range.
+        let firstPath = "\(fixture.settings.path)/shares/p-1/1.srb"
+        let saved = try Data(contentsOf: URL(fileURLWithPath: firstPath))
+        _ = try await store.rotateWrappingKey()
+        try saved.write(to: URL(fileURLWithPath: firstPath))
+        let stale = try python(base + ["--version", "1"])
+        #expect(stale.0 == 2)
+        #expect(stale.2.contains("outside the vault's active range"), "\(stale.2)")
     }
 }

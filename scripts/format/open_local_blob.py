@@ -3,12 +3,15 @@
 
 Usage:
     open_local_blob.py --vault DIR [--seed FILE] --id SHARE_ID [--version N] [--hex]
+    open_local_blob.py --vault DIR [--seed FILE] --record NAME [--hex]
 
-Reads DIR/vault.json ("vaultID", "seedCheck"), the raw 32-byte root seed (default
+Reads DIR/vault.json ("vaultID", "seedCheck", the active KEK range), the raw 32-byte root seed (default
 DIR/root.seed; refused if its mode grants any group/other access), checks the seed
 check value, picks DIR/shares/<id>/<version>.srb (the newest version when --version
 is omitted), opens it strictly per the spec and writes the share's plaintext to
-stdout (or lowercase hex plus a newline with --hex).
+stdout (or lowercase hex plus a newline with --hex). With --record it opens the
+sealed record DIR/records/NAME.srb instead (share version 0, docs/format.md
+"Records"), e.g. a FROST group record (NAME frost.<group>), and prints its JSON.
 
 Every error is one line on stderr and exit status 2; authentication and
 structural failures of the blob say "integrity".
@@ -31,19 +34,21 @@ from strongroom_envelope import (  # noqa: E402
     VAULT_ID_LEN,
     StrongroomError,
     UsageError,
+    active_kek_range,
     check_seed,
     open_local,
     validate_share_id,
 )
 
 EXIT_ERROR = 2
-# Largest possible v1 blob is about 140 KiB; anything much bigger is not a blob.
-MAX_BLOB_BYTES = 1 << 20
+# Largest possible v1 share blob is about 140 KiB, a record blob (1 MiB of ciphertext) about 1.1 MiB;
+# anything bigger is not a blob.
+MAX_BLOB_BYTES = (1 << 20) + (128 << 10)
 _VERSION_FILE_RE = re.compile(r"([1-9][0-9]*)\.srb")
 
 
-def load_vault(vault_dir: str) -> tuple[bytes, bytes]:
-    """Return (vault id bytes, seed check bytes) from ``vault_dir/vault.json``."""
+def load_vault(vault_dir: str) -> tuple[bytes, bytes, tuple[int, int]]:
+    """Return (vault id bytes, seed check bytes, active KEK range) from ``vault_dir/vault.json``."""
     path = os.path.join(vault_dir, "vault.json")
     try:
         with open(path, "rb") as f:
@@ -61,7 +66,10 @@ def load_vault(vault_dir: str) -> tuple[bytes, bytes]:
             raise UsageError(f"{path}: {name!r} must be {2 * nbytes} hex digits")
         return bytes.fromhex(value)
 
-    return hex_field("vaultID", VAULT_ID_LEN), hex_field("seedCheck", SEED_CHECK_LEN)
+    for name in ("oldestActiveKEKVersion", "currentKEKVersion"):
+        if not isinstance(state.get(name), int) or state[name] < 1:
+            raise UsageError(f"{path}: {name!r} must be a positive integer")
+    return hex_field("vaultID", VAULT_ID_LEN), hex_field("seedCheck", SEED_CHECK_LEN), active_kek_range(state)
 
 
 def read_seed(path: str) -> bytes:
@@ -142,7 +150,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--vault", required=True, metavar="DIR", help="local vault directory (local.path)")
     p.add_argument("--seed", metavar="FILE", help="raw 32-byte root seed file (default: DIR/root.seed)")
-    p.add_argument("--id", required=True, metavar="SHARE_ID", dest="share_id", help="share id")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", metavar="SHARE_ID", dest="share_id", help="share id")
+    which.add_argument("--record", metavar="NAME", help="open the sealed record NAME (records/NAME.srb)")
     p.add_argument("--version", type=_version_arg, metavar="N", help="share version (default: newest)")
     p.add_argument("--hex", action="store_true", help="print the share as lowercase hex + newline")
     return p.parse_args(argv)
@@ -150,15 +160,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> bytes:
     """Do the work for parsed arguments and return the share plaintext."""
-    validate_share_id(args.share_id)  # before it is used as a path component
-    vault_id, seed_check = load_vault(args.vault)
+    name = args.record if args.record is not None else args.share_id
+    validate_share_id(name)  # before it is used as a path component
+    vault_id, seed_check, active = load_vault(args.vault)
     seed = read_seed(args.seed or os.path.join(args.vault, "root.seed"))
     check_seed(seed, vault_id, seed_check)
-    path, version = select_blob(args.vault, args.share_id, args.version)
+    if args.record is not None:
+        path, version = os.path.join(args.vault, "records", f"{name}.srb"), 0
+        if not os.path.isfile(path):
+            raise UsageError(f"no record {name!r} in this vault ({path} not found)")
+    else:
+        path, version = select_blob(args.vault, name, args.version)
     blob = read_blob(path)
     try:
         return open_local(
-            blob, seed=seed, vault_id=vault_id, share_id=args.share_id, share_version=version
+            blob,
+            seed=seed,
+            vault_id=vault_id,
+            share_id=name,
+            share_version=version,
+            active_kek_versions=active,
         )
     except StrongroomError as exc:
         exc.blob_path = path

@@ -47,6 +47,8 @@ DEK_LEN = 32  # AES-256 data key
 WRAPPED_DEK_LEN = 40  # field 16 for a 32-byte DEK under RFC 3394
 IV_LEN = 12  # fields 18/19
 CIPHERTEXT_MAX = 65536  # field 20
+RECORD_VERSION = 0  # field 8 of a record (docs/format.md, "Records")
+RECORD_CIPHERTEXT_MAX = 1 << 20  # field 20 of a record
 TAG_LEN = 16  # field 22
 ROOT_SEED_LEN = 32
 SEED_CHECK_LEN = 16
@@ -285,9 +287,7 @@ def parse_envelope(blob: bytes) -> Envelope:
         validate_share_id(share_id)
     except (UnicodeDecodeError, UsageError):
         raise IntegrityError(f"share id (field 7) {raw_share_id!r} is not a valid share id") from None
-    share_version = r.uint(8, 8)
-    if share_version < 1:
-        raise IntegrityError("share version (field 8) is 0, must be >= 1")
+    share_version = r.uint(8, 8)  # 0: a record
     prefix_len = r.pos
     created_at = r.uint(8, 9)
     m = r.uint(2, 10)
@@ -317,8 +317,9 @@ def parse_envelope(blob: bytes) -> Envelope:
         raise IntegrityError(f"IV length (field 18) is {iv_len}, must be {IV_LEN}")
     iv = r.take(IV_LEN, 19)
     c = r.uint(4, 20)
-    if not 1 <= c <= CIPHERTEXT_MAX:
-        raise IntegrityError(f"ciphertext length (field 20) {c} out of range 1..{CIPHERTEXT_MAX}")
+    limit = RECORD_CIPHERTEXT_MAX if share_version == RECORD_VERSION else CIPHERTEXT_MAX
+    if not 1 <= c <= limit:
+        raise IntegrityError(f"ciphertext length (field 20) {c} out of range 1..{limit}")
     ciphertext = r.take(c, 21)
     tag = r.take(TAG_LEN, 22)
     if r.pos != len(blob):
@@ -350,7 +351,7 @@ def build_prefix(tier: int, vault_id: bytes, share_id: str, share_version: int) 
     validate_share_id(share_id)
     if len(vault_id) != VAULT_ID_LEN:
         raise UsageError(f"vault id must be {VAULT_ID_LEN} bytes")
-    if not 1 <= share_version <= UINT64_MAX:
+    if not 0 <= share_version <= UINT64_MAX:  # 0: a record
         raise UsageError(f"share version out of range: {share_version}")
     sid = share_id.encode("ascii")
     return (
@@ -473,6 +474,15 @@ def seal_local(
     )
 
 
+def active_kek_range(state: dict) -> tuple[int, int]:
+    """The active KEK versions (oldest, newest) of a parsed ``vault.json``: from
+    ``oldestActiveKEKVersion`` to the larger of ``currentKEKVersion`` and a pending
+    ``rotation.target``."""
+    oldest = state["oldestActiveKEKVersion"]
+    newest = max(oldest, state["currentKEKVersion"], (state.get("rotation") or {}).get("target", 0))
+    return oldest, newest
+
+
 def open_local(
     blob: bytes,
     *,
@@ -481,8 +491,13 @@ def open_local(
     share_id: str,
     share_version: int,
     seed_check: bytes | None = None,
+    active_kek_versions: tuple[int, int] | None = None,
 ) -> bytes:
     """Open a tier 1 blob for the expected (vault id, share id, share version).
+
+    ``active_kek_versions`` is the vault's active KEK range (oldest, newest) from
+    ``vault.json`` (see :func:`active_kek_range`); a blob naming a KEK version outside
+    it is refused, as every reader must (docs/format.md).
 
     Steps, per docs/format.md: optional seed check; strict parse; check tier 1 and
     the binding of fields 1-8 to the expected values; check KEK id == vault id hex,
@@ -526,6 +541,14 @@ def open_local(
         raise IntegrityError(
             f"wrapped DEK length (field 16) {len(env.wrapped_dek)}, expected {WRAPPED_DEK_LEN}"
         )
+
+    if active_kek_versions is not None:
+        oldest, newest = active_kek_versions
+        if not oldest <= env.kek_version <= newest:
+            raise IntegrityError(
+                f"KEK version (field 14) {env.kek_version} is outside the vault's active range "
+                f"{oldest}..{newest}: altered, or put back from before a finished rotation"
+            )
 
     aad = expected_prefix + blob[env.prefix_len : len(env.header)]
     kek = derive_kek(seed, vault_id, env.kek_version)

@@ -86,7 +86,15 @@ def self_check(blob: bytes, seed_check: bytes) -> None:
 
     with tempfile.TemporaryDirectory(prefix="strongroom-example-") as vault:
         with open(os.path.join(vault, "vault.json"), "w", encoding="utf-8") as f:
-            json.dump({"vaultID": VAULT_ID.hex(), "seedCheck": seed_check.hex()}, f)
+            json.dump(
+                {
+                    "vaultID": VAULT_ID.hex(),
+                    "seedCheck": seed_check.hex(),
+                    "oldestActiveKEKVersion": 1,
+                    "currentKEKVersion": 1,
+                },
+                f,
+            )
         seed_path = os.path.join(vault, "root.seed")
         fd = os.open(seed_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:

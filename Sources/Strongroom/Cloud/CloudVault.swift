@@ -67,7 +67,9 @@ public enum CloudVault {
             vaultID: vaultID, kms: try kmsClient(settings, logger: logger), keys: KMSKeyMap(blobs: blobs),
             deletionWindowDays: settings.keyDeletionWindowDays, logger: logger)
         try await keyring.requireKEK(version: state.currentKEKVersion)
-        return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
+        let store = ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
+        store.stateCache.withLock { $0 = state }  // just read: the first load need not read it again
+        return store
     }
 
     /// Deletes every object version and delete marker under the vault's prefix and schedules

@@ -216,11 +216,14 @@ enum CloudErrors {
         }
     }
 
+    /// The service's own message is kept (in the reason where it says what to do, else in the cause),
+    /// after ``serverMessage(_:)`` has made sure it cannot carry key material.
     static func mapped(_ error: AWSError, keyName: String? = nil) -> StrongroomError {
-        let cause = "\(error)"
+        let message = serverMessage(error.message)
+        let cause = "\(AWSError(kind: error.kind, operation: error.operation, status: error.status, code: error.code, message: message, requestID: error.requestID, attempts: error.attempts))"
         switch error.kind {
         case .configuration:
-            return StrongroomError(.configuration, error.message)
+            return StrongroomError(.configuration, message)
         case .unreachable:
             return StrongroomError(
                 .cloudUnavailable,
@@ -241,7 +244,7 @@ enum CloudErrors {
             case "NotFoundException", "DisabledException", "KMSInvalidStateException", "KeyUnavailableException":
                 return StrongroomError(
                     .keyUnavailable,
-                    "KMS key \(keyName ?? "(unknown)") cannot be used: \(error.code ?? ""): \(error.message)", cause: cause)
+                    "KMS key \(keyName ?? "(unknown)") cannot be used: \(error.code ?? ""): \(message)", cause: cause)
             case "InvalidCiphertextException", "IncorrectKeyException":
                 return StrongroomError(
                     .integrityCheckFailed,
@@ -253,5 +256,33 @@ enum CloudErrors {
                 return StrongroomError(.io, "\(error.operation) failed", cause: cause)
             }
         }
+    }
+}
+
+extension CloudErrors {
+    /// A server's error message as Strongroom shows it: control characters become spaces, it is cut
+    /// at 512 characters, and any run of 40 or more base64 or hex characters (a 32-byte key is 44 in
+    /// base64, 64 in hex) is replaced by its length. Strongroom never sends a secret in a request,
+    /// and secrets come back only in successful answers, so a message should never hold one; this
+    /// makes sure that a server or proxy echoing a body cannot put one into an error or a log.
+    /// ARNs, key ids, UUIDs and request ids (shorter runs, split by `-`, `:`) are kept.
+    static func serverMessage(_ text: String) -> String {
+        var out = ""
+        var run = ""
+        func flush() {
+            out += run.count >= 40 ? "<\(run.count) characters removed>" : run
+            run = ""
+        }
+        for scalar in text.unicodeScalars.prefix(512) {
+            if scalar.isASCII, scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "+/=".unicodeScalars.contains(scalar) {
+                run.unicodeScalars.append(scalar)
+                continue
+            }
+            flush()
+            out.unicodeScalars.append(scalar.properties.generalCategory == .control ? " " : scalar)
+        }
+        flush()
+        if text.unicodeScalars.count > 512 { out += "…" }
+        return out
     }
 }

@@ -18,7 +18,7 @@ struct FrostCommand: AsyncParsableCommand {
             --participant-config I=FILE puts participant I in another vault or tier. This command acts as \
             every participant and as the coordinator, in one process. See docs/frost.md.
             """,
-        subcommands: [FrostKeygen.self, FrostSign.self, FrostVerify.self, FrostRefresh.self, FrostInfo.self, FrostErase.self])
+        subcommands: [FrostKeygen.self, FrostSign.self, FrostVerify.self, FrostRefresh.self, FrostInfo.self, FrostErase.self, FrostUpgrade.self])
 }
 
 /// Options naming a group and where its participants keep their shares.
@@ -69,7 +69,7 @@ struct FrostGroupOptions: ParsableArguments {
     }
 
     /// Opens an existing group: its participants come from the record in the default vault.
-    func openExisting(logger: Logger) async throws -> FROSTGroup {
+    func openExisting(logger: Logger, allowingUnauthenticated: Bool = false) async throws -> FROSTGroup {
         let overrides = try overrides()
         let probe: ShareStore
         if configuredDefault || overrides.isEmpty {
@@ -78,7 +78,8 @@ struct FrostGroupOptions: ParsableArguments {
             let configuration = try await StrongroomConfiguration.load(filePath: overrides.values.sorted().first!, environment: ProcessInfo.processInfo.environment)
             probe = try await ShareStore.open(configuration: configuration, logger: logger)
         }
-        return try await openGroup(try await FROSTGroup.members(ofGroup: group, in: probe), logger: logger)
+        let members = try await FROSTGroup.members(ofGroup: group, in: probe, allowingUnauthenticated: allowingUnauthenticated)
+        return try await openGroup(members, logger: logger)
     }
 
     var configuredDefault: Bool {
@@ -191,7 +192,12 @@ struct FrostSign: AsyncParsableCommand {
 
 struct FrostVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "verify", abstract: "Verify a signature under the group's key (exit 0 valid, 65 invalid).")
+        commandName: "verify", abstract: "Verify a signature under the group's key (exit 0 valid, 65 invalid).",
+        discussion: """
+            The group key comes from the group's record, which the vault's tier authenticates; a record that \
+            does not authenticate (altered, or a clear-text record of an earlier version) is refused with an \
+            integrity error (exit 65) and nothing is verified.
+            """)
 
     @OptionGroup var options: FrostGroupOptions
     @OptionGroup var message: MessageOptions
@@ -237,7 +243,9 @@ struct FrostRefresh: AsyncParsableCommand {
 }
 
 struct FrostInfo: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show a group's public data.")
+    static let configuration = CommandConfiguration(
+        commandName: "info", abstract: "Show a group's public data.",
+        discussion: "Shows only a record the vault's tier authenticates; any other is refused (exit 65).")
 
     @OptionGroup var options: FrostGroupOptions
 
@@ -286,6 +294,34 @@ struct FrostErase: AsyncParsableCommand {
             let group = try await options.openExisting(logger: logger)
             let count = try await group.erase(participant)
             print("erased participant \(participant)'s key share of group '\(group.name)': \(count) version(s) destroyed")
+        }
+    }
+}
+
+struct FrostUpgrade: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upgrade",
+        abstract: "Seal a group record written in clear text by an earlier version, after checking it.",
+        discussion: """
+            Earlier versions kept records/frost.<group>.json in the clear, unauthenticated; this version refuses \
+            such a record. This command checks it against every participant's sealed key package (identifier, \
+            ciphersuite, threshold, epoch, group key, verifying share) and, if all match, stores it sealed by the \
+            vault's tier and removes the clear-text file. A record that does not match is left alone (exit 65). \
+            It needs every participant's store, like refresh. See docs/frost.md, "Migration".
+            """)
+
+    @OptionGroup var options: FrostGroupOptions
+
+    func run() async throws {
+        try await Terminal.run {
+            let logger = options.global.makeLogger()
+            let group = try await options.openExisting(logger: logger, allowingUnauthenticated: true)
+            let count = try await group.upgradeRecords()
+            if count == 0 {
+                print("group '\(group.name)''s records are already sealed; nothing to do")
+            } else {
+                print("sealed group '\(group.name)''s record in \(count) store(s) after checking it against the key packages")
+            }
         }
     }
 }

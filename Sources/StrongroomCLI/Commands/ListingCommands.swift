@@ -28,7 +28,12 @@ struct ListCommand: AsyncParsableCommand {
 
 struct VersionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "versions", abstract: "List the stored versions of a share (headers only; nothing is decrypted).")
+        commandName: "versions", abstract: "List the stored versions of a share (headers only; nothing is decrypted).",
+        discussion: """
+            A version whose blob cannot be used (unreadable, belonging to another share, vault or tier, or naming \
+            a KEK version outside the vault's active range) is listed as UNUSABLE with the reason, after which the \
+            command exits 65; the other versions are listed as usual.
+            """)
 
     @OptionGroup var options: GlobalOptions
 
@@ -40,13 +45,28 @@ struct VersionsCommand: AsyncParsableCommand {
             let shareID = try ShareID(id)
             let store = try await options.openStore(logger: options.makeLogger())
             print("VERSION  KEK  CREATED               BYTES  METADATA")
-            for info in try await store.versions(shareID) {
+            let infos = try await store.versions(shareID)
+            for info in infos {
+                let version = String(info.version).padding(toLength: 7, withPad: " ", startingAt: 0)
+                if let problem = info.problem {
+                    print(version + "  " + (info.kekVersion == 0 ? "?" : String(info.kekVersion)).padding(toLength: 3, withPad: " ", startingAt: 0)
+                        + "  " + "-".padding(toLength: 20, withPad: " ", startingAt: 0)
+                        + "  " + String(info.blobSize).padding(toLength: 5, withPad: " ", startingAt: 0)
+                        + "  UNUSABLE: \(problem)")
+                    continue
+                }
                 let metadata = info.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-                print(String(info.version).padding(toLength: 7, withPad: " ", startingAt: 0)
+                print(version
                     + "  " + String(info.kekVersion).padding(toLength: 3, withPad: " ", startingAt: 0)
                     + "  " + Terminal.isoDate(info.createdAt)
                     + "  " + String(info.blobSize).padding(toLength: 5, withPad: " ", startingAt: 0)
                     + "  " + metadata)
+            }
+            let unusable = infos.filter { $0.problem != nil }.map(\.version)
+            if !unusable.isEmpty {
+                throw StrongroomError(
+                    .integrityCheckFailed,
+                    "version(s) \(unusable.map(String.init).joined(separator: ", ")) of '\(shareID)' cannot be used (marked UNUSABLE above); the other versions are sound. Restore the blob(s) from a backup, or erase the share")
             }
         }
     }
@@ -54,7 +74,12 @@ struct VersionsCommand: AsyncParsableCommand {
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Show the vault's KEK versions and its share versions per KEK version.")
+        commandName: "status", abstract: "Show the vault's KEK versions and its share versions per KEK version.",
+        discussion: """
+            Reads envelope headers only. Blobs that cannot be used (unreadable, foreign, or naming a KEK version \
+            outside the active range, such as a blob put back from before a finished rotation) are listed under \
+            "problems", one line each, and the command then exits 65.
+            """)
 
     @OptionGroup var options: GlobalOptions
 
@@ -74,9 +99,14 @@ struct StatusCommand: AsyncParsableCommand {
             for (kek, count) in status.versionsPerKEKVersion.sorted(by: { $0.key < $1.key }) {
                 print("  KEK version \(kek): \(count) share version(s)")
             }
-            if status.unreadableBlobs > 0 {
-                print("unreadable blobs: \(status.unreadableBlobs) (corrupted or foreign; see `versions`)")
+            guard status.problems.isEmpty else {
+                print("problems:         \(status.problems.count) blob(s) cannot be used")
+                for problem in status.problems { print("  \(problem)") }
+                throw StrongroomError(
+                    .integrityCheckFailed,
+                    "\(status.problems.count) blob(s) in vault \(status.vaultID) cannot be used (listed above): altered, foreign, or from before a finished rotation. Restore them from a backup or erase them")
             }
+            print("problems:         none")
         }
     }
 }

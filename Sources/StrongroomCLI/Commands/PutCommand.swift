@@ -11,7 +11,8 @@ struct PutCommand: AsyncParsableCommand {
         abstract: "Store a new version of a share, read from standard input or a file (never an argument).",
         discussion: """
             From a pipe or file the bytes are stored exactly as read (binary-safe). From a terminal, one line \
-            is read with echo off. Prints the new version number.
+            is read with echo off. On success prints one line to standard output, `stored '<id>' version <n>`, \
+            where <n> is the new version number (1 for a new share); nothing else goes to standard output.
             """)
 
     @OptionGroup var options: GlobalOptions

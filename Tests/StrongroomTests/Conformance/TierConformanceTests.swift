@@ -107,6 +107,46 @@ import Testing
         }
     }
 
+    /// A blob saved while KEK version 1 was current and written back after two finished rotations
+    /// names a retired KEK: every tier refuses it (tier 1 could still derive that KEK), `status` and
+    /// `versions` report it without counting or hiding the sound versions, and a rotation does not
+    /// launder it into the current KEK.
+    @Test(arguments: TierUnderTest.allCases)
+    func aBlobPutBackFromBeforeAFinishedRotationIsRefused(_ tier: TierUnderTest) async throws {
+        try await withFixture(tier) { fixture in
+            let store = try await fixture.open()
+            let share = try id("restored")
+            _ = try await store.store(share, secret("old value"))
+            _ = try await store.store(share, secret("new value"))
+            let key = ShareStore.blobKey(share, 1)
+            let saved = try #require(try await store.blobs.read(key)).bytes
+            _ = try await store.rotateWrappingKey()
+            _ = try await store.rotateWrappingKey()
+            #expect(try await store.blobs.replace(key, saved, ifRevision: nil))
+
+            for reader in [store, try await fixture.open()] {
+                let error = await #expect(throws: StrongroomError.self) { try await reader.load(share, version: 1) }
+                #expect(error?.code == .integrityCheckFailed)
+                #expect(error?.reason.contains("names KEK version 1") == true, "\(error?.reason ?? "")")
+                #expect(error?.reason.contains("active KEK versions are 3–3") == true, "\(error?.reason ?? "")")
+                #expect(text(try await reader.load(share)) == "new value")
+            }
+            let status = try await store.status()
+            #expect(status.versionsPerKEKVersion == [3: 1])
+            #expect(status.problems.count == 1)
+            #expect(status.problems.first?.contains("share 'restored' version 1") == true)
+            let versions = try await store.versions(share)
+            #expect(versions.map(\.version) == [1, 2])
+            #expect(versions[0].problem?.contains("names KEK version 1") == true)
+            #expect(versions[0].kekVersion == 1)
+            #expect(versions[1].problem == nil && versions[1].kekVersion == 3)
+
+            let rotation = await #expect(throws: StrongroomError.self) { try await store.rotateWrappingKey() }
+            #expect(rotation?.code == .rotationIncomplete)
+            #expect(try await store.blobs.read(key)?.bytes == saved)
+        }
+    }
+
     @Test(arguments: TierUnderTest.allCases)
     func dryRunCountsAndChangesNothing(_ tier: TierUnderTest) async throws {
         try await withFixture(tier) { fixture in
