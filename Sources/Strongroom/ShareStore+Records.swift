@@ -117,8 +117,23 @@ extension ShareStore {
                 throw StrongroomError(
                     .invalidInput, "erasing versions \(targets) would leave share '\(id)' with none; erase the share instead")
             }
+            // As in `erase(_:)`: a blob that is not what Strongroom wrote loses its name without being
+            // written, the other versions are still erased, and the refusal is reported at the end.
+            var unsafe: [String] = []
             for version in targets {
-                try await blobs.destroy(ShareStore.blobKey(id, version))
+                do {
+                    try await blobs.destroy(ShareStore.blobKey(id, version))
+                } catch let refused as StrongroomError where refused.code == .unsafeFile {
+                    unsafe.append(refused.reason)
+                    logger.warning(
+                        "erase removed a blob's name without overwriting it",
+                        metadata: ["share.id": "\(id)", "share.version": "\(version)", "reason": "\(refused.reason)"])
+                }
+            }
+            if !unsafe.isEmpty {
+                throw StrongroomError(
+                    .unsafeFile,
+                    "erased versions \(targets) of share '\(id)', but \(unsafe.count) of them could not be overwritten: \(unsafe.joined(separator: " "))")
             }
             if !targets.isEmpty {
                 logger.info("erased share versions", metadata: ["share.id": "\(id)", "share.versions": "\(targets)"])

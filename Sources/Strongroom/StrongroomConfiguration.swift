@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Configuration
 import Foundation
 import SecureCrypto
@@ -286,6 +289,7 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StrongroomError(.configuration, "configuration file \(path) does not exist")
         }
+        try refuseWritableByOthers(path)
         let lowercased = path.lowercased()
         do {
             if lowercased.hasSuffix(".yaml") || lowercased.hasSuffix(".yml") {
@@ -311,6 +315,24 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         }
         throw StrongroomError(
             .configuration, "configuration file \(path) must end in .yaml, .yml or .json to say its format")
+    }
+
+    /// The configuration decides where shares go and which code runs (a PKCS#11 module is loaded into
+    /// the process, a bucket and KMS key receive every new share): whoever can change it has every
+    /// share stored from then on. A file that group or others can write is therefore refused, as
+    /// OpenSSH refuses such a configuration. The mode of the file itself is checked (after links,
+    /// which is what the file's writers see); the directories above it are the operator's to keep.
+    private static func refuseWritableByOthers(_ path: String) throws(StrongroomError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }  // the open below reports a missing or unreadable file
+        let mode = info.st_mode & 0o7777
+        guard mode & 0o022 == 0 else {
+            throw StrongroomError(
+                .insecurePermissions,
+                "configuration file \(path) can be written by group or others (mode 0\(String(mode, radix: 8))): "
+                    + "whoever can change it decides where shares are stored and which PKCS#11 module is loaded; "
+                    + "run `chmod go-w \(path)`")
+        }
     }
 
     private static func secretBytes(_ text: String) throws(StrongroomError) -> SecretBytes {

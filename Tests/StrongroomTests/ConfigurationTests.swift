@@ -27,6 +27,24 @@ import Testing
         #expect(env.rootSeedFile == "/keys/seed")
     }
 
+    /// Whoever can change the configuration decides where new shares go and which PKCS#11 module is
+    /// loaded: a file that group or others can write is refused (exit 77 at the CLI), with the chmod
+    /// that fixes it; once fixed it loads.
+    @Test(arguments: [0o666, 0o620, 0o602])
+    func aConfigurationFileOthersCanWriteIsRefused(mode: Int) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write("tier: local\nlocal:\n  path: /srv/vault\n", name: "c.yaml", in: directory)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file)
+        let error = await #expect(throws: StrongroomError.self) {
+            try await StrongroomConfiguration.load(filePath: file, environment: [:])
+        }
+        #expect(error?.code == .insecurePermissions)
+        #expect(error?.reason.contains("chmod go-w \(file)") == true, "\(error?.reason ?? "")")
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)
+        _ = try await StrongroomConfiguration.load(filePath: file, environment: [:])
+    }
+
     @Test func readsJSONAndEnvironmentOnly() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }

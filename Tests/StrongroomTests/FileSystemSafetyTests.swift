@@ -45,6 +45,31 @@ import Testing
         await #expect(throws: StrongroomError.self) { try await store.load(try id("victim")) }
     }
 
+    /// Erasing some versions (what a FROST refresh does to the old key package) treats a planted link
+    /// like a whole erase does: the decoy is untouched, the other doomed versions are still erased,
+    /// the kept version still opens, and the refusal is reported.
+    @Test func partialEraseDoesNotWriteThroughASymlinkedVersion() async throws {
+        let fixture = try await LocalFixture()
+        defer { Task { await fixture.tearDown() } }
+        let store = try await fixture.open()
+        for text in ["one", "two", "three"] { _ = try await store.store(try id("victim"), secret(text)) }
+        let decoy = try Decoy(in: fixture.directory)
+        let blob = "\(fixture.settings.path)/shares/victim/1.srb"
+        try FileManager.default.removeItem(atPath: blob)
+        try FileManager.default.createSymbolicLink(atPath: blob, withDestinationPath: decoy.path)
+
+        let error = await #expect(throws: StrongroomError.self) {
+            try await store.erase(try id("victim"), versions: [1, 2])
+        }
+        #expect(error?.code == .unsafeFile)
+        #expect(error?.reason.contains("1.srb was a symbolic link") == true, "\(error?.reason ?? "")")
+        #expect(decoy.isUntouched)
+        #expect(!exists(blob))
+        #expect(!exists("\(fixture.settings.path)/shares/victim/2.srb"))
+        #expect(try await store.versions(try id("victim")).map(\.version) == [3])
+        #expect(text(try await store.load(try id("victim"))) == "three")
+    }
+
     @Test func eraseDoesNotOverwriteAHardLinkedBlob() async throws {
         let fixture = try await LocalFixture()
         defer { Task { await fixture.tearDown() } }
