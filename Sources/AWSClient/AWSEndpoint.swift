@@ -12,6 +12,9 @@ public struct AWSEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `https://host[:port]` (a trailing `/` is allowed; paths, queries and user info are not).
     public init(_ url: String, allowInsecureHTTP: Bool = false) throws(AWSError) {
+        // An endpoint with a user part may carry a password (`https://user:secret@host`): such a value
+        // is never repeated in a message.
+        let shown = url.contains("@") ? "(not shown: it has a user part)" : "'\(url)'"
         let scheme: String
         var rest: Substring
         if url.hasPrefix("https://") {
@@ -21,22 +24,22 @@ public struct AWSEndpoint: Sendable, Hashable, CustomStringConvertible {
             scheme = "http"
             rest = url.dropFirst(7)
         } else {
-            throw AWSError.configuration("endpoint '\(url)' must start with https:// (or http:// for a loopback server)")
+            throw AWSError.configuration("endpoint \(shown) must start with https:// (or http:// for a loopback server)")
         }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         guard !rest.isEmpty, !rest.contains("/"), !rest.contains("@"), !rest.contains("?"), !rest.contains("#") else {
-            throw AWSError.configuration("endpoint '\(url)' must be scheme://host[:port] without a path, query or user")
+            throw AWSError.configuration("the endpoint must be scheme://host[:port] without a path, query or user (it is not shown: a user part may hold a password)")
         }
         var host: Substring
         var portText: Substring?
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else {
-                throw AWSError.configuration("endpoint '\(url)' has an unclosed IPv6 bracket")
+                throw AWSError.configuration("endpoint \(shown) has an unclosed IPv6 bracket")
             }
             host = rest[rest.index(after: rest.startIndex)..<close]
             let after = rest[rest.index(after: close)...]
             if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
-                throw AWSError.configuration("endpoint '\(url)' has text after the IPv6 address")
+                throw AWSError.configuration("endpoint \(shown) has text after the IPv6 address")
             }
         } else if let colon = rest.lastIndex(of: ":") {
             host = rest[..<colon]
@@ -47,19 +50,19 @@ public struct AWSEndpoint: Sendable, Hashable, CustomStringConvertible {
         let port: Int
         if let portText {
             guard let value = Int(portText), (1...65535).contains(value) else {
-                throw AWSError.configuration("endpoint '\(url)' has an invalid port '\(portText)'")
+                throw AWSError.configuration("endpoint \(shown) has an invalid port '\(portText)'")
             }
             port = value
         } else {
             port = scheme == "https" ? 443 : 80
         }
-        guard !host.isEmpty else { throw AWSError.configuration("endpoint '\(url)' has no host") }
+        guard !host.isEmpty else { throw AWSError.configuration("endpoint \(shown) has no host") }
         self.scheme = scheme
         self.host = host.lowercased()
         self.port = port
         if scheme == "http" && !isLoopback && !allowInsecureHTTP {
             throw AWSError.configuration(
-                "endpoint '\(url)' uses plain HTTP to a host that is not loopback; use https://, or set the explicit insecure-HTTP setting (cloud.allowInsecureHttp) if this network is trusted")
+                "endpoint \(shown) uses plain HTTP to a host that is not loopback; use https://, or set the explicit insecure-HTTP setting (cloud.allowInsecureHttp) if this network is trusted")
         }
     }
 

@@ -188,23 +188,35 @@ public final class ShareStore: Sendable {
     /// Reads and opens the blob at `key`, which must be (id, version) of this vault, or returns nil
     /// when there is none. Loads take no lock: the vault state is read before the blob, and when the
     /// blob does not open (a KEK outside the active range, a KEK retired meanwhile) the state and the
-    /// blob are read again once, since a rotation may have rewrapped the blob between the two reads.
+    /// blob are read again, since a rotation may have rewrapped the blob between the two reads. That
+    /// repeats while they keep changing (rotations in other processes, one after another), at most
+    /// ``loadAttempts`` times; when neither changed, the error is the blob's own.
     func openBlob(_ key: String, id: ShareID, version: UInt64) async throws -> SecretBytes? {
-        let state = try await stateForReading()
-        guard let blob = try await blobs.read(key) else { return nil }
+        var state = try await stateForReading()
+        guard var blob = try await blobs.read(key) else { return nil }
         await faults.wait(.loadBlobRead)
-        do {
-            return try await open(blob.bytes, id: id, version: version, state: state)
-        } catch let error as StrongroomError where error.code == .keyUnavailable || error.code == .integrityCheckFailed {
-            let fresh = try await freshState()
-            guard let again = try await blobs.read(key) else { return nil }
-            guard again.revision != blob.revision || fresh != state else { throw error }
-            logger.debug(
-                "the blob or the vault state changed while loading; reading them again",
-                metadata: ["share.id": "\(id)", "share.version": "\(version)"])
-            return try await open(again.bytes, id: id, version: version, state: fresh)
+        var attempt = 1
+        while true {
+            do {
+                return try await open(blob.bytes, id: id, version: version, state: state)
+            } catch let error as StrongroomError
+                where error.code == .keyUnavailable || error.code == .integrityCheckFailed {
+                let fresh = try await freshState()
+                guard let again = try await blobs.read(key) else { return nil }
+                guard again.revision != blob.revision || fresh != state, attempt < ShareStore.loadAttempts else {
+                    throw error
+                }
+                attempt += 1
+                logger.debug(
+                    "the blob or the vault state changed while loading; reading them again",
+                    metadata: ["share.id": "\(id)", "share.version": "\(version)", "attempt": "\(attempt)"])
+                (state, blob) = (fresh, again)
+            }
         }
     }
+
+    /// How many times a load reads the state and the blob while rotations keep changing them.
+    static let loadAttempts = 10
 
     // MARK: Active KEK versions
 

@@ -33,8 +33,20 @@ struct ConfigurationFilePositions {
 
     /// The last key that starts at or before `position`: the one a syntax error is in or after.
     func key(before position: Position) -> String? {
-        keys.last { $0.position <= position }?.path
+        guard let path = keys.last(where: { $0.position <= position })?.path else { return nil }
+        // A key is named only when it is a setting Strongroom knows: in a broken file a secret value
+        // can read as a key (a value on a line of its own, a missing colon), and must not be echoed.
+        let known = path.split(separator: ".").allSatisfy { ConfigurationFilePositions.settingNames.contains(String($0)) }
+        return known ? path : nil
     }
+
+    /// Every name that appears in a setting's key (`cloud`, `secretAccessKey`, …).
+    static let settingNames: Set<String> = [
+        "tier", "lockTimeoutSeconds", "local", "path", "rootSeedFile", "cloud", "endpoint", "kmsEndpoint", "region",
+        "bucket", "prefix", "addressing", "accessKeyId", "secretAccessKey", "sessionToken", "kmsKeyId",
+        "keyDeletionWindowDays", "allowInsecureHttp", "maxAttempts", "hsm", "module", "initArgs", "tokenLabel",
+        "tokenSerial", "pinEnv", "pinFile", "maxSessions", "blobPath", "blobStore", "connectAttempts", "recycleAfter",
+    ]
 
     /// The line and column a parser's error names, read from its description as digits only (the
     /// description itself quotes the file and is never shown). Yams writes `L:C: error: …` or

@@ -319,13 +319,20 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
 
     /// The configuration decides where shares go and which code runs (a PKCS#11 module is loaded into
     /// the process, a bucket and KMS key receive every new share): whoever can change it has every
-    /// share stored from then on. A file that group or others can write is therefore refused, as
-    /// OpenSSH refuses such a configuration. The mode of the file itself is checked (after links,
+    /// share stored from then on. A file that group or others can write, or that belongs to another
+    /// user than this one or root, is therefore refused, as OpenSSH refuses such a configuration. The mode of the file itself is checked (after links,
     /// which is what the file's writers see); the directories above it are the operator's to keep.
     private static func refuseWritableByOthers(_ path: String) throws(StrongroomError) {
         var info = stat()
         guard stat(path, &info) == 0 else { return }  // the open below reports a missing or unreadable file
         let mode = info.st_mode & 0o7777
+        guard info.st_uid == geteuid() || info.st_uid == 0 else {
+            throw StrongroomError(
+                .insecurePermissions,
+                "configuration file \(path) belongs to uid \(info.st_uid), neither this user (uid \(geteuid())) nor root: "
+                    + "its owner decides where shares are stored and which PKCS#11 module is loaded; "
+                    + "give it to this user or root (chown)")
+        }
         guard mode & 0o022 == 0 else {
             throw StrongroomError(
                 .insecurePermissions,

@@ -38,6 +38,19 @@ struct StrongroomCommand: AsyncParsableCommand {
 
     static let versionString = "0.1.0"
 
+    /// The names of every command and subcommand, for telling a help request from an argument.
+    static let commandNames: Set<String> = {
+        var names: Set<String> = []
+        func collect(_ command: any ParsableCommand.Type) {
+            for sub in command.configuration.subcommands {
+                names.insert(sub._commandName)
+                collect(sub)
+            }
+        }
+        collect(StrongroomCommand.self)
+        return names
+    }()
+
     /// Turns core dumps off before anything else runs (before any argument is parsed or any secret
     /// read): a process that cannot protect itself stops (exit 71). Then runs the command line,
     /// turning a lone `-h` (before any `--`) into `--help`, and refusing up front an argument made of
@@ -62,6 +75,17 @@ struct StrongroomCommand: AsyncParsableCommand {
             return
         }
         let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        // Help only where nothing else was said: `strongroom put --help`, not `strongroom put "$id"
+        // --config c.yaml` with an id of `--help` or `-h`, which would print help, exit 0 with nothing
+        // stored, and let `&& rm secret` delete the only copy.
+        let asksForHelp = arguments[..<end].contains { $0 == "-h" || $0 == "--help" }
+        if asksForHelp, let other = arguments[..<end].firstIndex(where: {
+            $0 != "-h" && $0 != "--help" && !commandNames.contains($0)
+        }) {
+            Terminal.error(
+                "--help and -h are accepted only after command names alone (for example `strongroom put --help`), and argument \(other + 1) is something else; share ids never start with '-'. Nothing was done")
+            Foundation.exit(64)
+        }
         for index in arguments.startIndex..<end {
             let argument = arguments[index]
             if argument == "-h" {

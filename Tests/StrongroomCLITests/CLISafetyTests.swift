@@ -52,6 +52,22 @@ import Testing
         }
     }
 
+    /// A share id of `-h` or `--help` next to other arguments is not a help request: printing help and
+    /// exiting 0 would let `strongroom put "$id" --config c.yaml < s && rm s` delete the only copy.
+    @Test(arguments: [["put", "-h", "--config"], ["put", "--help", "--config"], ["get", "-h", "--stdout", "--config"],
+                      ["erase", "--help", "--yes", "--config"]])
+    func helpNextToOtherArgumentsIsAnErrorNotHelp(_ arguments: [String]) throws {
+        let cli = try CLI()
+        defer { cli.cleanup() }
+        let config = try cli.writeConfig()
+        #expect(try cli.run(["init", "--config", config]).status == 0)
+        let result = try cli.run(arguments + [config], stdin: Data("only copy".utf8))
+        #expect(result.status == 64, "\(arguments): \(result.stdout) \(result.stderr)")
+        #expect(!result.stdout.contains("USAGE:"))
+        #expect(result.stderr.contains("accepted only after command names alone"), "\(result.stderr)")
+        #expect(try cli.run(["list", "--config", config]).stdout.isEmpty)
+    }
+
     @Test func frostSignOutRefusesAnExistingFileOrALink() throws {
         let cli = try CLI()
         defer { cli.cleanup() }

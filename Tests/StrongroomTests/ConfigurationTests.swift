@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SecureCrypto
 import Testing
 @testable import Strongroom
@@ -45,6 +46,20 @@ import Testing
         _ = try await StrongroomConfiguration.load(filePath: file, environment: [:])
     }
 
+    /// A configuration file that belongs to another user (not this one, not root) is refused too.
+    @Test func aConfigurationFileOfAnotherUserIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let file = try write("tier: local\nlocal:\n  path: /srv/vault\n", name: "c.yaml", in: directory)
+        try #require(geteuid() == 0, "changing a file's owner needs root; scripts/test runs as root in CI")
+        guard chown(file, 65534, 65534) == 0 else { Issue.record("chown failed: errno \(errno)"); return }
+        let error = await #expect(throws: StrongroomError.self) {
+            try await StrongroomConfiguration.load(filePath: file, environment: [:])
+        }
+        #expect(error?.code == .insecurePermissions)
+        #expect(error?.reason.contains("belongs to uid 65534") == true, "\(error?.reason ?? "")")
+    }
+
     @Test func readsJSONAndEnvironmentOnly() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
@@ -89,6 +104,34 @@ import Testing
         #expect(text.contains("line \(line), column "), "\(text)")
         #expect(text.contains("'\(key)'"), "\(text)")
         #expect(!text.contains("wJalrXUtnFEMI") && !text.contains("PLANTED"), "\(text)")
+    }
+
+    /// A secret that a broken file makes read as a key (a value on a line of its own) is not named as
+    /// the key before the error, and an endpoint with a password in its user part is not repeated.
+    @Test func aSecretReadAsAKeyOrInAnEndpointIsNotEchoed() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let asKey = try write(
+            "tier: cloud\ncloud:\n  secretAccessKey:\n  PLANTEDwJalrXUtnFEMI: [\n", name: "k.yaml", in: directory)
+        let keyError = await #expect(throws: StrongroomError.self) {
+            try await StrongroomConfiguration.load(filePath: asKey, environment: [:])
+        }
+        let keyText = "\(keyError.map { "\($0)" } ?? "") \(keyError?.cause ?? "")"
+        #expect(keyText.contains("line "), "\(keyText)")
+        #expect(!keyText.contains("PLANTED") && !keyText.contains("wJalrXUtnFEMI"), "\(keyText)")
+
+        let endpoint = try write(
+            "tier: cloud\ncloud:\n  endpoint: https://user:PLANTEDwJalrXUtnFEMI@s3.example.com\n  bucket: bucket-1\n  region: us-east-1\n  kmsKeyId: k\n",
+            name: "e.yaml", in: directory)
+        do {
+            let config = try await StrongroomConfiguration.load(filePath: endpoint, environment: [:])
+            _ = try await ShareStore.open(configuration: config, logger: .init(label: "test"))
+            Issue.record("an endpoint with a user part was accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("endpoint"), "\(text)")
+            #expect(!text.contains("PLANTED") && !text.contains("wJalrXUtnFEMI"), "\(text)")
+        }
     }
 
     /// A value of the wrong type is not echoed either; its key and position are.

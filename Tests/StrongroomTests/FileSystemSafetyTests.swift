@@ -173,7 +173,7 @@ import Testing
         try FileManager.default.moveItem(atPath: settings.rootSeedFile, toPath: real)
         try FileManager.default.createSymbolicLink(atPath: settings.rootSeedFile, withDestinationPath: real)
         let error = await #expect(throws: StrongroomError.self) { try await LocalVault.open(settings, logger: quietLogger) }
-        #expect(error?.code == .wrongRootSeed)
+        #expect(error?.code == .unsafeFile)
         #expect(error?.reason.contains("is a symbolic link") == true, "\(error?.reason ?? "")")
         #expect(error?.reason.contains("local.rootSeedFile") == true)
         // The file itself opens the vault.
@@ -190,7 +190,7 @@ import Testing
         let link = "\(directory.path)/pin-link"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
         let error = #expect(throws: StrongroomError.self) { try HSMVault.readPINFile(link) }
-        #expect(error?.code == .configuration)
+        #expect(error?.code == .unsafeFile)
         #expect(error?.reason.contains("is a symbolic link") == true, "\(error?.reason ?? "")")
         #expect(error?.reason.contains("hsm.pinFile") == true)
     }

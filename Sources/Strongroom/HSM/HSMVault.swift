@@ -73,9 +73,23 @@ public enum HSMVault {
         _ settings: StrongroomConfiguration.HSM, lockTimeout: Duration, logger: Logger, faults: FaultInjection
     ) async throws -> ShareStore {
         let blobs = try blobStore(settings, lockTimeout: lockTimeout, logger: logger)
-        let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .hsm)
+        var (state, vaultID) = try await VaultState.existing(in: blobs, tier: .hsm)
         let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
-        try await keyring.requireKEK(version: state.currentKEKVersion)
+        // A rotation in another process may retire the KEK the state just read names; the state then
+        // names a newer one. Only a KEK missing from an unchanged state is an error.
+        for attempt in 1... {
+            do {
+                try await keyring.requireKEK(version: state.currentKEKVersion)
+                break
+            } catch let error as StrongroomError where error.code == .keyUnavailable {
+                let (fresh, _) = try await VaultState.existing(in: blobs, tier: .hsm)
+                guard fresh != state, attempt < 10 else { throw error }
+                logger.debug(
+                    "the vault's current KEK changed while opening; checking the new one",
+                    metadata: ["kek.version": "\(fresh.currentKEKVersion)"])
+                state = fresh
+            }
+        }
         return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
     }
 

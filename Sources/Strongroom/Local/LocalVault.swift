@@ -118,8 +118,9 @@ public enum LocalVault {
             let code = errno
             if code == EINTR { continue }
             if code == ELOOP {
+                // The same code as a link inside the vault: a file-system layout Strongroom refuses.
                 throw StrongroomError(
-                    unreadable,
+                    .unsafeFile,
                     "\(what) \(path) is a symbolic link\(POSIX.linkTarget(path).map { " to \($0)" } ?? ""); secret files are opened without following links: set \(setting) to the file itself (in a Kubernetes secret volume, <mount>/..data/<key>)")
             }
             throw StrongroomError(
@@ -129,7 +130,7 @@ public enum LocalVault {
         do throws(StrongroomError) {
             guard fstat(fd, &info) == 0 else { throw POSIX.error("fstat", path) }
             guard (info.st_mode & S_IFMT) == S_IFREG else {
-                throw StrongroomError(unreadable, "\(what) \(path) is not a regular file")
+                throw StrongroomError(.unsafeFile, "\(what) \(path) is not a regular file")
             }
             let mode = info.st_mode & 0o777
             guard mode & 0o077 == 0 else {
