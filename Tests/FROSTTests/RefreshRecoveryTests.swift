@@ -9,57 +9,102 @@ import Testing
 /// A refresh stopped at every one of its steps (`FROSTGroup.RefreshStep`: before and after each record
 /// write, each new key package, the test signature, each old version's destruction — and, for a
 /// destruction, after its blob was overwritten but before it was unlinked), with the three participants
-/// in one vault or in one vault each. After each stop a new process must show the group, load every
-/// key package and sign with every pair of signers under the original group key; the next refresh is
-/// stopped too, and the one after that must leave exactly one version per participant, every record at
-/// one epoch without a pending refresh, and the same group key. See docs/frost.md, "Refresh recovery".
+/// in one vault, in one local vault each, or in three tiers. After each stop a new process must show
+/// the group, load every key package and sign with every pair of signers under the original group key;
+/// the next refresh is stopped too, and the one after that must leave exactly one version per
+/// participant, every record at one epoch without a pending refresh, and the same group key. See
+/// docs/frost.md, "Refresh recovery".
 @Suite struct RefreshRecoveryTests {
     static let message = Array("settle batch 4471".utf8)
     static let pairs: [[ParticipantID]] = [[1, 2], [1, 3], [2, 3]]
-    static let name = "escrow"
 
     enum Layout: String, CaseIterable, Sendable {
         /// Participants 1, 2 and 3 in one local vault.
         case oneStore
         /// Each participant in a local vault of its own.
         case storePerParticipant
+        /// Participant 1 in a local vault, 2 in an HSM vault (SoftHSM), 3 in a cloud vault (moto), as
+        /// scripts/test provides them.
+        case threeTiers
     }
 
-    /// The group's vaults, reopened as a new process would for every run.
-    struct Setup {
-        let vaults: LocalVaults
+    /// The vaults of one layout, holding many groups (one per case), reopened as a new process would
+    /// for every run.
+    final class Vaults: Sendable {
         let layout: Layout
+        let local: LocalVaults
+        let hsm: StrongroomConfiguration.HSM?
+        let cloud: StrongroomConfiguration.Cloud?
 
         init(_ layout: Layout) async throws {
-            vaults = try LocalVaults()
             self.layout = layout
-            _ = try await vaults.make(layout == .oneStore ? 1 : 3)
+            local = try LocalVaults()
+            _ = try await local.make(layout == .storePerParticipant ? 3 : 1)
+            guard layout == .threeTiers else {
+                hsm = nil
+                cloud = nil
+                return
+            }
+            let environment = ProcessInfo.processInfo.environment
+            func value(_ name: String) throws -> String {
+                try #require(environment[name].flatMap { $0.isEmpty ? nil : $0 }, "\(name) is not set: run the suite with scripts/test")
+            }
+            _ = try value("STRONGROOM_TEST_HSM_PIN")
+            let hsm = StrongroomConfiguration.HSM(
+                modulePath: try value("STRONGROOM_TEST_HSM_MODULE"), tokenLabel: try value("STRONGROOM_TEST_HSM_TOKEN"),
+                pinEnvironmentVariable: "STRONGROOM_TEST_HSM_PIN", blobPath: "\(local.path)/hsm")
+            _ = try await HSMVault.initialise(hsm, logger: quiet)
+            self.hsm = hsm
+            _ = try value("AWS_ACCESS_KEY_ID")
+            let storage = StrongroomConfiguration.ObjectStorage(
+                endpoint: try value("STRONGROOM_TEST_S3_ENDPOINT"), bucket: try value("STRONGROOM_TEST_S3_BUCKET"),
+                prefix: "frost-recovery-\(Hex.encode(try SecureRandom.bytes(count: 6)))/")
+            let cloud = StrongroomConfiguration.Cloud(storage: storage, kmsKeyID: try value("STRONGROOM_TEST_KMS_KEY"), keyDeletionWindowDays: 7)
+            _ = try await CloudVault.initialise(cloud, logger: quiet)
+            self.cloud = cloud
         }
 
         func stores() async throws -> [ParticipantID: ShareStore] {
-            let opened = try await vaults.reopen()
-            guard layout == .oneStore else { return opened }
-            return [1: opened[1]!, 2: opened[1]!, 3: opened[1]!]
+            let opened = try await local.reopen()
+            switch layout {
+            case .oneStore: return [1: opened[1]!, 2: opened[1]!, 3: opened[1]!]
+            case .storePerParticipant: return opened
+            case .threeTiers:
+                return [1: opened[1]!, 2: try await HSMVault.open(hsm!, logger: quiet), 3: try await CloudVault.open(cloud!, logger: quiet)]
+            }
         }
+
+        func tearDown() async {
+            if let hsm { try? await HSMVault.destroyKeys(hsm, logger: quiet) }
+            if let cloud { await CloudVault.removeEverything(cloud, logger: quiet) }
+        }
+    }
+
+    /// One group in a layout's vaults.
+    struct Setup: Sendable {
+        let vaults: Vaults
+        let name: String
 
         func group(checkpoint: FROSTGroup.RefreshCheckpoint? = nil) async throws -> FROSTGroup {
-            try FROSTGroup(name: RefreshRecoveryTests.name, stores: try await stores(), logger: quiet, checkpoint: checkpoint)
+            try FROSTGroup(name: name, stores: try await vaults.stores(), logger: quiet, checkpoint: checkpoint)
         }
 
-        /// Where participant `id`'s share version `version` is stored.
-        func blobPath(_ id: ParticipantID, _ version: UInt64) -> String {
-            "\(vaults.path)/p\(layout == .oneStore ? 1 : Int(id))/shares/frost.\(RefreshRecoveryTests.name).p\(id)/\(version).srb"
+        func blobKey(_ id: ParticipantID, _ version: UInt64) throws -> String {
+            ShareStore.blobKey(try ShareID("frost.\(name).p\(id)"), version)
         }
 
-        /// What a process killed inside a destroy leaves: the blob overwritten with random bytes, not
-        /// yet unlinked (DirectoryBlobStore.destroy writes noise, fsyncs, then unlinks).
-        func tear(_ id: ParticipantID, _ version: UInt64) throws {
-            let path = blobPath(id, version)
-            let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
-            let handle = try #require(FileHandle(forWritingAtPath: path))
-            defer { try? handle.close() }
-            try handle.write(contentsOf: Data((0..<size).map { _ in UInt8.random(in: 0...255) }))
-            try handle.synchronize()
+        /// Whether participant `id`'s version `version` still has a blob under its name.
+        func blobExists(_ id: ParticipantID, _ version: UInt64) async throws -> Bool {
+            try await vaults.stores()[id]!.blobs.read(try blobKey(id, version)) != nil
+        }
+
+        /// What a process killed inside a destroy leaves: random bytes under the version's name
+        /// (DirectoryBlobStore.destroy writes noise over the blob, fsyncs, then unlinks it).
+        func tear(_ id: ParticipantID, _ version: UInt64) async throws {
+            let blobs = try await vaults.stores()[id]!.blobs
+            let key = try blobKey(id, version)
+            let size = try #require(try await blobs.read(key)).bytes.count
+            _ = try await blobs.replace(key, (0..<size).map { _ in UInt8.random(in: 0...255) }, ifRevision: nil)
         }
     }
 
@@ -84,7 +129,7 @@ import Testing
                     return seen.count - 1
                 }
                 guard index == stopAt else { return }
-                if tearing, case .destroying(let id, let version) = step { try setup?.tear(id, version) }
+                if tearing, case .destroying(let id, let version) = step { try await setup?.tear(id, version) }
                 throw FROSTGroup.SimulatedCrash()
             }
         }
@@ -93,9 +138,9 @@ import Testing
         var stopped: FROSTGroup.RefreshStep? { stopAt.flatMap { at in steps.count > at ? steps[at] : nil } }
     }
 
-    /// The steps of an uninterrupted refresh of a fresh group in `layout`.
-    static func stepsOfARefresh(_ layout: Layout) async throws -> [FROSTGroup.RefreshStep] {
-        let setup = try await Setup(layout)
+    /// The steps of an uninterrupted refresh of a fresh group.
+    static func stepsOfARefresh(_ vaults: Vaults) async throws -> [FROSTGroup.RefreshStep] {
+        let setup = Setup(vaults: vaults, name: "count")
         _ = try await setup.group().create(suite: .ed25519, minSigners: 2, method: .trustedDealer)
         let counter = Stopper(stopAt: nil)
         let report = try await setup.group(checkpoint: counter.checkpoint).refresh()
@@ -105,10 +150,21 @@ import Testing
 
     @Test(arguments: Layout.allCases)
     func aRefreshStoppedAtAnyStepResumesAndEveryPairSigns(_ layout: Layout) async throws {
-        let steps = try await Self.stepsOfARefresh(layout)
+        let vaults = try await Vaults(layout)
+        do {
+            try await stopAtEveryStep(vaults)
+        } catch {
+            await vaults.tearDown()
+            throw error
+        }
+        await vaults.tearDown()
+    }
+
+    func stopAtEveryStep(_ vaults: Vaults) async throws {
+        let steps = try await Self.stepsOfARefresh(vaults)
         // Record writes (pending, commit) per store, two key package steps and two destruction steps
         // per participant, and the test signature; each with a point before and after.
-        let stores = layout == .oneStore ? 1 : 3
+        let stores = vaults.layout == .oneStore ? 1 : 3
         #expect(steps.count == 2 * (2 * stores + 3 + 1 + 3))
         #expect(steps.first == .writingRecord(.pending, store: 0))
         #expect(steps.last == .destroyed(3, version: 1))
@@ -117,22 +173,22 @@ import Testing
             if case .destroying = step { cases.append((index, true)) }
         }
         for (number, (index, tearing)) in cases.enumerated() {
-            try await stopAndResume(layout, at: index, step: steps[index], tearing: tearing, number: number)
+            let setup = Setup(vaults: vaults, name: "case\(number)")
+            try await stopAndResume(setup, at: index, step: steps[index], tearing: tearing, number: number)
         }
     }
 
     /// Stops a refresh at step `index`, checks the group from a new process, stops the next refresh at
     /// a step chosen from `number`, checks again, and lets a third refresh settle everything.
-    func stopAndResume(_ layout: Layout, at index: Int, step: FROSTGroup.RefreshStep, tearing: Bool, number: Int) async throws {
-        let context = "\(layout), stopped \(tearing ? "inside the destroy " : "")\(step)"
-        let setup = try await Setup(layout)
+    func stopAndResume(_ setup: Setup, at index: Int, step: FROSTGroup.RefreshStep, tearing: Bool, number: Int) async throws {
+        let context = "\(setup.vaults.layout), stopped \(tearing ? "inside the destroy " : "")\(step)"
         let publicKeys = try await setup.group().create(suite: .ed25519, minSigners: 2, method: .trustedDealer)
 
         let first = Stopper(stopAt: index, tearing: tearing, setup: setup)
         await #expect(throws: FROSTGroup.SimulatedCrash.self, "\(context)") { _ = try await setup.group(checkpoint: first.checkpoint).refresh() }
         #expect(first.stopped == step, "\(context): the steps of a refresh are deterministic")
         if tearing, case .destroying(let id, let version) = step {
-            #expect(FileManager.default.fileExists(atPath: setup.blobPath(id, version)), "\(context): the torn blob is left")
+            #expect(try await setup.blobExists(id, version), "\(context): the torn blob is left")
         }
         guard await usable(setup, publicKeys, context) else { return }
 
@@ -203,7 +259,7 @@ import Testing
     }
 
     @Test func aRollbackStoppedInsideTheDestroyOfANewShareFinishesOnTheNextRun() async throws {
-        let setup = try await Setup(.storePerParticipant)
+        let setup = Setup(vaults: try await Vaults(.storePerParticipant), name: "rollback")
         let publicKeys = try await setup.group().create(suite: .secp256k1, minSigners: 2, method: .distributed)
         // Participants 1 and 2 stored their new key packages (version 2), participant 3 did not.
         await #expect(throws: FROSTGroup.SimulatedCrash.self) {
@@ -213,7 +269,7 @@ import Testing
         let rollback = Stopper(stopAt: 0, tearing: true, setup: setup)
         await #expect(throws: FROSTGroup.SimulatedCrash.self) { _ = try await setup.group(checkpoint: rollback.checkpoint).refresh() }
         #expect(rollback.steps == [.destroying(1, version: 2)])
-        let torn = try await setup.stores()[1]!.versions(try ShareID("frost.\(Self.name).p1"))
+        let torn = try await setup.vaults.stores()[1]!.versions(try ShareID("frost.rollback.p1"))
         #expect(torn.map(\.version) == [1, 2] && torn[1].problem != nil)
 
         let group = try await setup.group()
@@ -223,12 +279,12 @@ import Testing
 
         let report = try await group.refresh()
         #expect(report.rolledBackInterrupted && !report.resumedInterrupted && report.epoch == 2)
-        #expect(!FileManager.default.fileExists(atPath: setup.blobPath(1, 2)), "the torn version is destroyed")
+        #expect(try await !setup.blobExists(1, 2), "the torn version is destroyed")
         await settled(setup, publicKeys, "after the rollback and a new refresh")
     }
 
     @Test func signersWhoseStoresAreCommittedAndNotYetCommittedSignWithTheNewShares() async throws {
-        let setup = try await Setup(.storePerParticipant)
+        let setup = Setup(vaults: try await Vaults(.storePerParticipant), name: "commit")
         let publicKeys = try await setup.group().create(suite: .ed25519, minSigners: 2, method: .trustedDealer)
         // Stopped in step 4: store 0 (participant 1) names epoch 2, stores 1 and 2 still epoch 1.
         await #expect(throws: FROSTGroup.SimulatedCrash.self) {
