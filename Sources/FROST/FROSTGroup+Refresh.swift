@@ -13,7 +13,8 @@ extension FROSTGroup {
     /// then are the old versions destroyed. A run interrupted before (4) leaves the old shares in force
     /// and the next call finishes it (all new versions stored) or rolls it back (some missing) before
     /// refreshing; a run interrupted after (4) leaves the new shares in force and the next call erases
-    /// what is left of the old ones.
+    /// what is left of the old ones. See ``recover()`` and docs/frost.md, "Refresh recovery", for every
+    /// point a run can be killed at.
     public func refresh() async throws -> RefreshReport {
         let recovery = try await recover()
         if recovery.resumed {
