@@ -13,7 +13,8 @@ extension FROSTGroup {
     /// then are the old versions destroyed. A run interrupted before (4) leaves the old shares in force
     /// and the next call finishes it (all new versions stored) or rolls it back (some missing) before
     /// refreshing; a run interrupted after (4) leaves the new shares in force and the next call erases
-    /// what is left of the old ones.
+    /// what is left of the old ones. See ``recover()`` and docs/frost.md, "Refresh recovery", for every
+    /// point a run can be killed at.
     public func refresh() async throws -> RefreshReport {
         let recovery = try await recover()
         if recovery.resumed {
@@ -50,23 +51,32 @@ extension FROSTGroup {
             epoch: target,
             verifyingShares: Dictionary(uniqueKeysWithValues: try fresh.map { ("\($0.identifier)", Hex.encode(try $0.verifyingShare.serialize())) }),
             started: ISO8601DateFormatter().string(from: Date()))
-        for store in distinctStores { try await writeRecord(pendingRecord, to: store) }
-        if faults == .afterPendingRecorded { throw SimulatedCrash() }
+        try await writeRecords(pendingRecord, .pending, to: Array(distinctStores.enumerated()))
 
         // (2) Store the new versions.
         var versions: [ParticipantID: UInt64] = [:]
         for key in fresh {
+            try await reach(.storingKeyPackage(key.identifier))
             versions[key.identifier] = try await store(key.identifier).store(
                 try shareID(key.identifier), key.serialized(), metadata: metadata(key.identifier, epoch: target))
+            try await reach(.storedKeyPackage(key.identifier))
         }
         fresh.removeAll()
-        if faults == .afterNewVersionsStored { throw SimulatedCrash() }
 
         // (3)–(5).
         let next = try advanced(record, pending: pendingRecord.pendingRefresh!, versions: versions)
         let erased = try await confirmCommitAndErase(next)
         logger.notice("refreshed FROST shares", metadata: ["frost.epoch": "\(target)", "share.erased": "\(erased)"])
         return RefreshReport(epoch: target, resumedInterrupted: false, rolledBackInterrupted: recovery.rolledBack, erasedVersions: erased)
+    }
+
+    /// Writes `record` to each of `stores` (index among ``distinctStores``, store), one store at a time.
+    func writeRecords(_ record: GroupRecord, _ purpose: RefreshStep.RecordWrite, to stores: [(offset: Int, element: ShareStore)]) async throws {
+        for (index, store) in stores {
+            try await reach(.writingRecord(purpose, store: index))
+            try await writeRecord(record, to: store)
+            try await reach(.wroteRecord(purpose, store: index))
+        }
     }
 
     /// The record at the pending epoch with the given versions.
@@ -88,9 +98,10 @@ extension FROSTGroup {
     /// (3) test signature by every participant from the stored new versions, (4) commit the record,
     /// (5) destroy the old versions. Returns how many versions were destroyed.
     func confirmCommitAndErase(_ next: GroupRecord) async throws -> Int {
+        try await reach(.testSigning)
         try await confirm(next)
-        for store in distinctStores { try await writeRecord(next, to: store) }
-        if faults == .afterCommitted { throw SimulatedCrash() }
+        try await reach(.testSigned)
+        try await writeRecords(next, .commit, to: Array(distinctStores.enumerated()))
         return try await eraseSuperseded(next)
     }
 
@@ -112,64 +123,134 @@ extension FROSTGroup {
         }
     }
 
-    /// Destroys every version of each participant's share older than the one `record` names.
+    /// Destroys every version of each participant's share older than the one `record` names, one
+    /// version at a time. Versions whose blobs no longer open (a destroy that was interrupted after
+    /// overwriting one) are listed by their number like the others and destroyed too.
     func eraseSuperseded(_ record: GroupRecord) async throws -> Int {
         var erased = 0
         for member in record.members where !member.erased {
-            let store = try store(member.identifier)
-            let old = try await store.versions(try shareID(member.identifier)).map(\.version).filter { $0 < member.version }
-            if !old.isEmpty { erased += try await store.erase(try shareID(member.identifier), versions: old) }
+            erased += try await destroyVersions(of: member.identifier) { $0 < member.version }
         }
         return erased
     }
 
-    /// Brings every store's record to one consistent state, finishing or rolling back an interrupted
-    /// refresh. Returns that record.
-    func recover() async throws -> (record: GroupRecord, resumed: Bool, rolledBack: Bool, erased: Int) {
-        var records: [(ShareStore, GroupRecord)] = []
-        for store in distinctStores {
-            if let record = try await readRecord(store) { records.append((store, record)) }
+    /// Destroys the versions of participant `id`'s share that `doomed` picks, one at a time.
+    func destroyVersions(of id: ParticipantID, where doomed: (UInt64) -> Bool) async throws -> Int {
+        let store = try store(id)
+        let share = try shareID(id)
+        var erased = 0
+        for version in try await store.versions(share).map(\.version) where doomed(version) {
+            try await reach(.destroying(id, version: version))
+            erased += try await store.erase(share, versions: [version])
+            try await reach(.destroyed(id, version: version))
         }
-        guard let committed = records.map(\.1).max(by: { $0.epoch < $1.epoch }) else {
+        return erased
+    }
+
+    /// The version of `member`'s share that holds its key package of a pending refresh: the newest
+    /// version above the recorded one whose metadata names the pending epoch and whose key package
+    /// opens and matches the pending verifying share and the group key. Nil when there is none (not
+    /// stored yet, or already destroyed by a rollback, or left unreadable by an interrupted destroy).
+    func storedNewVersion(_ member: GroupRecord.Member, pending: GroupRecord.PendingRefresh, groupKey: String) async throws -> UInt64? {
+        guard let expected = pending.verifyingShares["\(member.identifier)"] else { return nil }
+        let store = try store(member.identifier)
+        let share = try shareID(member.identifier)
+        let infos: [ShareVersionInfo]
+        do {
+            infos = try await store.versions(share)
+        } catch let error as StrongroomError where error.code == .shareNotFound {
+            return nil
+        }
+        let candidates = infos.filter {
+            $0.version > member.version && $0.problem == nil && $0.metadata["frost.epoch"] == "\(pending.epoch)"
+        }
+        for candidate in candidates.reversed() {
+            let key: KeyPackage
+            do {
+                key = try KeyPackage(deserializing: try await store.load(share, version: candidate.version), authenticated: true)
+            } catch let error as StrongroomError where error.code == .integrityCheckFailed || error.code == .shareNotFound {
+                logger.warning(
+                    "a new key package of an interrupted refresh does not open; not using it",
+                    metadata: ["frost.participant": "\(member.identifier)", "share.version": "\(candidate.version)", "reason": "\(error.reason)"])
+                continue
+            } catch let error as FROSTError {
+                logger.warning(
+                    "a new key package of an interrupted refresh is malformed; not using it",
+                    metadata: ["frost.participant": "\(member.identifier)", "share.version": "\(candidate.version)", "reason": "\(error.reason)"])
+                continue
+            }
+            if key.identifier == member.identifier, key.epoch == pending.epoch, Hex.encode(try key.groupKey.serialize()) == groupKey,
+                Hex.encode(try key.verifyingShare.serialize()) == expected
+            {
+                return candidate.version
+            }
+        }
+        return nil
+    }
+
+    /// Brings every store's record to one consistent state, finishing or rolling back an interrupted
+    /// refresh. Returns that record. Every step is idempotent, so a recovery that is itself stopped
+    /// is finished by the next one (docs/frost.md, "Refresh recovery"):
+    ///
+    /// - some records are at an older epoch than the newest, which has no pending refresh (stopped
+    ///   during step 4): the newest is written to the other stores, old versions are destroyed;
+    /// - a pending refresh to the next epoch and every participant's new key package stored (stopped
+    ///   after step 2, before step 4): steps 3 to 5 are run with them;
+    /// - a pending refresh with some new key package missing (stopped during or before step 2, or
+    ///   during a rollback): every version above the recorded one is destroyed, then the pending
+    ///   refresh is cleared;
+    /// - otherwise (stopped during step 5, or after it): a stale pending refresh is cleared and
+    ///   versions older than the recorded ones are destroyed.
+    ///
+    /// Each outcome is final: once a store is committed no rollback can follow, and once a rollback
+    /// has destroyed a new key package no resume can follow.
+    func recover() async throws -> (record: GroupRecord, resumed: Bool, rolledBack: Bool, erased: Int) {
+        var records: [(offset: Int, element: ShareStore, record: GroupRecord)] = []
+        for (index, store) in distinctStores.enumerated() {
+            if let record = try await readRecord(store) { records.append((index, store, record)) }
+        }
+        guard let committed = records.map(\.record).max(by: { $0.epoch < $1.epoch }) else {
             throw FROSTError(.groupState, "no group '\(name)' in any participant's store; run `strongroom frost keygen` first")
         }
         var clean = committed
         clean.pendingRefresh = nil
+        let behind = records.filter { $0.record != clean }.map { (offset: $0.offset, element: $0.element) }
 
         // A refresh that reached step (4) in some store: the new epoch is in force; finish (4) and (5).
-        if committed.pendingRefresh == nil && records.contains(where: { $0.1.epoch < committed.epoch }) {
-            for (store, record) in records where record != clean { try await writeRecord(clean, to: store) }
+        if committed.pendingRefresh == nil && records.contains(where: { $0.record.epoch < committed.epoch }) {
+            try await writeRecords(clean, .commit, to: behind)
             let erased = try await eraseSuperseded(clean)
             logger.notice("finished an interrupted refresh (records committed, old versions erased)", metadata: ["frost.epoch": "\(clean.epoch)"])
             return (clean, true, false, erased)
         }
 
-        // A refresh that stopped before (4): find the new versions by their epoch metadata.
-        if let pending = records.compactMap(\.1.pendingRefresh).first(where: { $0.epoch == committed.epoch + 1 }) {
+        // A refresh that stopped before (4): find the new versions by their epoch and verifying shares.
+        if let pending = records.compactMap(\.record.pendingRefresh).first(where: { $0.epoch == committed.epoch + 1 }) {
             var found: [ParticipantID: UInt64] = [:]
-            for member in committed.members where !member.erased {
-                let store = try store(member.identifier)
-                let infos = (try? await store.versions(try shareID(member.identifier))) ?? []
-                if let match = infos.last(where: { $0.metadata["frost.epoch"] == "\(pending.epoch)" && $0.version > member.version }) {
-                    found[member.identifier] = match.version
+            for member in clean.members where !member.erased {
+                if let version = try await storedNewVersion(member, pending: pending, groupKey: clean.groupKey) {
+                    found[member.identifier] = version
                 }
             }
-            if found.count == committed.members.count {
-                let next = try advanced(committed, pending: pending, versions: found)
+            if found.count == clean.members.count {
+                let next = try advanced(clean, pending: pending, versions: found)
                 let erased = try await confirmCommitAndErase(next)
                 logger.notice("finished an interrupted refresh", metadata: ["frost.epoch": "\(next.epoch)"])
                 return (next, true, false, erased)
             }
-            // Not every new share was stored: the old ones are in force; drop the partial new ones.
-            for (id, version) in found {
-                try await store(id).erase(try shareID(id), versions: [version])
+            // Not every new share was stored: the old ones are in force. Destroy every version above
+            // the recorded one (the new key packages that were stored, and any a stopped rollback left
+            // behind), then clear the pending refresh.
+            var dropped = 0
+            for member in clean.members where !member.erased {
+                dropped += try await destroyVersions(of: member.identifier) { $0 > member.version }
             }
-            for (store, record) in records where record != clean { try await writeRecord(clean, to: store) }
-            logger.notice("rolled back an interrupted refresh", metadata: ["frost.epoch": "\(committed.epoch)", "share.dropped": "\(found.count)"])
+            try await writeRecords(clean, .clear, to: behind)
+            logger.notice("rolled back an interrupted refresh", metadata: ["frost.epoch": "\(clean.epoch)", "share.dropped": "\(dropped)"])
             return (clean, false, true, 0)
         }
 
-        for (store, record) in records where record != clean { try await writeRecord(clean, to: store) }
+        try await writeRecords(clean, .clear, to: behind)
         // A refresh that stopped during (5): the records are committed but old versions remain.
         let erased = try await eraseSuperseded(clean)
         if erased > 0 {

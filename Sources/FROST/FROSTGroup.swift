@@ -68,26 +68,72 @@ public final class FROSTGroup: Sendable {
     /// How long a signing session accepts a request (default 30 s).
     public let sessionLifetime: Duration
     let logger: Logger
-    let faults: RefreshFault?
+    /// Called at every step of a refresh and of its recovery; tests stop the run there (nil otherwise).
+    let checkpoint: RefreshCheckpoint?
     private let cache = Mutex<[ObjectIdentifier: GroupRecord]>([:])
     /// The last record's public keys, decoded (decoding validates every point: a scalar multiplication
     /// each), so that signing with an unchanged record does not decode them again.
     private let decoded = Mutex<(record: GroupRecord, keys: PublicKeyPackage)?>(nil)
 
-    /// Points at which tests stop a refresh, as if the process had died there.
-    package enum RefreshFault: Sendable {
-        case afterPendingRecorded, afterNewVersionsStored, afterCommitted
+    /// A step of a refresh, or of the recovery of an interrupted one, at which tests stop the run as if
+    /// the process had died there (docs/frost.md, "Refresh recovery"). Every write the engine makes
+    /// during a refresh has a step before and after it.
+    package enum RefreshStep: Sendable, Hashable, CustomStringConvertible {
+        /// Why a record is written.
+        package enum RecordWrite: String, Sendable, Hashable {
+            /// Step 1: the pending refresh.
+            case pending
+            /// Step 4, or a recovery finishing it: the new epoch.
+            case commit
+            /// A recovery clearing a rolled-back or stale pending refresh.
+            case clear
+        }
+        /// `store` is the index of the store among the group's distinct stores, in participant order.
+        case writingRecord(RecordWrite, store: Int)
+        case wroteRecord(RecordWrite, store: Int)
+        /// Step 2, one participant's new key package.
+        case storingKeyPackage(ParticipantID)
+        case storedKeyPackage(ParticipantID)
+        /// Step 3.
+        case testSigning
+        case testSigned
+        /// Step 5 (an old version), or a rollback (a new version that was never committed).
+        case destroying(ParticipantID, version: UInt64)
+        case destroyed(ParticipantID, version: UInt64)
+
+        package var description: String {
+            switch self {
+            case .writingRecord(let why, let store): "before writing the \(why.rawValue) record to store \(store)"
+            case .wroteRecord(let why, let store): "after writing the \(why.rawValue) record to store \(store)"
+            case .storingKeyPackage(let id): "before storing participant \(id)'s new key package"
+            case .storedKeyPackage(let id): "after storing participant \(id)'s new key package"
+            case .testSigning: "before the test signature"
+            case .testSigned: "after the test signature"
+            case .destroying(let id, let version): "before destroying participant \(id)'s version \(version)"
+            case .destroyed(let id, let version): "after destroying participant \(id)'s version \(version)"
+            }
+        }
     }
 
-    /// The error a test fault throws.
+    /// A test hook run at every ``RefreshStep``; throwing stops the refresh there.
+    package typealias RefreshCheckpoint = @Sendable (RefreshStep) async throws -> Void
+
+    /// The error a test checkpoint throws to stop a refresh.
     package struct SimulatedCrash: Error {}
+
+    func reach(_ step: RefreshStep) async throws {
+        if let checkpoint { try await checkpoint(step) }
+    }
 
     /// Opens a group whose participants keep their key packages in `stores`.
     public convenience init(name: String, stores: [ParticipantID: ShareStore], sessionLifetime: Duration = .seconds(30), logger: Logger) throws {
-        try self.init(name: name, stores: stores, sessionLifetime: sessionLifetime, logger: logger, faults: nil)
+        try self.init(name: name, stores: stores, sessionLifetime: sessionLifetime, logger: logger, checkpoint: nil)
     }
 
-    package init(name: String, stores: [ParticipantID: ShareStore], sessionLifetime: Duration = .seconds(30), logger: Logger, faults: RefreshFault?) throws {
+    package init(
+        name: String, stores: [ParticipantID: ShareStore], sessionLifetime: Duration = .seconds(30), logger: Logger,
+        checkpoint: RefreshCheckpoint?
+    ) throws {
         _ = try FROSTGroup.recordName(name)
         guard !stores.isEmpty else { throw FROSTError(.invalidInput, "a group needs at least one participant's store") }
         guard sessionLifetime > .zero else { throw FROSTError(.invalidInput, "the signing session lifetime must be positive") }
@@ -97,7 +143,7 @@ public final class FROSTGroup: Sendable {
         var logger = logger
         logger[metadataKey: "frost.group"] = "\(name)"
         self.logger = logger
-        self.faults = faults
+        self.checkpoint = checkpoint
     }
 
     // MARK: Names
@@ -313,6 +359,11 @@ public final class FROSTGroup: Sendable {
     /// Round two for a session's participant: loads its key package again and computes its signature
     /// share, consuming the session's nonces.
     public func sign(_ session: SigningSession, package: SigningPackage) async throws -> SignatureShare {
+        try checkUsable(session)
+        return try await signShare(session, package: package, key: try await loadKeyPackage(session.identifier))
+    }
+
+    private func checkUsable(_ session: SigningSession) throws {
         guard ContinuousClock.now < session.deadline else {
             session.wipe()
             throw FROSTError(.sessionExpired, "participant \(session.identifier)'s signing session expired (lifetime \(sessionLifetime)); its nonces were wiped; run round one again")
@@ -320,7 +371,9 @@ public final class FROSTGroup: Sendable {
         guard !session.nonces.isSpent else {
             throw FROSTError(.sessionUsed, "participant \(session.identifier)'s signing session was already used; nonces are single-use")
         }
-        let key = try await loadKeyPackage(session.identifier)
+    }
+
+    private func signShare(_ session: SigningSession, package: SigningPackage, key: KeyPackage) async throws -> SignatureShare {
         guard key.epoch == session.epoch else {
             session.wipe()
             throw FROSTError(.groupState, "participant \(session.identifier)'s shares were refreshed since round one; run round one again")
@@ -330,22 +383,43 @@ public final class FROSTGroup: Sendable {
 
     /// Both rounds for `signers` in this process, as coordinator too: commitments, signature shares,
     /// aggregation and verification under the group key.
+    ///
+    /// Every signer uses its key package of one epoch: the newest any signer's store has committed.
+    /// While an interrupted refresh is committed store by store, a store not yet committed still
+    /// names the old versions, but the new ones it holds were confirmed before any record named them,
+    /// and no old version is destroyed before every record names the new ones; so old and new shares
+    /// never meet in one signature.
     public func sign(message: [UInt8], signers: [ParticipantID]) async throws -> Signature {
-        let record = try await record(for: signers.first ?? 1)
+        do {
+            return try await sign(message: message, signers: signers, freshRecords: false)
+        } catch let error as StrongroomError where error.code == .shareNotFound {
+            // Another process may have refreshed (new versions) or erased since the records were cached.
+            return try await sign(message: message, signers: signers, freshRecords: true)
+        }
+    }
+
+    private func sign(message: [UInt8], signers: [ParticipantID], freshRecords: Bool) async throws -> Signature {
+        var record = try await self.record(for: signers.first ?? 1, fresh: freshRecords)
+        for id in signers.dropFirst() {
+            let other = try await self.record(for: id, fresh: freshRecords)
+            if other.epoch > record.epoch { record = other }
+        }
         let group = try publicKeys(record)
         guard Set(signers).count == signers.count, signers.count >= Int(group.minSigners) else {
             throw FROSTError(.invalidInput, "group '\(name)' needs at least \(group.minSigners) distinct signers, got \(signers)")
         }
         var sessions: [SigningSession] = []
-        for id in signers { sessions.append(try await commit(id)) }
-        guard Set(sessions.map(\.epoch)).count == 1 else {
-            throw FROSTError(.refreshIncomplete, "signers hold shares of different epochs \(sessions.map(\.epoch)); run `strongroom frost refresh` to finish the interrupted refresh")
+        for id in signers {
+            let key = try await loadKeyPackage(id, record: record)
+            sessions.append(SigningSession(identifier: id, epoch: key.epoch, nonces: try FROST.commit(key), lifetime: sessionLifetime))
         }
         let package = try SigningPackage(suite: group.suite, commitments: sessions.map(\.commitments), message: message)
         var shares: [SignatureShare] = []
-        for session in sessions { shares.append(try await sign(session, package: package)) }
-        let current = sessions[0].epoch == group.epoch ? group : try publicKeys(await self.record(for: signers[0], fresh: true))
-        return try FROST.aggregate(package, shares: shares, publicKeys: current)
+        for session in sessions {
+            try checkUsable(session)
+            shares.append(try await signShare(session, package: package, key: try await loadKeyPackage(session.identifier, record: record)))
+        }
+        return try FROST.aggregate(package, shares: shares, publicKeys: group)
     }
 
     /// Verifies a serialised signature under the group key.
@@ -394,7 +468,9 @@ public struct GroupSummary: Sendable {
     public let groupKey: String
     public let epoch: UInt32
     public let members: [Member]
-    /// The epoch of a refresh that did not finish, if any.
+    /// The epoch of a refresh that did not finish, if any: a pending refresh recorded before its new
+    /// shares were committed, or the current epoch while some store's record still names the one
+    /// before. `strongroom frost refresh` finishes or rolls it back.
     public let pendingRefreshEpoch: UInt32?
 }
 
@@ -504,7 +580,10 @@ extension FROSTGroup {
         guard let record = records.max(by: { $0.epoch < $1.epoch }) else {
             throw FROSTError(.groupState, "no group '\(name)' in any participant's store")
         }
-        let pending = records.compactMap(\.pendingRefresh).map(\.epoch).max()
+        // A refresh is unfinished while a record carries a pending refresh to a newer epoch, or while
+        // some store's record has not been moved to the newest epoch yet.
+        let lagging = records.contains { $0.epoch < record.epoch }
+        let pending = records.compactMap(\.pendingRefresh).map(\.epoch).filter { $0 > record.epoch }.max() ?? (lagging ? record.epoch : nil)
         return GroupSummary(
             name: name, suite: try record.suite, minSigners: record.minSigners, maxSigners: record.maxSigners, groupKey: record.groupKey,
             epoch: record.epoch,

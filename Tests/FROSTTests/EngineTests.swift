@@ -137,12 +137,12 @@ final class LocalVaults: @unchecked Sendable {
     func anInterruptedRefreshStillSignsAndCompletesOnTheNextRun(_ interruption: Interruption) async throws {
         let vaults = try LocalVaults()
         let stores = try await vaults.make(3)
-        let fault: FROSTGroup.RefreshFault = switch interruption {
-        case .afterPendingRecorded: .afterPendingRecorded
-        case .afterNewVersionsStored, .afterNewVersionsStoredPartly: .afterNewVersionsStored
-        case .afterCommitted: .afterCommitted
+        let step: FROSTGroup.RefreshStep = switch interruption {
+        case .afterPendingRecorded: .wroteRecord(.pending, store: 2)
+        case .afterNewVersionsStored, .afterNewVersionsStoredPartly: .storedKeyPackage(3)
+        case .afterCommitted: .wroteRecord(.commit, store: 2)
         }
-        let crashing = try FROSTGroup(name: "vault7", stores: stores, logger: quiet, faults: fault)
+        let crashing = try FROSTGroup(name: "vault7", stores: stores, logger: quiet, checkpoint: crash(at: step))
         let publicKeys = try await crashing.create(suite: .secp256k1, minSigners: 2, method: .trustedDealer)
         await #expect(throws: FROSTGroup.SimulatedCrash.self) { _ = try await crashing.refresh() }
         if interruption == .afterNewVersionsStoredPartly {
@@ -183,7 +183,7 @@ final class LocalVaults: @unchecked Sendable {
     @Test func aRefreshStoppedWhileCommittingTheRecordsFinishesOnTheNextRun() async throws {
         let vaults = try LocalVaults()
         let stores = try await vaults.make(3)
-        let crashing = try FROSTGroup(name: "split", stores: stores, logger: quiet, faults: .afterNewVersionsStored)
+        let crashing = try FROSTGroup(name: "split", stores: stores, logger: quiet, checkpoint: crash(at: .storedKeyPackage(3)))
         let publicKeys = try await crashing.create(suite: .ed25519, minSigners: 2, method: .trustedDealer)
         await #expect(throws: FROSTGroup.SimulatedCrash.self) { _ = try await crashing.refresh() }
         // As if the process had died in step 4 after committing participant 1's store only.
@@ -220,6 +220,11 @@ final class LocalVaults: @unchecked Sendable {
         let tooFew = await #expect(throws: FROSTError.self) { _ = try await group.sign(message: message, signers: [1]) }
         #expect(tooFew?.code == .invalidInput)
     }
+}
+
+/// A checkpoint that stops a refresh at `step`, as if the process had died there.
+func crash(at step: FROSTGroup.RefreshStep) -> FROSTGroup.RefreshCheckpoint {
+    { if $0 == step { throw FROSTGroup.SimulatedCrash() } }
 }
 
 extension Sequence {

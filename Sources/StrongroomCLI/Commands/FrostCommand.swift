@@ -260,7 +260,7 @@ struct FrostInfo: AsyncParsableCommand {
                 print("  participant \(member.identifier): \(member.shareID) (\(member.tier), \(state)), verifying share \(member.verifyingShare)")
             }
             if let pending = summary.pendingRefreshEpoch {
-                print("an interrupted refresh to epoch \(pending) is pending: run `strongroom frost refresh --group \(summary.name)`")
+                print("an interrupted refresh to epoch \(pending) has not finished: run `strongroom frost refresh --group \(summary.name)` to finish or roll it back")
             }
         }
     }
