@@ -134,7 +134,7 @@ final class KMSKeyring: Keyring {
     /// are settled first (``settleIntents()``).
     func prepareKEK(version: UInt32) async throws {
         try await settleIntents()
-        try await keys.ensure(version: version) { nonce async throws -> String in
+        try await keys.ensure(version: version) { (nonce: String) async throws -> String in
             let created = try await CloudErrors.mapping(keyName: "(new key)") { () async throws(AWSError) in
                 try await kms.createKey(
                     description: "Strongroom vault \(vaultID.hex) KEK version \(version)",
@@ -193,6 +193,7 @@ final class KMSKeyring: Keyring {
                 do throws(AWSError) {
                     try await kms.scheduleKeyDeletion(meta.keyID, pendingWindowDays: deletionWindowDays)
                 } catch where error.code == "KMSInvalidStateException" || error.code == "NotFoundException" {
+                    continue  // already pending deletion or gone
                 } catch {
                     throw CloudErrors.mapped(error, keyName: meta.keyID)
                 }
@@ -363,7 +364,8 @@ final class KMSKeyMap: Sendable {
     /// no key yet), in one conditional write.
     func resolve(_ intent: Intent, adopting keyID: String?) async throws {
         for _ in 0..<KMSKeyMap.maximumWriteAttempts {
-            var (file, revision) = try await read()
+            let (current, revision) = try await read()
+            var file = current
             if let keyID, !file.keys.contains(where: { $0.version == intent.version }) {
                 file.keys.append(Entry(version: intent.version, keyID: keyID, createdByStrongroom: true))
                 file.keys.sort { $0.version < $1.version }

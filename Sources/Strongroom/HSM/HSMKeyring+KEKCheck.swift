@@ -27,8 +27,8 @@ extension HSMKeyring {
         let label = kekLabel(version)
         var replaced = 0
         while true {
-            let verdict: KEKVerdict = try await tokenWriteResult("create KEK") { session in
-                try connection.module.serializingTokenWrites {
+            let verdict = try await tokenWriteResult("create KEK") { session -> KEKVerdict in
+                try connection.module.serializingTokenWrites { () throws -> KEKVerdict in
                     let found = try session.find([.objectClass(.secretKey), .label(label)], limit: 8)
                     var unusable: [(ObjectHandle, String)] = []
                     for handle in found {

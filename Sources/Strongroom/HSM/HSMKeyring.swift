@@ -125,7 +125,7 @@ public final class HSMKeyring: Keyring {
     /// KEK (written by a release that did not check new KEKs) gets a new one, but only when no blob
     /// is sealed under that version; otherwise nothing is touched and the error says so.
     public func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws {
-        let problem: String? = try await run("check KEK", integrityPath: false) { session in
+        let problem = try await run("check KEK", integrityPath: false) { session -> String? in
             guard let handle = try session.key(labelled: kekLabel(version)) else { return "it is not on the token" }
             return kekProblem(handle, version: version, session: session)
         }
