@@ -347,7 +347,14 @@ final class KMSKeyMap: Sendable {
             if file.keys.contains(where: { $0.version == version }) { return }  // made by a racing process
         }
         guard recorded else { throw KMSKeyMap.keptChanging(nil) }
-        let keyID = try await make(nonce)
+        let keyID: String
+        do {
+            keyID = try await make(nonce)
+        } catch let error as StrongroomError where error.code == .accessDenied || error.code == .configuration {
+            // KMS refused CreateKey outright, so no key was made: the intent goes (best effort).
+            try? await resolve(intent, adopting: nil)
+            throw error
+        }
         for _ in 0..<KMSKeyMap.maximumWriteAttempts {
             (file, revision) = try await read()
             // Made by a racing process meanwhile: the intent stays, and the next settle deletes ours.
