@@ -65,7 +65,9 @@ import Testing
         try FileManager.default.createDirectory(atPath: tokens, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let conf = "\(softhsm)/softhsm2.conf"
         try "directories.tokendir = \(tokens)\nobjectstore.backend = file\nlog.level = ERROR\n".write(toFile: conf, atomically: true, encoding: .utf8)
-        var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": cli.directory, "SOFTHSM2_CONF": conf]
+        // The test runner's own environment (its python3 has python-pkcs11), with the token directory.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SOFTHSM2_CONF"] = conf
         try HSMCrashCLITests.run(
             ["softhsm2-util", "--init-token", "--free", "--label", HSMCrashCLITests.label, "--pin", HSMCrashCLITests.pin, "--so-pin", "5678-crash-so"],
             environment: environment)
