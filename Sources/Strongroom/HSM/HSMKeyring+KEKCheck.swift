@@ -57,7 +57,7 @@ extension HSMKeyring {
             case .unusable(let outcomes):
                 for outcome in outcomes {
                     connection.logger.warning(
-                        "found an unusable KEK object (left by a killed run?) and replaced it",
+                        "found an unusable KEK object (left by a killed run?) and set it aside; making a new one",
                         metadata: ["hsm.kek": "\(label)", "hsm.problem": "\(outcome)"])
                 }
                 replaced += 1
