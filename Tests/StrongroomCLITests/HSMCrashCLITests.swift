@@ -2,9 +2,9 @@ import Foundation
 import Testing
 
 /// Tier 3 rotation after a run was killed while SoftHSM wrote the new KEK object: the object file is
-/// cut short at every attribute boundary (SoftHSM then lists a key with that label that lacks what
-/// came after the cut) and inside an attribute (SoftHSM no longer lists it), on a token of its own
-/// in a SoftHSM token directory of its own, so the cut object is certainly the new KEK.
+/// cut short after every attribute and inside some (SoftHSM then lists an object with the attributes
+/// before the cut, found by label once CKA_LABEL is among them), on a token of its own in a SoftHSM
+/// token directory of its own, so the cut object is certainly the new KEK.
 @Suite struct HSMCrashCLITests {
     let module: String
     static let pin = "1234-crash-pin"
@@ -32,23 +32,25 @@ import Testing
         return output
     }
 
-    /// Where each attribute of a SoftHSM 2 object file ends (its file format: per attribute a
-    /// big-endian 8-byte CKA_ type, an 8-byte kind, then a 1-byte bool, an 8-byte ulong, or an
-    /// 8-byte length and that many bytes).
+    /// Where each attribute of a SoftHSM 2.6 object file ends. Its format (ObjectFile.cpp, File.cpp):
+    /// an 8-byte generation counter, then per attribute a big-endian 8-byte CKA_ type, an 8-byte
+    /// kind, and the value: 1 byte (bool, kind 1), 8 bytes (ulong, kind 2), an 8-byte length and that
+    /// many bytes (byte string, kind 3; attribute map, kind 4), or an 8-byte count and that many
+    /// 8-byte mechanism types (kind 5).
     static func attributeEnds(_ bytes: [UInt8]) -> [Int] {
         func ulong(_ at: Int) -> Int? {
             guard at + 8 <= bytes.count else { return nil }
             return bytes[at..<(at + 8)].reduce(0) { $0 << 8 | Int($1) }
         }
         var ends: [Int] = []
-        var at = 0
+        var at = 8
         while at < bytes.count, let kind = ulong(at + 8) {
             switch kind {
             case 1: at += 17
             case 2: at += 24
-            case 3:
+            case 3, 4, 5:
                 guard let length = ulong(at + 16) else { return ends }
-                at += 24 + length
+                at += 24 + (kind == 5 ? 8 * length : length)
             default: return ends
             }
             ends.append(at)
@@ -113,8 +115,11 @@ import Testing
         let backup = "\(cli.directory)/backup"
         try FileManager.default.copyItem(atPath: softhsm, toPath: "\(backup)-softhsm")
         try FileManager.default.copyItem(atPath: cli.vault, toPath: "\(backup)-vault")
+        // After each attribute but the last, and inside some of them (SoftHSM then marks the object
+        // invalid but still lists it with the attributes it read).
         var cuts = Array(ends.dropLast())
-        cuts.append(ends[ends.count / 2] - 3)  // inside an attribute: SoftHSM no longer lists the object
+        cuts += stride(from: 3, to: ends.count - 1, by: 4).map { ends[$0] + 5 }
+        if journalled { cuts = stride(from: 0, to: cuts.count, by: 2).map { cuts[$0] } }
         for cut in cuts {
             for path in [softhsm, cli.vault] { try FileManager.default.removeItem(atPath: path) }
             try FileManager.default.copyItem(atPath: "\(backup)-softhsm", toPath: softhsm)

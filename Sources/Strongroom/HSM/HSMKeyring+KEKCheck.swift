@@ -4,14 +4,14 @@ import SecureCrypto
 
 /// Making a KEK version that survives a crash while the token writes it.
 ///
-/// A process killed while SoftHSM writes a new token object leaves a truncated object file. Cut
-/// inside an attribute, SoftHSM no longer lists the object at all (its label is unreadable, so a
-/// lookup by label does not see it and it can collide with nothing); cut between two attributes,
-/// the object is listed, label and all, but lacks what came after the cut (`CKA_WRAP`,
-/// `CKA_UNWRAP`, `CKA_VALUE`…): it is found by label and then refuses to wrap, answers
-/// `CKR_GENERAL_ERROR`, or is not protected. Such an object must never become the vault's KEK, so a
-/// KEK version is checked before the rotation journal names it: its attributes are read back, and a
-/// throwaway session key is wrapped, unwrapped and used under it.
+/// A process killed while SoftHSM writes a new token object leaves a truncated object file. SoftHSM
+/// reads such a file up to the cut (marking it invalid when the cut is inside an attribute) and lists
+/// an object with the attributes read so far: cut before `CKA_LABEL`, a lookup by label does not see
+/// it; cut after, it is found by label and lacks what came later (`CKA_VALUE`, `CKA_WRAP`,
+/// `CKA_UNWRAP`, `CKA_EXTRACTABLE`…): it refuses to wrap, answers `CKR_GENERAL_ERROR`, or is not
+/// protected. Such an object must never become the vault's KEK, so a KEK version is checked before
+/// the rotation journal names it: its attributes are read back, and a throwaway session key is
+/// wrapped, unwrapped and used under it.
 extension HSMKeyring {
     /// The `CKA_ID` of KEK version `version`: the 16 vault id bytes, then the version (4 bytes, big-endian).
     func kekObjectID(_ version: UInt32) -> [UInt8] {
