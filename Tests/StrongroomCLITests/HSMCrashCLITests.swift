@@ -3,8 +3,9 @@ import Testing
 
 /// Tier 3 rotation after a run was killed while SoftHSM wrote the new KEK object: the object file is
 /// cut short after every attribute and inside some (SoftHSM then lists an object with the attributes
-/// before the cut, found by label once CKA_LABEL is among them), on a token of its own in a SoftHSM
-/// token directory of its own, so the cut object is certainly the new KEK.
+/// before the cut, found by label once CKA_LABEL is among them, or, cut inside a value, does not list
+/// it), on a token of its own in a SoftHSM token directory of its own, so the cut object is certainly
+/// the new KEK.
 @Suite struct HSMCrashCLITests {
     let module: String
     static let pin = "1234-crash-pin"
@@ -115,10 +116,11 @@ import Testing
         let backup = "\(cli.directory)/backup"
         try FileManager.default.copyItem(atPath: softhsm, toPath: "\(backup)-softhsm")
         try FileManager.default.copyItem(atPath: cli.vault, toPath: "\(backup)-vault")
-        // After each attribute but the last, and inside some of them (SoftHSM then marks the object
-        // invalid but still lists it with the attributes it read).
+        // After each attribute but the last (SoftHSM lists an object with the attributes before the
+        // cut), inside some attributes' type field (read as the end of the file: the same), and
+        // inside some values (SoftHSM marks the object invalid and does not list it).
         var cuts = Array(ends.dropLast())
-        cuts += stride(from: 3, to: ends.count - 1, by: 4).map { ends[$0] + 5 }
+        cuts += stride(from: 3, to: ends.count - 1, by: 4).flatMap { [ends[$0] + 5, ends[$0] + 12] }
         if journalled { cuts = stride(from: 0, to: cuts.count, by: 2).map { cuts[$0] } }
         for cut in cuts {
             for path in [softhsm, cli.vault] { try FileManager.default.removeItem(atPath: path) }

@@ -4,14 +4,15 @@ import SecureCrypto
 
 /// Making a KEK version that survives a crash while the token writes it.
 ///
-/// A process killed while SoftHSM writes a new token object leaves a truncated object file. SoftHSM
-/// reads such a file up to the cut (marking it invalid when the cut is inside an attribute) and lists
-/// an object with the attributes read so far: cut before `CKA_LABEL`, a lookup by label does not see
-/// it; cut after, it is found by label and lacks what came later (`CKA_VALUE`, `CKA_WRAP`,
-/// `CKA_UNWRAP`, `CKA_EXTRACTABLE`…): it refuses to wrap, answers `CKR_GENERAL_ERROR`, or is not
-/// protected. Such an object must never become the vault's KEK, so a KEK version is checked before
-/// the rotation journal names it: its attributes are read back, and a throwaway session key is
-/// wrapped, unwrapped and used under it.
+/// A process killed while SoftHSM writes a new token object leaves a truncated object file. Cut
+/// inside an attribute's value, SoftHSM marks the object invalid and does not list it (it collides
+/// with nothing). Cut between two attributes (or inside the next one's type field, which SoftHSM
+/// reads as the end of the file), it lists an object with the attributes before the cut: once
+/// `CKA_LABEL` is among them it is found by label, and it lacks what came later (`CKA_VALUE`,
+/// `CKA_WRAP`, `CKA_UNWRAP`, `CKA_EXTRACTABLE`…): it refuses to wrap, answers `CKR_GENERAL_ERROR`,
+/// or is not protected. Such an object must never become the vault's KEK, so a KEK version is
+/// checked before the rotation journal names it: its attributes are read back, and a throwaway
+/// session key is wrapped, unwrapped and used under it.
 extension HSMKeyring {
     /// The `CKA_ID` of KEK version `version`: the 16 vault id bytes, then the version (4 bytes, big-endian).
     func kekObjectID(_ version: UInt32) -> [UInt8] {
