@@ -56,11 +56,10 @@ import Testing
             }
         }
         try #require(killedPending, "no rotation was killed mid-way")
-        let clock = ContinuousClock()
-        let started = clock.now
+        // The lease lasts 60 s after its last renewal, beyond lockTimeoutSeconds (30): waiting it out
+        // would end in "vault busy" (exit 75); only a takeover lets this run finish.
         let resumed = try cli.run(["rotate", "--config", config])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(clock.now - started < .seconds(15), "took \(clock.now - started): the dead holder's lease was waited out")
         #expect(resumed.stderr.contains("took over the vault lease of a process that is gone"), "\(resumed.stderr)")
         for index in [0, 11, 23] {
             #expect(try cli.run(["get", "--config", config, "--stdout", "s\(index)"]).stdout == "share \(index)")
