@@ -62,7 +62,7 @@ public enum HSMVault {
     }
 
     /// Opens an existing vault: reads its state, logs in to the token and checks that the vault's
-    /// current KEK is there (during a pending rotation: its oldest active KEK).
+    /// current KEK is there (during a pending rotation, its oldest active KEK will do).
     public static func open(
         _ settings: StrongroomConfiguration.HSM, lockTimeout: Duration = .seconds(60), logger: Logger
     ) async throws -> ShareStore {
@@ -75,9 +75,14 @@ public enum HSMVault {
         let blobs = try blobStore(settings, lockTimeout: lockTimeout, logger: logger)
         let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .hsm)
         let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
-        // While a rotation is pending, its target KEK may be missing or unusable (a run killed while
-        // the token wrote it); `rotate` replaces it, so the vault must open with the old KEK alone.
-        try await keyring.requireKEK(version: state.rotation == nil ? state.currentKEKVersion : state.oldestActiveKEKVersion)
+        do {
+            try await keyring.requireKEK(version: state.currentKEKVersion)
+        } catch let error as StrongroomError where error.code == .keyUnavailable && state.rotation != nil {
+            // A pending rotation's target KEK may be missing (a run killed while the token wrote
+            // it); `rotate` makes it again, so the vault opens with its old KEK. (Not the old KEK
+            // first: a rotation finishing meanwhile destroys it.)
+            try await keyring.requireKEK(version: state.oldestActiveKEKVersion)
+        }
         return ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
     }
 
