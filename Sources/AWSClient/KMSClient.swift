@@ -113,6 +113,40 @@ public struct KMSClient: Sendable {
             "ScheduleKeyDeletion", ["KeyId": keyID, "PendingWindowInDays": pendingWindowDays], secret: false, subject: keyID)
     }
 
+    /// ListKeys: the ids of every KMS key in the account and region (all pages).
+    public func listKeys() async throws(AWSError) -> [String] {
+        var ids: [String] = []
+        var marker: String?
+        repeat {
+            var parameters: [String: Any] = ["Limit": 1000]
+            if let marker { parameters["Marker"] = marker }
+            let answer = try await call("ListKeys", parameters, secret: false, subject: "(all keys)")
+            for entry in answer.fields["Keys"] as? [[String: Any]] ?? [] {
+                if let id = entry["KeyId"] as? String { ids.append(id) }
+            }
+            let truncated = answer.fields["Truncated"] as? Bool ?? false
+            marker = truncated ? answer.fields["NextMarker"] as? String : nil
+        } while marker != nil
+        return ids
+    }
+
+    /// ListResourceTags: a key's tags (all pages).
+    public func listResourceTags(_ keyID: String) async throws(AWSError) -> [String: String] {
+        var tags: [String: String] = [:]
+        var marker: String?
+        repeat {
+            var parameters: [String: Any] = ["KeyId": keyID, "Limit": 50]
+            if let marker { parameters["Marker"] = marker }
+            let answer = try await call("ListResourceTags", parameters, secret: false, subject: keyID)
+            for tag in answer.fields["Tags"] as? [[String: Any]] ?? [] {
+                if let key = tag["TagKey"] as? String { tags[key] = tag["TagValue"] as? String ?? "" }
+            }
+            let truncated = answer.fields["Truncated"] as? Bool ?? false
+            marker = truncated ? answer.fields["NextMarker"] as? String : nil
+        } while marker != nil
+        return tags
+    }
+
     /// DisableKey (tests and operators).
     public func disableKey(_ keyID: String) async throws(AWSError) {
         _ = try await call("DisableKey", ["KeyId": keyID], secret: false, subject: keyID)

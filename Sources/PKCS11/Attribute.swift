@@ -34,6 +34,9 @@ public struct Attribute: Sendable, Hashable {
 
     /// Attribute types that can be read back with ``PKCS11Session/attribute(_:of:)``.
     public enum Kind: UInt, Sendable {
+        case objectClass = 0x00  // CKA_CLASS
+        case keyType = 0x100  // CKA_KEY_TYPE
+        case id = 0x102  // CKA_ID
         case value = 0x11  // CKA_VALUE
         case label = 0x03
         case sensitive = 0x103

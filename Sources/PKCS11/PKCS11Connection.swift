@@ -23,7 +23,8 @@ public final class PKCS11Connection: Sendable {
     /// How finding the token, opening the session and logging in retry transient failures.
     public let retry: ConnectRetry
     private let pin: SecretBytes?
-    private let logger: Logger
+    /// The logger given at creation (with `pkcs11.module` metadata).
+    public let logger: Logger
     private let state = Mutex(State())
     // A leaf lock: nothing else is taken while it is held.
     private let keys = Mutex(KeyCache())

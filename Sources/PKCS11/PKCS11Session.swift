@@ -62,6 +62,22 @@ public struct PKCS11Session: @unchecked Sendable {
         return ObjectHandle(rawValue: UInt(key))
     }
 
+    /// `C_SetAttributeValue`: changes attributes of an object (for example its label).
+    public func setAttributes(_ template: [Attribute], of object: ObjectHandle) throws {
+        try withTemplate(template) { list, count in
+            try check("C_SetAttributeValue", functions.pointee.C_SetAttributeValue!(handle, CK_OBJECT_HANDLE(object.rawValue), list, count))
+        }
+    }
+
+    /// A `CK_ULONG` attribute.
+    public func ulong(_ kind: Attribute.Kind, of object: ObjectHandle) throws -> UInt {
+        let bytes = try attribute(kind, of: object)
+        guard bytes.count == MemoryLayout<CK_ULONG>.size else {
+            throw PKCS11Error("C_GetAttributeValue", UInt(CKR_ATTRIBUTE_VALUE_INVALID))
+        }
+        return UInt(bytes.withUnsafeBytes { $0.loadUnaligned(as: CK_ULONG.self) })
+    }
+
     /// `C_DestroyObject`.
     public func destroy(_ object: ObjectHandle) throws {
         try check("C_DestroyObject", functions.pointee.C_DestroyObject!(handle, CK_OBJECT_HANDLE(object.rawValue)))

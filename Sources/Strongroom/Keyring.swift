@@ -67,4 +67,12 @@ public protocol Keyring: Sendable {
     func prepareKEK(version: UInt32) async throws
     /// Destroys KEK versions older than `version` once nothing uses them. Idempotent.
     func retireKEKs(olderThan version: UInt32) async throws
+    /// Checks, when a pending rotation resumes, that its target KEK version `version` is still
+    /// usable, and replaces it when it is not and `anySealedUnder` says no blob is sealed under it.
+    func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws
+}
+
+extension Keyring {
+    /// Nothing to check: the tier's KEK versions cannot be half made.
+    public func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws {}
 }

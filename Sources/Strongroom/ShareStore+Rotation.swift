@@ -41,6 +41,7 @@ extension ShareStore {
             if let pending = state.rotation {
                 target = pending.target
                 logger.info("resuming an interrupted rotation", metadata: ["kek.version": "\(target)"])
+                try await keyring.resumeKEK(version: target) { try await self.anyBlob(sealedUnder: target) }
             } else {
                 target = state.currentKEKVersion + 1
                 try await keyring.prepareKEK(version: target)
@@ -70,6 +71,23 @@ extension ShareStore {
                 metadata: ["kek.version": "\(target)", "rotation.rewrapped": "\(report.rewrapped)"])
             return report
         }
+    }
+
+    /// Whether any share version or record is sealed under KEK version `kekVersion` (blobs that are
+    /// not readable envelopes cannot be opened under any KEK and are not counted).
+    private func anyBlob(sealedUnder kekVersion: UInt32) async throws -> Bool {
+        var work: [(ShareID, UInt64, String)] = []
+        for id in try await shareIDs() {
+            for version in try await versionNumbers(id) { work.append((id, version, ShareStore.blobKey(id, version))) }
+        }
+        for name in try await recordNames() { work.append((name, ShareStore.recordVersion, ShareStore.recordKey(name))) }
+        for (id, version, key) in work {
+            guard let blob = try await blobs.read(key),
+                let envelope = try? checkedEnvelope(blob.bytes, id: id, version: version)
+            else { continue }
+            if envelope.sealed.kekVersion == kekVersion { return true }
+        }
+        return false
     }
 
     private func rewrapAll(

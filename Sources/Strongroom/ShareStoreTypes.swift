@@ -87,6 +87,8 @@ public struct VaultStatus: Sendable, Hashable {
 
 /// Points where tests make a rotation stop as if the process had crashed.
 package enum FaultPoint: Sendable, Hashable {
+    /// The new KEK version's key was created (tier 2: CreateKey answered) and is not yet recorded.
+    case kekCreated
     /// The rotation journal (new target KEK) was written; no share rewrapped yet.
     case rotationJournalWritten
     /// Share number `index` (0-based) was rewrapped in memory but not yet written back.

@@ -65,7 +65,7 @@ public enum CloudVault {
         let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .cloud)
         let keyring = KMSKeyring(
             vaultID: vaultID, kms: try kmsClient(settings, logger: logger), keys: KMSKeyMap(blobs: blobs),
-            deletionWindowDays: settings.keyDeletionWindowDays, logger: logger)
+            deletionWindowDays: settings.keyDeletionWindowDays, logger: logger, faults: faults)
         try await keyring.requireKEK(version: state.currentKEKVersion)
         let store = ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
         store.stateCache.withLock { $0 = state }  // just read: the first load need not read it again

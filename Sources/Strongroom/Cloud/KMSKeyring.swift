@@ -22,14 +22,19 @@ final class KMSKeyring: Keyring {
     let keys: KMSKeyMap
     let deletionWindowDays: Int
     let logger: Logger
+    let faults: FaultInjection
 
-    init(vaultID: VaultID, kms: KMSClient, keys: KMSKeyMap, deletionWindowDays: Int, logger: Logger) {
+    init(
+        vaultID: VaultID, kms: KMSClient, keys: KMSKeyMap, deletionWindowDays: Int, logger: Logger,
+        faults: FaultInjection = .none
+    ) {
         self.vaultID = vaultID
         self.kekID = vaultID.hex
         self.kms = kms
         self.keys = keys
         self.deletionWindowDays = deletionWindowDays
         self.logger = logger
+        self.faults = faults
     }
 
     /// The encryption context of the share version an envelope header names.
@@ -122,15 +127,86 @@ final class KMSKeyring: Keyring {
         return rewrapped
     }
 
+    /// Makes KEK version `version`'s KMS key. The intent (the version and a fresh nonce) is recorded
+    /// in `kms-keys.json` before CreateKey, and the key is created with the tags
+    /// `strongroom:vault`, `strongroom:kek-version` and `strongroom:intent=<nonce>`; recording the
+    /// key removes the intent in the same conditional write. Keys of earlier runs killed in between
+    /// are settled first (``settleIntents()``).
     func prepareKEK(version: UInt32) async throws {
-        try await keys.ensure(version: version) { () async throws(StrongroomError) in
+        try await settleIntents()
+        try await keys.ensure(version: version) { (nonce: String) async throws -> String in
             let created = try await CloudErrors.mapping(keyName: "(new key)") { () async throws(AWSError) in
                 try await kms.createKey(
                     description: "Strongroom vault \(vaultID.hex) KEK version \(version)",
-                    tags: ["strongroom:vault": vaultID.hex, "strongroom:kek-version": String(version)])
+                    tags: [
+                        "strongroom:vault": vaultID.hex, "strongroom:kek-version": String(version),
+                        KMSKeyring.intentTag: nonce,
+                    ])
             }
             logger.info("created KMS key", metadata: ["kms.key": "\(created.arn)", "kek.version": "\(version)"])
+            try faults.check(.kekCreated)
             return created.arn
+        }
+    }
+
+    /// A resumed rotation settles the keys of killed runs too.
+    func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws {
+        try await settleIntents()
+    }
+
+    static let intentTag = "strongroom:intent"
+
+    /// Settles every intent `kms-keys.json` still records: a run was killed between recording it and
+    /// recording its key. The keys tagged with the intent's nonce (ListKeys, ListResourceTags) are
+    /// found; the first one that is Enabled is adopted as the intent's KEK version when that version
+    /// has no key yet, and every other one is scheduled for deletion (after
+    /// `cloud.keyDeletionWindowDays`). Then the intent is removed. Nothing is left Enabled and
+    /// unrecorded. Runs under the vault's exclusive lock (rotation).
+    func settleIntents() async throws {
+        let intents = try await keys.read().0.intents ?? []
+        guard !intents.isEmpty else { return }
+        let nonces = Set(intents.map(\.nonce))
+        var made: [String: [KMSKeyMetadata]] = [:]
+        let all = try await CloudErrors.mapping { () async throws(AWSError) in try await kms.listKeys() }
+        for keyID in all {
+            let tags: [String: String]
+            do {
+                tags = try await kms.listResourceTags(keyID)
+            } catch {
+                continue  // a key we may not read the tags of (another application's) is not ours
+            }
+            guard tags["strongroom:vault"] == vaultID.hex, let nonce = tags[KMSKeyring.intentTag], nonces.contains(nonce) else {
+                continue
+            }
+            let meta = try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in try await kms.describeKey(keyID) }
+            made[nonce, default: []].append(meta)
+        }
+        for intent in intents {
+            let recorded = try await keys.entries().contains { $0.version == intent.version }
+            var adopted: KMSKeyMetadata?
+            for meta in made[intent.nonce] ?? [] {
+                if adopted == nil, !recorded, meta.keyState == "Enabled" {
+                    adopted = meta
+                    continue
+                }
+                guard meta.keyState != "PendingDeletion" else { continue }
+                do throws(AWSError) {
+                    try await kms.scheduleKeyDeletion(meta.keyID, pendingWindowDays: deletionWindowDays)
+                } catch where error.code == "KMSInvalidStateException" || error.code == "NotFoundException" {
+                    continue  // already pending deletion or gone
+                } catch {
+                    throw CloudErrors.mapped(error, keyName: meta.keyID)
+                }
+                logger.notice(
+                    "scheduled deletion of a KMS key made by an interrupted rotation",
+                    metadata: ["kms.key": "\(meta.arn)", "kek.version": "\(intent.version)", "kms.windowDays": "\(deletionWindowDays)"])
+            }
+            try await keys.resolve(intent, adopting: adopted?.arn)
+            if let adopted {
+                logger.notice(
+                    "adopted the KMS key an interrupted rotation made",
+                    metadata: ["kms.key": "\(adopted.arn)", "kek.version": "\(intent.version)"])
+            }
         }
     }
 
@@ -138,6 +214,7 @@ final class KMSKeyring: Keyring {
     /// keys Strongroom created for versions below `version`; keys an operator supplied are left
     /// alone. Either way the versions are marked retired in `kms-keys.json`.
     func retireKEKs(olderThan version: UInt32) async throws {
+        try await settleIntents()
         for entry in try await keys.entries() where entry.version < version && !entry.retired {
             if entry.createdByStrongroom {
                 do throws(AWSError) {
@@ -181,9 +258,18 @@ final class KMSKeyMap: Sendable {
         var retired: Bool = false
     }
 
+    /// A KMS key about to be created for `version` with the tag `strongroom:intent=<nonce>`.
+    struct Intent: Codable, Sendable, Equatable {
+        var version: UInt32
+        var nonce: String
+        var startedAt: UInt64
+    }
+
     struct File: Codable, Sendable {
         var format = 1
         var keys: [Entry]
+        /// Keys being created (absent when none).
+        var intents: [Intent]? = nil
     }
 
     static let key = "kms-keys.json"
@@ -243,16 +329,57 @@ final class KMSKeyMap: Sendable {
         }
     }
 
-    /// Makes sure version `version` has a key, creating one with `make` when it has none.
-    func ensure(version: UInt32, make: () async throws(StrongroomError) -> String) async throws {
+    /// Makes sure version `version` has a key, creating one with `make` when it has none. The intent
+    /// is written before `make` runs (which gets its nonce), and removed when the key is recorded.
+    func ensure(version: UInt32, make: (String) async throws -> String) async throws {
         var (file, revision) = try await read()
         if file.keys.contains(where: { $0.version == version }) { return }
-        let keyID = try await make()
+        let nonce = Hex.encode(try crypto { () throws(CryptoError) in try SecureRandom.bytes(count: 12) })
+        let intent = Intent(version: version, nonce: nonce, startedAt: UInt64(Date().timeIntervalSince1970))
+        var recorded = false
         for _ in 0..<KMSKeyMap.maximumWriteAttempts {
-            file.keys.append(Entry(version: version, keyID: keyID, createdByStrongroom: true))
-            if try await write(file, revision: revision) { return }
+            file.intents = (file.intents ?? []) + [intent]
+            if try await write(file, revision: revision) {
+                recorded = true
+                break
+            }
             (file, revision) = try await read()
             if file.keys.contains(where: { $0.version == version }) { return }  // made by a racing process
+        }
+        guard recorded else { throw KMSKeyMap.keptChanging(nil) }
+        let keyID: String
+        do {
+            keyID = try await make(nonce)
+        } catch let error as StrongroomError where error.code == .accessDenied || error.code == .configuration {
+            // KMS refused CreateKey outright, so no key was made: the intent goes (best effort).
+            try? await resolve(intent, adopting: nil)
+            throw error
+        }
+        for _ in 0..<KMSKeyMap.maximumWriteAttempts {
+            (file, revision) = try await read()
+            // Made by a racing process meanwhile: the intent stays, and the next settle deletes ours.
+            if file.keys.contains(where: { $0.version == version }) { return }
+            file.keys.append(Entry(version: version, keyID: keyID, createdByStrongroom: true))
+            file.intents = file.intents?.filter { $0.nonce != nonce }
+            if file.intents?.isEmpty == true { file.intents = nil }
+            if try await write(file, revision: revision) { return }
+        }
+        throw KMSKeyMap.keptChanging(keyID)
+    }
+
+    /// Removes `intent`, recording `keyID` as its version first when given (and the version has
+    /// no key yet), in one conditional write.
+    func resolve(_ intent: Intent, adopting keyID: String?) async throws {
+        for _ in 0..<KMSKeyMap.maximumWriteAttempts {
+            let (current, revision) = try await read()
+            var file = current
+            if let keyID, !file.keys.contains(where: { $0.version == intent.version }) {
+                file.keys.append(Entry(version: intent.version, keyID: keyID, createdByStrongroom: true))
+                file.keys.sort { $0.version < $1.version }
+            }
+            file.intents = file.intents?.filter { $0 != intent }
+            if file.intents?.isEmpty == true { file.intents = nil }
+            if try await write(file, revision: revision) { return }
         }
         throw KMSKeyMap.keptChanging(keyID)
     }

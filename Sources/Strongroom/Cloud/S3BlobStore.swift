@@ -128,18 +128,23 @@ public struct S3BlobStore: BlobStore {
 
     private func leaseBody(owner: String) -> [UInt8] {
         let expires = Date().timeIntervalSince1970 + Double(leaseDuration.components.seconds)
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
-        let hostname = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let object: [String: Any] = ["owner": owner, "host": hostname, "pid": Int(getpid()), "expiresAt": Int(expires)]
+        var object = LeaseHolder.current.fields
+        object["owner"] = owner
+        object["expiresAt"] = Int(expires)
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }
 
+    /// Takes the lease: creates the lease object, or replaces it (`If-Match`) when its holder is
+    /// provably dead (``LeaseHolder/isProvablyDead``: same host, boot and PID namespace, process
+    /// gone) or stopped renewing it; otherwise waits, saying (from 2 s on, then every 15 s) whose
+    /// lease it waits for and when that lease expires, until `lockTimeout`.
     private func acquireLease() async throws -> Lease {
         let owner = Hex.encode(try SecureRandom.bytes(count: 12))
         let key = leaseKey
         let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: lockTimeout)
+        let started = clock.now
+        let deadline = started.advanced(by: lockTimeout)
+        var nextReport = started.advanced(by: .seconds(2))
         var pause = Duration.milliseconds(50)
         while true {
             let created = try await CloudErrors.mapping { () async throws(AWSError) in
@@ -149,22 +154,38 @@ public struct S3BlobStore: BlobStore {
             let current = try await CloudErrors.mapping { () async throws(AWSError) in try await client.getObject(key) }
             guard let current else { continue }  // released meanwhile
             let fields = (try? JSONSerialization.jsonObject(with: Data(current.bytes))) as? [String: Any] ?? [:]
+            let holder = LeaseHolder(fields: fields)
             let expiresAt = (fields["expiresAt"] as? NSNumber)?.doubleValue ?? 0
-            if Date().timeIntervalSince1970 > expiresAt + 5 {
-                // The holder stopped renewing (it crashed): take the lease over, unless someone else does first.
+            let expired = Date().timeIntervalSince1970 > expiresAt + 5
+            let dead = !expired && holder.isProvablyDead
+            if expired || dead {
+                // The holder crashed: take the lease over, unless someone else does first.
                 let taken = try await CloudErrors.mapping { () async throws(AWSError) in
                     try await client.putObject(key, leaseBody(owner: owner), condition: .ifMatch(current.etag))
                 }
                 if case .written(let etag, _) = taken {
-                    logger.warning("took over an expired vault lease", metadata: ["lease.previous": "\(fields["host"] ?? "?") pid \(fields["pid"] ?? "?")"])
+                    logger.warning(
+                        dead ? "took over the vault lease of a process that is gone" : "took over an expired vault lease",
+                        metadata: ["lease.previous": "\(holder.description)"])
                     return Lease(key: key, owner: owner, etag: etag)
                 }
                 continue
             }
+            // Time left until the lease may be taken over, unless its holder renews it.
+            let left = max(0, Int((expiresAt + 5 - Date().timeIntervalSince1970).rounded(.up)))
             guard clock.now < deadline else {
                 throw StrongroomError(
                     .vaultBusy,
-                    "another process (\(fields["host"] ?? "unknown host"), pid \(fields["pid"] ?? "?")) holds the vault lease s3://\(client.configuration.bucket)/\(key) and renewed it within \(leaseDuration); retry when it is done")
+                    "another process (\(holder.description)) holds the vault lease s3://\(client.configuration.bucket)/\(key) and renewed it within \(leaseDuration); it expires in \(left) s unless renewed. Waited \(lockTimeout); retry when it is done")
+            }
+            if clock.now >= nextReport {
+                logger.warning(
+                    "vault busy: waiting for another process's vault lease",
+                    metadata: [
+                        "lease.holder": "\(holder.description)", "lease.expiresIn": "\(left) s",
+                        "lease.waitLeft": "\(max(0, (deadline - clock.now).components.seconds)) s",
+                    ])
+                nextReport = clock.now.advanced(by: .seconds(15))
             }
             try await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(1))

@@ -1,3 +1,4 @@
+import Logging
 import PKCS11
 import SecureCrypto
 
@@ -112,16 +113,32 @@ public final class HSMKeyring: Keyring {
         }
     }
 
+    /// Makes KEK version `version` ready: finds it by label or generates it, then checks it (see
+    /// ``makeUsableKEK(version:)``); an unusable object left by a killed run is destroyed (or moved
+    /// aside) and replaced. Called before the rotation journal names the version, so nothing can be
+    /// sealed under it yet.
     public func prepareKEK(version: UInt32) async throws {
-        let label = kekLabel(version)
-        let id = Array(vaultID.bytes) + withUnsafeBytes(of: version.bigEndian, Array.init)
-        try await tokenWrite("create KEK") { session in
-            // Find first, then create: safe to run again after a lost session or a refused write.
-            try connection.module.serializingTokenWrites {
-                if try session.key(labelled: label) != nil { return }
-                _ = try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: id, private: privateObjects))
-            }
+        try await makeUsableKEK(version: version)
+    }
+
+    /// A resumed rotation's target KEK must still be usable. A vault whose journal names an unusable
+    /// KEK (written by a release that did not check new KEKs) gets a new one, but only when no blob
+    /// is sealed under that version; otherwise nothing is touched and the error says so.
+    public func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws {
+        let problem = try await run("check KEK", integrityPath: false) { session -> String? in
+            guard let handle = try session.key(labelled: kekLabel(version)) else { return "it is not on the token" }
+            return kekProblem(handle, version: version, session: session)
         }
+        guard let problem else { return }
+        if try await anySealedUnder() {
+            throw StrongroomError(
+                .hsmUnavailable,
+                "the rotation's new KEK '\(kekLabel(version))' on HSM token \(tokenName) is unusable (\(problem)) and blobs are already sealed under it, so Strongroom will not replace it; restore the token from its backup (see the recovery and migration issue: recovery key, custodians)")
+        }
+        connection.logger.warning(
+            "the pending rotation's new KEK is unusable and nothing is sealed under it; replacing it",
+            metadata: ["hsm.kek": "\(kekLabel(version))", "hsm.problem": "\(problem)"])
+        try await makeUsableKEK(version: version)
     }
 
     public func retireKEKs(olderThan version: UInt32) async throws {

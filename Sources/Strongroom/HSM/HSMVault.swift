@@ -62,7 +62,7 @@ public enum HSMVault {
     }
 
     /// Opens an existing vault: reads its state, logs in to the token and checks that the vault's
-    /// current KEK is there.
+    /// current KEK is there (during a pending rotation, its oldest active KEK will do).
     public static func open(
         _ settings: StrongroomConfiguration.HSM, lockTimeout: Duration = .seconds(60), logger: Logger
     ) async throws -> ShareStore {
@@ -82,6 +82,12 @@ public enum HSMVault {
                 try await keyring.requireKEK(version: state.currentKEKVersion)
                 break
             } catch let error as StrongroomError where error.code == .keyUnavailable {
+                // A pending rotation's target KEK may be missing (a run killed while the token wrote
+                // it); `rotate` makes it again, so the vault opens with its old KEK. (Not the old KEK
+                // first: a rotation finishing meanwhile destroys it.)
+                if state.rotation != nil, (try? await keyring.requireKEK(version: state.oldestActiveKEKVersion)) != nil {
+                    break
+                }
                 let (fresh, _) = try await VaultState.existing(in: blobs, tier: .hsm)
                 guard fresh != state, attempt < 10 else { throw error }
                 logger.debug(
