@@ -12,7 +12,8 @@ import SecureCrypto
 /// PUT with `If-None-Match: *` and `replace` one with `If-Match: <ETag>`, so two writers never
 /// silently overwrite each other. `destroy` deletes every version and delete marker of the key.
 /// The exclusive lock is a lease object (`<prefix>locks/exclusive.json`) created with
-/// `If-None-Match: *`, renewed while held and taken over only after it expired; the shared lock is
+/// `If-None-Match: *`, renewed while held and taken over after it expired, or at once when its holder is provably dead
+/// (same host, boot and PID namespace, process gone: see `LeaseHolder`); the shared lock is
 /// in-process only (the share store re-checks the vault state after writing instead, see
 /// ``BlobStore/sharedLockSpansProcesses``).
 public struct S3BlobStore: BlobStore {
