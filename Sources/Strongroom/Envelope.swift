@@ -82,6 +82,34 @@ struct Envelope: Sendable, Hashable {
 
     /// Parses a blob. Any malformation is an integrity failure: the blob was truncated or altered.
     init(parsing bytes: [UInt8]) throws(StrongroomError) {
+        do {
+            self = try Envelope.parsed(bytes)
+        } catch {
+            throw StrongroomError(
+                .integrityCheckFailed, "the blob is not a valid v1 envelope (\(error.what)); it was truncated or altered")
+        }
+    }
+
+    /// Why `bytes` are provably not a Strongroom envelope that anything could ever open, or nil when
+    /// they may be one: "bad magic" when they do not start with the magic (random bytes, a foreign
+    /// file, an erase overwrite), "truncated" when they are a v1 envelope cut short (no whole tag) or
+    /// an empty file. A blob of another format version, or a v1 blob with any other defect (trailing
+    /// bytes, reserved flags), is not "torn": it may be a sound blob that this reader cannot use.
+    static func tornReason(_ bytes: [UInt8]) -> String? {
+        guard !bytes.isEmpty else { return "empty file" }
+        let head = bytes.prefix(magic.count)
+        guard head.elementsEqual(magic.prefix(head.count)) else { return "bad magic" }
+        guard bytes.count > magic.count else { return "truncated" }
+        guard bytes[magic.count] == formatVersion else { return nil }
+        do {
+            _ = try parsed(bytes)
+            return nil
+        } catch {
+            return error.what == "truncated" ? "truncated" : nil
+        }
+    }
+
+    private static func parsed(_ bytes: [UInt8]) throws(ByteReader.Malformed) -> Envelope {
         var input = ByteReader(bytes)
         do {
             guard try input.read(4) == Envelope.magic else { throw ByteReader.Malformed("bad magic") }
@@ -122,17 +150,12 @@ struct Envelope: Sendable, Hashable {
             let ciphertext = try input.read(ciphertextLength)
             let tag = try input.read(16)
             guard input.isAtEnd else { throw ByteReader.Malformed("trailing bytes after the tag") }
-            self.init(
+            return Envelope(
                 tier: tier, vaultID: vault, shareID: id, shareVersion: shareVersion, createdAt: createdAt,
                 metadata: metadata, kekID: kekID,
                 sealed: SealedShare(
                     kekVersion: kekVersion, wrapMechanism: mechanism, wrappedKey: wrappedKey, iv: iv,
                     ciphertext: ciphertext, tag: tag))
-        } catch let error as ByteReader.Malformed {
-            throw StrongroomError(
-                .integrityCheckFailed, "the blob is not a valid v1 envelope (\(error.what)); it was truncated or altered")
-        } catch {
-            throw StrongroomError(.integrityCheckFailed, "the blob could not be parsed")
         }
     }
 
