@@ -440,7 +440,8 @@ public final class ShareStore: Sendable {
                 envelope = try checkedEnvelope(bytes, id: id, version: version)
             } catch {
                 unreadable += 1
-                problems.append("\(what): \(error.reason)")
+                let reason = Envelope.tornReason(bytes).map { "not a Strongroom envelope (\($0)): a torn or foreign file" }
+                problems.append("\(what): \(reason ?? error.reason)")
                 return nil
             }
             do {
