@@ -90,23 +90,18 @@ struct Envelope: Sendable, Hashable {
         }
     }
 
-    /// Why `bytes` are provably not a Strongroom envelope that anything could ever open, or nil when
-    /// they may be one: "bad magic" when they do not start with the magic (random bytes, a foreign
-    /// file, an erase overwrite), "truncated" when they are a v1 envelope cut short (no whole tag) or
-    /// an empty file. A blob of another format version, or a v1 blob with any other defect (trailing
-    /// bytes, reserved flags), is not "torn": it may be a sound blob that this reader cannot use.
+    /// Why `bytes` are provably not a Strongroom envelope at all, or nil when they may be one (even
+    /// a damaged one): "empty file", or "bad magic" when they do not start with the magic `SRSH` (random
+    /// bytes, a foreign file, an erase overwrite a kill interrupted before erases renamed first).
+    /// Anything that starts with the magic is not "torn", however damaged: a cut-short file or a
+    /// flipped length field may be a share that can still be repaired, and a blob of another format
+    /// version may be sound; such blobs are integrity failures that no reader skips.
     static func tornReason(_ bytes: [UInt8]) -> String? {
         guard !bytes.isEmpty else { return "empty file" }
-        let head = bytes.prefix(magic.count)
-        guard head.elementsEqual(magic.prefix(head.count)) else { return "bad magic" }
-        guard bytes.count > magic.count else { return "truncated" }
-        guard bytes[magic.count] == formatVersion else { return nil }
-        do {
-            _ = try parsed(bytes)
-            return nil
-        } catch {
-            return error.what == "truncated" ? "truncated" : nil
+        guard bytes.count >= magic.count, bytes.starts(with: magic) else {
+            return bytes.elementsEqual(magic.prefix(bytes.count)) ? "truncated before the end of the magic" : "bad magic"
         }
+        return nil
     }
 
     private static func parsed(_ bytes: [UInt8]) throws(ByteReader.Malformed) -> Envelope {

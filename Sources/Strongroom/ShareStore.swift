@@ -173,8 +173,8 @@ public final class ShareStore: Sendable {
 
     /// Loads the newest version of share `id`, or `version` when given.
     ///
-    /// Without `version`, a newer version whose blob is provably not an envelope at all — torn
-    /// (empty, truncated) or foreign (no Strongroom magic), see ``Envelope/tornReason(_:)`` — is
+    /// Without `version`, a newer version whose blob is provably not an envelope at all — empty, or
+    /// without the Strongroom magic (torn or foreign, see ``Envelope/tornReason(_:)``) — is
     /// skipped with a warning naming it, and the newest version that opens is returned. A blob that
     /// is an envelope but fails any check (authentication, binding to this share and version, the
     /// active KEK range) is never skipped: the load fails, so that an altered newest version cannot

@@ -56,7 +56,7 @@ public struct RotationReport: Sendable, Hashable {
     /// Share versions that could not be rewrapped, with the reason (empty when the rotation finished).
     public var failures: [String]
     /// Blobs under a share version's or record's name that are not envelopes at all (torn or foreign
-    /// files: no magic, truncated), one line each naming the file. They hold nothing any KEK opens,
+    /// files: empty or without the magic), one line each naming the file. They hold nothing any KEK opens,
     /// so they were left as they are and did not hold the rotation back; erase those versions.
     public var tornBlobs: [String] = []
     /// What crashes had left and this rotation finished: interrupted erases completed, temporary

@@ -115,22 +115,20 @@ import Glibc
         #expect(text(try await store.load(share)) == "v4")
     }
 
-    @Test func aTruncatedNewestVersionIsSkippedToo() async throws {
+    @Test func anEmptyNewestVersionIsSkippedToo() async throws {
         let fixture = try await LocalFixture()
         defer { Task { await fixture.tearDown() } }
         let store = try await fixture.open()
-        let share = try id("cut")
+        let share = try id("empty")
         for value in ["v1", "v2"] { _ = try await store.store(share, secret(value)) }
-        let path = "\(fixture.settings.path)/shares/cut/2.srb"
-        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
-        try whole.prefix(whole.count - 5).write(to: URL(fileURLWithPath: path))
-        #expect(text(try await store.load(share)) == "v1")
-        #expect(try await store.versions(share)[1].problem?.contains("(truncated)") == true)
+        try plantGarbage(fixture, "empty", 3, [])
+        #expect(text(try await store.load(share)) == "v2")
+        #expect(try await store.versions(share)[2].problem?.contains("(empty file)") == true)
     }
 
     /// A newest version that is an envelope but does not authenticate, or belongs to another share or
     /// version, is never skipped: an altered blob must not roll the share back quietly.
-    @Test(arguments: ["tampered", "copied", "trailing"])
+    @Test(arguments: ["tampered", "length", "truncated", "copied", "trailing"])
     func loadOfTheNewestVersionNeverSkipsAnEnvelopeThatFailsItsChecks(_ kind: String) async throws {
         let fixture = try await LocalFixture()
         defer { Task { await fixture.tearDown() } }
@@ -140,7 +138,9 @@ import Glibc
         let directory = "\(fixture.settings.path)/shares/altered"
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/2.srb")))
         switch kind {
-        case "tampered": bytes[bytes.count - 20] ^= 0x01
+        case "tampered": bytes[bytes.count - 5] ^= 0x01  // in the tag
+        case "length": bytes[bytes.count - 20] ^= 0x01  // the ciphertext length: now longer than the file
+        case "truncated": bytes.removeLast(5)
         case "copied": bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/1.srb")))
         default: bytes.append(0)
         }
@@ -323,6 +323,7 @@ struct RecordingLogHandler: LogHandler {
     let sink: LogLines
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .trace
+    var metadataProvider: Logger.MetadataProvider?
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
