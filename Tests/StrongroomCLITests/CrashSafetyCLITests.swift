@@ -45,7 +45,8 @@ import Glibc
     }
 
     @Test func anEraseKilledAtAnyInstantLeavesEveryVersionWholeOrGone() throws {
-        for (round, extra) in [UInt32(0), 3_000, 15_000].enumerated() {
+        // Kill points spread over the erase: right after the first version went, and a little later.
+        for (round, extra) in [UInt32(0), 100, 300, 700, 1_500, 3_000, 6_000, 15_000].enumerated() {
             let cli = try CLI()
             defer { cli.cleanup() }
             let config = try cli.writeConfig()
