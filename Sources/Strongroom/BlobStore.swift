@@ -32,15 +32,21 @@ public protocol BlobStore: Sendable {
     /// Atomically replaces a blob durably, provided it is still at `revision` (nil: create or replace
     /// unconditionally). Returns false, writing nothing, when the blob changed or vanished.
     func replace(_ key: String, _ bytes: [UInt8], ifRevision revision: String?) async throws -> Bool
-    /// The names directly under `prefix` (a key ending in `/`), sorted; temporary names are skipped.
+    /// The names directly under `prefix` (a key ending in `/`), sorted; hidden names (temporary
+    /// files, tombstones of interrupted destroys, anything starting with `.`) are skipped.
     func children(of prefix: String) async throws -> [String]
-    /// Destroys every copy of a blob the store can reach; a missing blob is not an error.
+    /// Destroys every copy of a blob the store can reach; a missing blob is not an error. Crash-atomic:
+    /// a crash at any instant leaves the blob either whole under its key or gone from `read` and
+    /// `children`, never damaged under its key; what the crash left hidden is finished by
+    /// ``finishInterrupted(under:holdingExclusiveLock:)``.
     func destroy(_ key: String) async throws
     /// Removes an empty prefix (a directory), if the store has such a thing.
     func removePrefix(_ prefix: String) async throws
-    /// Deletes what interrupted writes left under `prefix` (temporary files, unfinished uploads).
-    /// Call only while holding the exclusive lock, when no write can be in flight.
-    func removeAbandonedWrites(under prefix: String) async throws
+    /// Finishes what crashes left directly under `prefix` (a key ending in `/`, or "" for the root):
+    /// interrupted destroys are completed and abandoned temporary files of writes deleted. With
+    /// `holdingExclusiveLock` false (a shared-lock holder), only what cannot belong to a live
+    /// operation is touched. Never lists or returns a blob.
+    func finishInterrupted(under prefix: String, holdingExclusiveLock: Bool) async throws -> InterruptedWork
     /// Runs `body` holding the store-wide lock in `mode`, across processes where the store can.
     func withLock<T: Sendable>(_ mode: BlobLockMode, _ body: () async throws -> T) async throws -> T
     /// True when the shared lock also excludes other processes' exclusive holders (a file lock).
@@ -50,4 +56,35 @@ public protocol BlobStore: Sendable {
 
 extension BlobStore {
     public var sharedLockSpansProcesses: Bool { true }
+
+    /// Deletes what interrupted writes and destroys left under `prefix`; call only while holding the
+    /// exclusive lock.
+    public func removeAbandonedWrites(under prefix: String) async throws {
+        _ = try await finishInterrupted(under: prefix, holdingExclusiveLock: true)
+    }
+}
+
+/// What ``BlobStore/finishInterrupted(under:holdingExclusiveLock:)`` found and did.
+public struct InterruptedWork: Sendable, Hashable {
+    /// Destroys a crash interrupted after the blob had left its key, finished now.
+    public var finishedDestroys = 0
+    /// Temporary files of interrupted writes, deleted.
+    public var removedTemporaryFiles = 0
+    /// Leftovers that were not what Strongroom leaves (a link or hard link in place of a tombstone,
+    /// a directory with a temporary file's name), one line each; their names were removed or left,
+    /// never followed or written.
+    public var problems: [String] = []
+
+    /// Nothing found.
+    public init() {}
+
+    /// Adds another directory's findings.
+    public mutating func add(_ other: InterruptedWork) {
+        finishedDestroys += other.finishedDestroys
+        removedTemporaryFiles += other.removedTemporaryFiles
+        problems += other.problems
+    }
+
+    /// True when nothing was found.
+    public var isEmpty: Bool { finishedDestroys == 0 && removedTemporaryFiles == 0 && problems.isEmpty }
 }

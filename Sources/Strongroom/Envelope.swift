@@ -82,6 +82,29 @@ struct Envelope: Sendable, Hashable {
 
     /// Parses a blob. Any malformation is an integrity failure: the blob was truncated or altered.
     init(parsing bytes: [UInt8]) throws(StrongroomError) {
+        do {
+            self = try Envelope.parsed(bytes)
+        } catch {
+            throw StrongroomError(
+                .integrityCheckFailed, "the blob is not a valid v1 envelope (\(error.what)); it was truncated or altered")
+        }
+    }
+
+    /// Why `bytes` are provably not a Strongroom envelope at all, or nil when they may be one (even
+    /// a damaged one): "empty file", or "bad magic" when they do not start with the magic `SRSH` (random
+    /// bytes, a foreign file, an erase overwrite a kill interrupted before erases renamed first).
+    /// Anything that starts with the magic is not "torn", however damaged: a cut-short file or a
+    /// flipped length field may be a share that can still be repaired, and a blob of another format
+    /// version may be sound; such blobs are integrity failures that no reader skips.
+    static func tornReason(_ bytes: [UInt8]) -> String? {
+        guard !bytes.isEmpty else { return "empty file" }
+        guard bytes.count >= magic.count, bytes.starts(with: magic) else {
+            return bytes.elementsEqual(magic.prefix(bytes.count)) ? "truncated before the end of the magic" : "bad magic"
+        }
+        return nil
+    }
+
+    private static func parsed(_ bytes: [UInt8]) throws(ByteReader.Malformed) -> Envelope {
         var input = ByteReader(bytes)
         do {
             guard try input.read(4) == Envelope.magic else { throw ByteReader.Malformed("bad magic") }
@@ -122,17 +145,12 @@ struct Envelope: Sendable, Hashable {
             let ciphertext = try input.read(ciphertextLength)
             let tag = try input.read(16)
             guard input.isAtEnd else { throw ByteReader.Malformed("trailing bytes after the tag") }
-            self.init(
+            return Envelope(
                 tier: tier, vaultID: vault, shareID: id, shareVersion: shareVersion, createdAt: createdAt,
                 metadata: metadata, kekID: kekID,
                 sealed: SealedShare(
                     kekVersion: kekVersion, wrapMechanism: mechanism, wrappedKey: wrappedKey, iv: iv,
                     ciphertext: ciphertext, tag: tag))
-        } catch let error as ByteReader.Malformed {
-            throw StrongroomError(
-                .integrityCheckFailed, "the blob is not a valid v1 envelope (\(error.what)); it was truncated or altered")
-        } catch {
-            throw StrongroomError(.integrityCheckFailed, "the blob could not be parsed")
         }
     }
 

@@ -110,6 +110,7 @@ extension ShareStore {
     @discardableResult
     public func erase(_ id: ShareID, versions doomed: [UInt64]) async throws -> Int {
         try await blobs.withLock(.exclusive) {
+            log(try await blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: true), "share.id", "\(id)")
             let existing = try await versionNumbers(id)
             guard !existing.isEmpty else { throw ShareStore.notFound(id) }
             let targets = existing.filter { doomed.contains($0) }

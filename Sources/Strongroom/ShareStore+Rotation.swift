@@ -51,15 +51,28 @@ extension ShareStore {
                 logger.info("rotation started", metadata: ["kek.version": "\(target)"])
             }
             try faults.check(.rotationJournalWritten)
-            for id in try await shareIDs() { try await blobs.removeAbandonedWrites(under: ShareStore.sharePrefix(id)) }
-            let report = try await rewrapAll(
+            // Under the exclusive lock no write or erase is in flight: finish every destroy a crash
+            // interrupted and delete every temporary file a crashed write left, in the whole vault.
+            var leftovers = InterruptedWork()
+            for prefix in ["", ShareStore.sharesPrefix, ShareStore.recordsPrefix] {
+                leftovers.add(try await blobs.finishInterrupted(under: prefix, holdingExclusiveLock: true))
+            }
+            for id in try await shareIDs() {
+                leftovers.add(try await blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: true))
+            }
+            log(leftovers, "vault.location", blobs.location)
+            var report = try await rewrapAll(
                 target: target, state: state, resumed: resumed, dryRun: false, concurrency: concurrency, progress: progress)
+            report.finishedInterrupted = leftovers
             guard report.failures.isEmpty else {
                 logger.error(
                     "rotation incomplete", metadata: ["kek.version": "\(target)", "rotation.failed": "\(report.failures.count)"])
                 throw StrongroomError(
                     .rotationIncomplete,
                     "\(report.failures.count) share version(s) could not be rewrapped to KEK version \(target) and were left as they were; the old KEK stays active. Erase or restore them, then run rotate again. First: \(report.failures[0])")
+            }
+            for torn in report.tornBlobs {
+                logger.warning("rotation skipped a blob that is not an envelope", metadata: ["problem": "\(torn)"])
             }
             try faults.check(.rotationBeforeFinish)
             try await keyring.retireKEKs(olderThan: target)
@@ -131,7 +144,8 @@ extension ShareStore {
         let final = tally.withLock { $0 }
         return RotationReport(
             fromVersions: final.fromVersions.sorted(), targetVersion: target, resumed: resumed, dryRun: dryRun,
-            rewrapped: final.progress.rewrapped, alreadyCurrent: final.progress.alreadyCurrent, failures: final.failures)
+            rewrapped: final.progress.rewrapped, alreadyCurrent: final.progress.alreadyCurrent, failures: final.failures,
+            tornBlobs: final.torn)
     }
 
     enum Outcome: Sendable {
@@ -139,18 +153,22 @@ extension ShareStore {
         case alreadyCurrent
         case rewrapped(from: UInt32)
         case failed(String)
+        /// Not an envelope at all (``Envelope/tornReason(_:)``): skipped, reported, not a failure.
+        case torn(String)
     }
 
     struct Tally: Sendable {
         var progress: RotationProgress
         var fromVersions = Set<UInt32>()
         var failures: [String] = []
+        var torn: [String] = []
         var replaced = 0
 
         mutating func add(_ outcome: Outcome) {
             progress.done += 1
             switch outcome {
             case .gone: break
+            case .torn(let problem): torn.append(problem)
             case .alreadyCurrent: progress.alreadyCurrent += 1
             case .rewrapped(let from):
                 progress.rewrapped += 1
@@ -175,6 +193,14 @@ extension ShareStore {
             // A blob from before a finished rotation must not be laundered into the new KEK.
             try ShareStore.checkKEKVersion(envelope, state: state)
         } catch {
+            // Bytes that are provably no envelope (torn, foreign) hold nothing any KEK opens: they do
+            // not hold the rotation back. Anything that is an envelope and fails a check does.
+            if let torn = Envelope.tornReason(blob.bytes) {
+                return .torn(
+                    isRecord
+                        ? "record '\(id)' (\(blobs.location)/\(key)) is not a Strongroom envelope (\(torn)): a torn or foreign file; write the record again or remove it"
+                        : tornProblem(id, version, torn))
+            }
             return .failed("\(what): \(error)")
         }
         if envelope.sealed.kekVersion == target { return .alreadyCurrent }

@@ -92,6 +92,7 @@ public final class ShareStore: Sendable {
             // is checked again after the write.
             let spans = blobs.sharedLockSpansProcesses
             var state = spans ? try await readState() : try await cachedOrFreshState()
+            await finishInterruptedOpportunistically(id)
             var version = (try await versionNumbers(id).last ?? 0) + 1
             var refreshed = spans
             while true {
@@ -171,18 +172,77 @@ public final class ShareStore: Sendable {
     }
 
     /// Loads the newest version of share `id`, or `version` when given.
+    ///
+    /// Without `version`, a newer version whose blob is provably not an envelope at all — empty, or
+    /// without the Strongroom magic (torn or foreign, see ``Envelope/tornReason(_:)``) — is
+    /// skipped with a warning naming it, and the newest version that opens is returned. A blob that
+    /// is an envelope but fails any check (authentication, binding to this share and version, the
+    /// active KEK range) is never skipped: the load fails, so that an altered newest version cannot
+    /// quietly roll a share back to an older one. With `version`, that version or an error.
     public func load(_ id: ShareID, version: UInt64? = nil) async throws -> SecretBytes {
-        let chosen: UInt64
         if let version {
-            chosen = version
-        } else {
-            guard let latest = try await versionNumbers(id).last else { throw ShareStore.notFound(id) }
-            chosen = latest
+            guard let secret = try await openBlob(ShareStore.blobKey(id, version), id: id, version: version) else {
+                throw ShareStore.notFound(id, version)
+            }
+            return secret
         }
-        guard let secret = try await openBlob(ShareStore.blobKey(id, chosen), id: id, version: chosen) else {
-            throw version == nil ? ShareStore.notFound(id) : ShareStore.notFound(id, chosen)
+        let versions = try await versionNumbers(id)
+        guard !versions.isEmpty else { throw ShareStore.notFound(id) }
+        var skipped: [String] = []
+        for candidate in versions.reversed() {
+            let key = ShareStore.blobKey(id, candidate)
+            do {
+                guard let secret = try await openBlob(key, id: id, version: candidate) else { continue }  // erased meanwhile
+                if !skipped.isEmpty {
+                    logger.warning(
+                        "loaded an older version of the share: the newer ones are torn or foreign files",
+                        metadata: ["share.id": "\(id)", "share.version": "\(candidate)", "share.skipped": "\(skipped)"])
+                }
+                return secret
+            } catch let error as StrongroomError where error.code == .integrityCheckFailed {
+                guard let blob = try await blobs.read(key), let torn = Envelope.tornReason(blob.bytes) else { throw error }
+                let problem = tornProblem(id, candidate, torn)
+                logger.warning(
+                    "skipping a share version that is not an envelope",
+                    metadata: ["share.id": "\(id)", "share.version": "\(candidate)", "problem": "\(problem)"])
+                skipped.append(problem)
+            }
         }
-        return secret
+        guard skipped.isEmpty else {
+            throw StrongroomError(
+                .integrityCheckFailed,
+                "no version of share '\(id)' opens: \(skipped.joined(separator: "; "))")
+        }
+        throw ShareStore.notFound(id)
+    }
+
+    /// How a torn or foreign blob is reported: where it is, why it is not an envelope, what to do.
+    func tornProblem(_ id: ShareID, _ version: UInt64, _ reason: String) -> String {
+        "share '\(id)' version \(version) (\(blobs.location)/\(ShareStore.blobKey(id, version))) is not a Strongroom envelope (\(reason)): a torn or foreign file, not a share; loads of the newest version and rotation skip it. Erase this version (or restore it from a backup)"
+    }
+
+    /// Completes destroys and deletes temporary files that crashes left in the share's directory, as
+    /// a shared-lock holder may (``BlobStore/finishInterrupted(under:holdingExclusiveLock:)``). A
+    /// failure here never fails the caller's write; it is logged.
+    func finishInterruptedOpportunistically(_ id: ShareID) async {
+        do {
+            let work = try await blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: false)
+            log(work, "share.id", "\(id)")
+        } catch {
+            logger.warning(
+                "could not clean up what an interrupted write or erase left", metadata: ["share.id": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// Logs what ``BlobStore/finishInterrupted(under:holdingExclusiveLock:)`` found.
+    func log(_ work: InterruptedWork, _ key: String, _ value: String) {
+        guard !work.isEmpty else { return }
+        logger.notice(
+            "finished what interrupted operations left",
+            metadata: [
+                key: "\(value)", "erase.finished": "\(work.finishedDestroys)", "tmp.removed": "\(work.removedTemporaryFiles)",
+            ])
+        for problem in work.problems { logger.warning("found a leftover that Strongroom did not make", metadata: [key: "\(value)", "problem": "\(problem)"]) }
     }
 
     /// Reads and opens the blob at `key`, which must be (id, version) of this vault, or returns nil
@@ -310,10 +370,11 @@ public final class ShareStore: Sendable {
             do {
                 envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
             } catch {
+                let problem = Envelope.tornReason(blob.bytes).map { tornProblem(id, version, $0) } ?? error.reason
                 result.append(
                     ShareVersionInfo(
                         version: version, kekVersion: 0, createdAt: 0, metadata: [:], blobSize: blob.bytes.count,
-                        problem: error.reason))
+                        problem: problem))
                 continue
             }
             var problem: String?
@@ -348,6 +409,7 @@ public final class ShareStore: Sendable {
                 try await blobs.removePrefix(ShareStore.sharePrefix(id))  // removes a link's name, reports it
                 throw refused
             }
+            log(try await blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: true), "share.id", "\(id)")
             guard !versions.isEmpty else { throw ShareStore.notFound(id) }
             var unsafe: [String] = []
             for version in versions {
@@ -390,7 +452,8 @@ public final class ShareStore: Sendable {
                 envelope = try checkedEnvelope(bytes, id: id, version: version)
             } catch {
                 unreadable += 1
-                problems.append("\(what): \(error.reason)")
+                let reason = Envelope.tornReason(bytes).map { "not a Strongroom envelope (\($0)): a torn or foreign file" }
+                problems.append("\(what): \(reason ?? error.reason)")
                 return nil
             }
             do {

@@ -55,6 +55,13 @@ public struct RotationReport: Sendable, Hashable {
     public var alreadyCurrent: Int
     /// Share versions that could not be rewrapped, with the reason (empty when the rotation finished).
     public var failures: [String]
+    /// Blobs under a share version's or record's name that are not envelopes at all (torn or foreign
+    /// files: empty or without the magic), one line each naming the file. They hold nothing any KEK opens,
+    /// so they were left as they are and did not hold the rotation back; erase those versions.
+    public var tornBlobs: [String] = []
+    /// What crashes had left and this rotation finished: interrupted erases completed, temporary
+    /// files of interrupted writes deleted (empty for a dry run).
+    public var finishedInterrupted = InterruptedWork()
 }
 
 /// A vault's state and its shares per KEK version.
@@ -99,6 +106,12 @@ package enum FaultPoint: Sendable, Hashable {
     case rotationBeforeFinish
     /// A load has read its blob and not yet opened it (loads take no lock).
     case loadBlobRead
+    /// A destroy has removed the blob's key (a directory store: renamed it to a tombstone; S3: put a
+    /// delete marker) and not yet overwritten or deleted its bytes.
+    case destroyNameRemoved
+    /// A directory store's destroy has overwritten the tombstone and not yet unlinked it; an S3
+    /// destroy has deleted the object's data versions and not yet its delete markers.
+    case destroyOverwritten
 }
 
 /// A test hook that may throw at a ``FaultPoint``. Production stores use ``none``.

@@ -10,7 +10,8 @@ import SecureCrypto
 ///
 /// A PUT is atomic, so a reader sees the old blob or the new one, never a torn one. `create` is a
 /// PUT with `If-None-Match: *` and `replace` one with `If-Match: <ETag>`, so two writers never
-/// silently overwrite each other. `destroy` deletes every version and delete marker of the key.
+/// silently overwrite each other. `destroy` hides the key behind a delete marker first, then deletes
+/// every version and delete marker of it (see ``destroy(_:)``).
 /// The exclusive lock is a lease object (`<prefix>locks/exclusive.json`) created with
 /// `If-None-Match: *`, renewed while held and taken over after it expired, or at once when its holder is provably dead
 /// (same host, boot and PID namespace, process gone: see `LeaseHolder`); the shared lock is
@@ -26,6 +27,8 @@ public struct S3BlobStore: BlobStore {
     /// How long a lease lasts without renewal.
     public let leaseDuration: Duration
     let logger: Logger
+    /// Test hook: crash points inside ``destroy(_:)``.
+    package var faults: FaultInjection = .none
     private let localLock = AsyncReadWriteLock()
 
     /// Creates a store over `client`'s bucket under `prefix` (a `/` is added when missing).
@@ -82,17 +85,92 @@ public struct S3BlobStore: BlobStore {
         return names.filter { !$0.isEmpty && !$0.hasPrefix(".") }.sorted()
     }
 
-    /// Deletes every version and delete marker of the object.
+    /// Deletes every version and delete marker of the object, so that a crash at any instant leaves
+    /// it either current and whole or hidden from reads and listings, never an older version of it
+    /// current in its place:
+    ///
+    /// 1. an intent object `<dir>/.erased-<name>` is written (hidden from listings);
+    /// 2. a plain `DeleteObject` hides the object at once: in a versioned bucket it puts a delete
+    ///    marker on top (reads answer 404, `ListObjectsV2` skips the key), in an unversioned one it
+    ///    deletes the object;
+    /// 3. `ListObjectVersions`, then `DeleteObject` with the `versionId` of every data version (all
+    ///    noncurrent now, so none becomes current), and only then of every delete marker;
+    /// 4. the intent object is deleted.
+    ///
+    /// Deleting versions newest first without step 2 would make the next older version current each
+    /// time: a crash in between would leave an older wrap of the blob readable under its key (after
+    /// a finished rotation, one naming a retired KEK). A crash after step 2 leaves noncurrent versions
+    /// behind a delete marker and the intent object; ``finishInterrupted(under:holdingExclusiveLock:)``
+    /// (erase, rotation) deletes them. A crash before step 2 leaves the object as it was.
     public func destroy(_ key: String) async throws {
         let name = try objectKey(key)
-        try await CloudErrors.mapping { () async throws(AWSError) in _ = try await client.deleteAllVersions(of: name) }
+        let intent = S3BlobStore.intentKey(for: name)
+        try await CloudErrors.mapping { () async throws(AWSError) in
+            _ = try await client.putObject(intent, Array(name.utf8), condition: .none)
+            try await client.deleteObject(name)
+        }
+        try faults.check(.destroyNameRemoved)
+        try await deleteVersions(of: name)
+        try await CloudErrors.mapping { () async throws(AWSError) in _ = try await client.deleteAllVersions(of: intent) }
+    }
+
+    /// Hidden names of the intent objects of destroys (see ``destroy(_:)``).
+    static let intentPrefix = ".erased-"
+
+    /// `<dir>/.erased-<name>` for the object key `<dir>/<name>`.
+    static func intentKey(for name: String) -> String {
+        guard let slash = name.lastIndex(of: "/") else { return intentPrefix + name }
+        return String(name[...slash]) + intentPrefix + String(name[name.index(after: slash)...])
+    }
+
+    /// Deletes every data version of `name`, then every delete marker: while a marker is current no
+    /// data version becomes current again.
+    private func deleteVersions(of name: String) async throws {
+        let versions = try await CloudErrors.mapping { () async throws(AWSError) in
+            try await client.listObjectVersions(prefix: name).filter { $0.key == name }
+        }
+        try await CloudErrors.mapping { () async throws(AWSError) in
+            for version in versions where !version.isDeleteMarker {
+                try await client.deleteObject(name, versionID: version.versionID)
+            }
+        }
+        try faults.check(.destroyOverwritten)
+        try await CloudErrors.mapping { () async throws(AWSError) in
+            for version in versions where version.isDeleteMarker {
+                try await client.deleteObject(name, versionID: version.versionID)
+            }
+        }
     }
 
     /// S3 has no directories.
     public func removePrefix(_ prefix: String) async throws {}
 
-    /// Single PUTs leave nothing behind when interrupted.
-    public func removeAbandonedWrites(under prefix: String) async throws {}
+    /// Finishes the destroys a crash interrupted under `prefix`: for each intent object whose object
+    /// is hidden (its destroy got past the delete marker), every version and marker of the object is
+    /// deleted; an intent whose object is still current (the crash came before the marker, so the
+    /// blob still opens) is just removed. Only with the exclusive lock (the lease): a shared holder
+    /// could meet a destroy in progress. Single PUTs leave no temporary objects.
+    public func finishInterrupted(under childPrefix: String, holdingExclusiveLock: Bool) async throws -> InterruptedWork {
+        var work = InterruptedWork()
+        guard holdingExclusiveLock else { return work }
+        let base = childPrefix.isEmpty ? prefix : try objectKey(String(childPrefix.dropLast(childPrefix.hasSuffix("/") ? 1 : 0))) + "/"
+        let listing = try await CloudErrors.mapping { () async throws(AWSError) in
+            try await client.listAll(prefix: base, delimiter: "/")
+        }
+        let current = Set(listing.keys)
+        for intent in listing.keys {
+            let name = intent.dropFirst(base.count)
+            guard name.hasPrefix(S3BlobStore.intentPrefix) else { continue }
+            let target = base + String(name.dropFirst(S3BlobStore.intentPrefix.count))
+            if !current.contains(target) {
+                try await deleteVersions(of: target)
+                work.finishedDestroys += 1
+                logger.info("finished an interrupted destroy", metadata: ["s3.key": "\(target)"])
+            }
+            try await CloudErrors.mapping { () async throws(AWSError) in _ = try await client.deleteAllVersions(of: intent) }
+        }
+        return work
+    }
 
     public func withLock<T: Sendable>(_ mode: BlobLockMode, _ body: () async throws -> T) async throws -> T {
         try await localLock.with(mode) {

@@ -20,39 +20,42 @@ public struct DirectoryBlobStore: BlobStore {
     /// How long to wait for another process's lock before failing with ``StrongroomError/Code/vaultBusy``.
     public let lockTimeout: Duration
 
+    /// How old a temporary file must be before a holder of the shared lock deletes it as abandoned.
+    /// A live write keeps its temporary file for the time of one write and fsync; ten minutes is far
+    /// beyond that, and even a wrongly deleted one only makes that write fail, never lose data.
+    public let abandonedWriteAge: Duration
+    let faults: FaultInjection
+
     /// Opens (without creating) a blob directory.
     public init(root: String, lockTimeout: Duration = .seconds(60)) {
+        self.init(root: root, lockTimeout: lockTimeout, faults: .none)
+    }
+
+    package init(root: String, lockTimeout: Duration = .seconds(60), abandonedWriteAge: Duration = .seconds(600), faults: FaultInjection) {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.lockTimeout = lockTimeout
+        self.abandonedWriteAge = abandonedWriteAge
+        self.faults = faults
     }
 
     /// The root directory.
     public var location: String { root }
 
-    /// True when every `/`-separated segment is non-empty, not `.` or `..`, and not a temporary name.
+    /// True when every `/`-separated segment is non-empty and does not start with `.`: no `.` or
+    /// `..`, and none of the hidden names the store keeps for itself (temporary files `.tmp-*`,
+    /// tombstones `.erased-*`, `.lock`), which listings skip.
     static func isSafeRelativeKey(_ key: String) -> Bool {
-        let temporaryPrefix: [UInt8] = Array(".tmp-".utf8)
-        var length = 0
-        var dots = 0  // leading dots of the segment, while it is all dots
-        var temporaryMatch = 0  // how many bytes of ".tmp-" the segment starts with
-        func segmentIsSafe() -> Bool {
-            length > 0 && !(dots == length && length <= 2) && temporaryMatch < temporaryPrefix.count
-        }
+        var atSegmentStart = true
         for byte in key.utf8 {
             if byte == 0x2F {
-                guard segmentIsSafe() else { return false }
-                length = 0
-                dots = 0
-                temporaryMatch = 0
+                if atSegmentStart { return false }  // an empty segment
+                atSegmentStart = true
                 continue
             }
-            if byte == 0x2E && dots == length { dots += 1 }
-            if temporaryMatch == length && length < temporaryPrefix.count && temporaryPrefix[length] == byte {
-                temporaryMatch += 1
-            }
-            length += 1
+            if atSegmentStart && byte == 0x2E { return false }
+            atSegmentStart = false
         }
-        return segmentIsSafe()
+        return !atSegmentStart
     }
 
     /// The root directory, opened without following a link in its place; nil when it does not exist.
@@ -144,11 +147,21 @@ public struct DirectoryBlobStore: BlobStore {
         return try directory.names().filter { !$0.hasPrefix(".") }.sorted()
     }
 
-    /// Overwrites the file with random bytes, fsyncs, unlinks it and fsyncs its directory. See
-    /// docs/security.md for what overwriting does and does not reach on SSDs and copy-on-write systems.
+    /// Destroys a blob so that a crash at any instant leaves it either whole under its name or gone
+    /// from every listing, never damaged under its name:
+    ///
+    /// 1. the name is checked with `fstatat`, then renamed (`renameat`) to a hidden tombstone name
+    ///    (`.erased-<random>`) and the directory fsynced: from here on the version is gone;
+    /// 2. the tombstone is overwritten with random bytes and fsynced, then unlinked and the directory
+    ///    fsynced.
+    ///
+    /// A crash between the two leaves a tombstone, which listings skip (its name starts with `.`) and
+    /// the next put to that share, erase or rotation finishes (``finishInterrupted(under:holdingExclusiveLock:)``).
+    /// See docs/security.md for what overwriting does and does not reach on SSDs and copy-on-write
+    /// systems.
     ///
     /// Only a file Strongroom wrote is overwritten: the name is checked with `fstatat` and the opened
-    /// descriptor with `fstat`, and both must show the same regular file with exactly one link. A
+    /// tombstone with `fstat`, and both must show the same regular file with exactly one link. A
     /// symbolic link, a file with other hard links, anything but a regular file, or a file swapped
     /// between the checks is never written: its name alone is removed, and the call then throws
     /// ``StrongroomError/Code/unsafeFile`` saying so (the blob is gone from the vault either way).
@@ -159,25 +172,50 @@ public struct DirectoryBlobStore: BlobStore {
         if checked.type != .regular || checked.linkCount != 1 {
             try removeUnsafe(name, in: directory, status: checked)
         }
+        let tombstone = DirectoryBlobStore.tombstonePrefix + Hex.encode(try SecureRandom.bytes(count: 16))
+        guard try directory.renameIfPresent(name, to: tombstone) else { return }  // destroyed meanwhile
+        try directory.sync()
+        try faults.check(.destroyNameRemoved)
+        try overwriteAndRemove(tombstone, in: directory, checked: checked, shownAs: name)
+    }
+
+    /// Hidden names a destroy gives a blob before overwriting it (see ``destroy(_:)``).
+    static let tombstonePrefix = ".erased-"
+    /// Hidden names of files a write has not yet linked or renamed into place.
+    static let temporaryPrefix = ".tmp-"
+
+    /// Overwrites the tombstone `name` with random bytes, fsyncs it, unlinks it and fsyncs the
+    /// directory. `checked` is what the blob's name showed before it was renamed (nil for a tombstone
+    /// a crash left, which is checked here instead); `shownAs` names it in messages.
+    private func overwriteAndRemove(
+        _ name: String, in directory: OpenDirectory, checked: Stat?, shownAs: String
+    ) throws {
         let fd: FileDescriptor
         do {
             fd = try directory.openFile(name, O_WRONLY)
         } catch .noSuchFileOrDirectory {
-            return
+            return  // another process finished it
         } catch .tooManySymbolicLinkLevels {
             // Replaced by a link since the check.
-            try removeUnsafe(name, in: directory, status: try directory.status(name) ?? checked)
+            guard let status = try directory.status(name) ?? checked else { return }
+            try removeUnsafe(name, in: directory, status: status, shownAs: shownAs)
         } catch {
-            throw POSIX.error("openat", "\(directory.path)/\(name)", error)
+            // A pipe or device opened O_NONBLOCK fails here (ENXIO, ...): it is never written.
+            guard let status = try directory.status(name), status.type != .regular else {
+                throw POSIX.error("openat", "\(directory.path)/\(name)", error)
+            }
+            try removeUnsafe(name, in: directory, status: status, shownAs: shownAs)
         }
         defer { try? fd.close() }
         let opened: Stat
         do { opened = try fd.stat() } catch { throw POSIX.error("fstat", "\(directory.path)/\(name)", error) }
         guard opened.type == .regular, opened.linkCount == 1 else {
-            try removeUnsafe(name, in: directory, status: opened)
+            try removeUnsafe(name, in: directory, status: opened, shownAs: shownAs)
         }
-        guard opened.inode == checked.inode, opened.deviceID == checked.deviceID else {
-            try removeUnsafe(name, in: directory, status: opened, found: "another file than the one checked (swapped while being erased)")
+        if let checked, opened.inode != checked.inode || opened.deviceID != checked.deviceID {
+            try removeUnsafe(
+                name, in: directory, status: opened, shownAs: shownAs,
+                found: "another file than the one checked (swapped while being erased)")
         }
         let size = Int(opened.size)
         if size > 0 {
@@ -186,18 +224,21 @@ public struct DirectoryBlobStore: BlobStore {
             try noise.withUnsafeBytes { buffer in try POSIX.writeAll(fd.rawValue, buffer, target) }
             try POSIX.fsync(fd.rawValue, target)
         }
+        try faults.check(.destroyOverwritten)
         try directory.unlink(name)
         try directory.sync()
     }
 
     /// Removes the name of a file that must not be written (never what it points to or shares an
     /// inode with), makes that durable, and throws the ``StrongroomError/Code/unsafeFile`` report.
+    /// `shownAs` is the blob name the file had (when `name` is its tombstone).
     private func removeUnsafe(
-        _ name: String, in directory: OpenDirectory, status: Stat, found: String? = nil
+        _ name: String, in directory: OpenDirectory, status: Stat, shownAs: String? = nil, found: String? = nil
     ) throws(StrongroomError) -> Never {
         let found = found ?? directory.describe(status, name)
+        let shown = shownAs ?? name
         if status.type == .directory {
-            throw directory.refusal(name, "is a directory where a blob belongs; it was left as it is (remove it by hand)")
+            throw directory.refusal(shown, "is a directory where a blob belongs; it was left as it is (remove it by hand)")
         }
         try directory.unlink(name)
         try directory.sync()
@@ -207,10 +248,11 @@ public struct DirectoryBlobStore: BlobStore {
         }
         throw StrongroomError(
             .unsafeFile,
-            "\(directory.path)/\(name) was \(found), not a file Strongroom wrote: its name was removed from the vault and nothing was written to it (or through it). Someone changed the vault directory; find out who.\(consequence)")
+            "\(directory.path)/\(shown) was \(found), not a file Strongroom wrote: its name was removed from the vault and nothing was written to it (or through it). Someone changed the vault directory; find out who.\(consequence)")
     }
 
-    /// Removes a directory once it is empty, first deleting temporary files a crash may have left in it.
+    /// Removes a directory once it is empty, first finishing what crashes left in it (tombstones,
+    /// temporary files; call with the exclusive lock held).
     /// A link (or anything but a directory) in its place loses its name, is never followed, and the
     /// call throws ``StrongroomError/Code/unsafeFile`` saying so.
     public func removePrefix(_ prefix: String) async throws {
@@ -220,22 +262,61 @@ public struct DirectoryBlobStore: BlobStore {
         else { return }
         guard status.type == .directory else { try removeUnsafe(name, in: parent, status: status) }
         guard let directory = try parent.subdirectory(name, creating: false) else { return }
-        try removeAbandonedWrites(in: directory)
+        _ = try finishInterrupted(in: directory, holdingExclusiveLock: true)
         guard try directory.names().isEmpty else { return }
         try parent.removeDirectory(name)
         try parent.sync()
     }
 
-    /// Removes temporary files a crash left under `prefix` (call with the exclusive lock held).
-    public func removeAbandonedWrites(under prefix: String) async throws {
-        guard let directory = try openPrefix(prefix) else { return }
-        try removeAbandonedWrites(in: directory)
+    /// Finishes what crashes left in the directory `prefix` names (not below it): every tombstone of
+    /// an interrupted ``destroy(_:)`` is overwritten and unlinked, and temporary files of interrupted
+    /// writes are unlinked (never followed, never written) — all of them when the caller holds the
+    /// exclusive lock (no write of any process can be in flight then), else only those last modified
+    /// at least ``abandonedWriteAge`` ago, so that a concurrent writer's live file is never touched.
+    public func finishInterrupted(under prefix: String, holdingExclusiveLock: Bool) async throws -> InterruptedWork {
+        guard let directory = try openPrefix(prefix) else { return InterruptedWork() }
+        return try finishInterrupted(in: directory, holdingExclusiveLock: holdingExclusiveLock)
     }
 
-    private func removeAbandonedWrites(in directory: OpenDirectory) throws(StrongroomError) {
-        for name in try directory.names() where name.hasPrefix(".tmp-") {
-            try directory.unlink(name)
+    private func finishInterrupted(in directory: OpenDirectory, holdingExclusiveLock: Bool) throws -> InterruptedWork {
+        var work = InterruptedWork()
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        let now = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9
+        let minimumAge = Double(abandonedWriteAge.components.seconds)
+        var removed = false
+        for name in try directory.names() {
+            if name.hasPrefix(DirectoryBlobStore.tombstonePrefix) {
+                do {
+                    guard let status = try directory.status(name) else { continue }
+                    if status.type != .regular || status.linkCount != 1 {
+                        try removeUnsafe(name, in: directory, status: status)
+                    }
+                    try overwriteAndRemove(name, in: directory, checked: status, shownAs: name)
+                    work.finishedDestroys += 1
+                } catch let refused as StrongroomError where refused.code == .unsafeFile {
+                    work.problems.append(refused.reason)
+                }
+            } else if name.hasPrefix(DirectoryBlobStore.temporaryPrefix) {
+                guard let status = try directory.status(name) else { continue }
+                guard status.type != .directory else {
+                    work.problems.append("\(directory.path)/\(name) is a directory with a temporary file's name; it was left as it is")
+                    continue
+                }
+                if !holdingExclusiveLock {
+                    let modified = status.st_mtim
+                    let age = now - (Double(modified.tv_sec) + Double(modified.tv_nsec) / 1e9)
+                    guard age >= minimumAge else { continue }
+                }
+                // unlinkat removes the name only: a link is never followed, and a temporary file a
+                // crash left already linked into place (create) keeps its bytes under the blob's name.
+                try directory.unlink(name)
+                work.removedTemporaryFiles += 1
+                removed = true
+            }
         }
+        if removed { try directory.sync() }
+        return work
     }
 
     public func withLock<T: Sendable>(_ mode: BlobLockMode, _ body: () async throws -> T) async throws -> T {

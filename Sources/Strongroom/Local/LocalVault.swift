@@ -66,7 +66,7 @@ public enum LocalVault {
     package static func open(
         _ settings: StrongroomConfiguration.Local, lockTimeout: Duration, logger: Logger, faults: FaultInjection
     ) async throws -> ShareStore {
-        let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: lockTimeout)
+        let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: lockTimeout, faults: faults)
         let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .local)
         let seed = try readRootSeed(settings.rootSeedFile)
         let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: seed)

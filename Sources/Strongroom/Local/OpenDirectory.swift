@@ -145,7 +145,7 @@ final class OpenDirectory: Sendable {
     func writeTemporary(_ buffer: UnsafeRawBufferPointer) throws(StrongroomError) -> String {
         let suffix = (try? SecureRandom.bytes(count: 8)).map { Hex.encode($0) }
             ?? String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let name = ".tmp-\(suffix)"
+        let name = "\(DirectoryBlobStore.temporaryPrefix)\(suffix)"
         let fd: FileDescriptor
         do {
             fd = try openFile(name, O_WRONLY | O_CREAT | O_EXCL)
@@ -177,6 +177,14 @@ final class OpenDirectory: Sendable {
         guard renameat(descriptor.rawValue, existing, descriptor.rawValue, new) == 0 else {
             throw POSIX.error("renameat", "\(path)/\(new)")
         }
+    }
+
+    /// `renameat`, for a new name nothing else uses (a random one): false, changing nothing, when
+    /// `existing` is gone.
+    func renameIfPresent(_ existing: String, to new: String) throws(StrongroomError) -> Bool {
+        if renameat(descriptor.rawValue, existing, descriptor.rawValue, new) == 0 { return true }
+        if errno == ENOENT { return false }
+        throw POSIX.error("renameat", "\(path)/\(existing)")
     }
 
     /// `unlinkat`: removes the name `name` (a link itself, never its target); a missing name is fine.
