@@ -120,17 +120,7 @@ extension ShareStore {
             }
             // As in `erase(_:)`: a blob that is not what Strongroom wrote loses its name without being
             // written, the other versions are still erased, and the refusal is reported at the end.
-            var unsafe: [String] = []
-            for version in targets {
-                do {
-                    try await blobs.destroy(ShareStore.blobKey(id, version))
-                } catch let refused as StrongroomError where refused.code == .unsafeFile {
-                    unsafe.append(refused.reason)
-                    logger.warning(
-                        "erase removed a blob's name without overwriting it",
-                        metadata: ["share.id": "\(id)", "share.version": "\(version)", "reason": "\(refused.reason)"])
-                }
-            }
+            let unsafe = try await destroyVersions(id, targets)
             if !unsafe.isEmpty {
                 throw StrongroomError(
                     .unsafeFile,

@@ -411,17 +411,7 @@ public final class ShareStore: Sendable {
             }
             log(try await blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: true), "share.id", "\(id)")
             guard !versions.isEmpty else { throw ShareStore.notFound(id) }
-            var unsafe: [String] = []
-            for version in versions {
-                do {
-                    try await blobs.destroy(ShareStore.blobKey(id, version))
-                } catch let refused as StrongroomError where refused.code == .unsafeFile {
-                    unsafe.append(refused.reason)
-                    logger.warning(
-                        "erase removed a blob's name without overwriting it",
-                        metadata: ["share.id": "\(id)", "share.version": "\(version)", "reason": "\(refused.reason)"])
-                }
-            }
+            let unsafe = try await destroyVersions(id, versions)
             try await blobs.removePrefix(ShareStore.sharePrefix(id))
             if !unsafe.isEmpty {
                 throw StrongroomError(
@@ -431,6 +421,24 @@ public final class ShareStore: Sendable {
             logger.info("erased share", metadata: ["share.id": "\(id)", "share.versions": "\(versions.count)"])
             return versions.count
         }
+    }
+
+    /// Destroys the given versions of share `id` (the caller holds the exclusive lock). A blob that is
+    /// not what Strongroom wrote loses its name without being written and the others are still
+    /// destroyed; returns the refusals' reasons, for the caller to report once it is done.
+    func destroyVersions(_ id: ShareID, _ versions: [UInt64]) async throws -> [String] {
+        var unsafe: [String] = []
+        for version in versions {
+            do {
+                try await blobs.destroy(ShareStore.blobKey(id, version))
+            } catch let refused as StrongroomError where refused.code == .unsafeFile {
+                unsafe.append(refused.reason)
+                logger.warning(
+                    "erase removed a blob's name without overwriting it",
+                    metadata: ["share.id": "\(id)", "share.version": "\(version)", "reason": "\(refused.reason)"])
+            }
+        }
+        return unsafe
     }
 
     // MARK: Status

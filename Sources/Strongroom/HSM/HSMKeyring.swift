@@ -189,17 +189,7 @@ public final class HSMKeyring: Keyring {
     /// token at that moment, so such a write is tried up to five times, with a short growing pause,
     /// before the error is reported.
     private func tokenWrite(_ operation: String, _ body: (PKCS11Session) throws -> Void) async throws {
-        var attempt = 0
-        while true {
-            do {
-                return try await connection.withSession(body)
-            } catch let error as PKCS11Error where error.rv == 0x5 /* CKR_GENERAL_ERROR */ && attempt < 4 {
-                attempt += 1
-                try await Task.sleep(for: .milliseconds(10 * attempt))
-            } catch {
-                throw HSMKeyring.mapped(error, operation: operation, integrityPath: false, token: tokenName)
-            }
-        }
+        try await tokenWriteResult(operation, body)
     }
 
     /// Runs one operation. A KEK that is not found is looked for again a few times (3 more, 10–80 ms
