@@ -3,22 +3,10 @@ import Testing
 
 /// `strongroom` against the moto server scripts/test starts: tier 2 init, put/get/rotate/erase,
 /// and the refused-credentials and unreachable-server exits.
-@Suite struct CloudCLITests {
-    let endpoint: String
-    let bucket: String
-    let accessKey: String
-    let secretKey: String
+@Suite struct CloudCLITests: CloudServerSuite {
+    let server: CloudTestServer
 
-    init() throws {
-        let environment = ProcessInfo.processInfo.environment
-        func value(_ name: String) throws -> String {
-            try #require(environment[name].flatMap { $0.isEmpty ? nil : $0 }, "\(name) is not set: run the suite with scripts/test")
-        }
-        endpoint = try value("STRONGROOM_TEST_S3_ENDPOINT")
-        bucket = try value("STRONGROOM_TEST_S3_BUCKET")
-        accessKey = try value("AWS_ACCESS_KEY_ID")
-        secretKey = try value("AWS_SECRET_ACCESS_KEY")
-    }
+    init() throws { server = try CloudTestServer() }
 
     @Test func tier2LifecycleThroughTheCLI() throws {
         var cli = try CLI()
@@ -57,4 +45,38 @@ import Testing
         #expect(try cli.run(["erase", "--config", config, "--yes", "alice"]).status == 0)
         #expect(try cli.run(["get", "--config", config, "--stdout", "alice"]).status == 66)
     }
+}
+
+/// The moto server scripts/test starts, as the tier 2 CLI tests see it.
+struct CloudTestServer {
+    let endpoint: String
+    let bucket: String
+    let accessKey: String
+    let secretKey: String
+    let region: String
+
+    init() throws {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ name: String) throws -> String {
+            try #require(environment[name].flatMap { $0.isEmpty ? nil : $0 }, "\(name) is not set: run the suite with scripts/test")
+        }
+        endpoint = try value("STRONGROOM_TEST_S3_ENDPOINT")
+        bucket = try value("STRONGROOM_TEST_S3_BUCKET")
+        accessKey = try value("AWS_ACCESS_KEY_ID")
+        secretKey = try value("AWS_SECRET_ACCESS_KEY")
+        region = environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+    }
+}
+
+/// A suite that runs against ``CloudTestServer``, with its settings by name.
+protocol CloudServerSuite {
+    var server: CloudTestServer { get }
+}
+
+extension CloudServerSuite {
+    var endpoint: String { server.endpoint }
+    var bucket: String { server.bucket }
+    var accessKey: String { server.accessKey }
+    var secretKey: String { server.secretKey }
+    var region: String { server.region }
 }

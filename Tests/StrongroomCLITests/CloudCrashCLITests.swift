@@ -6,22 +6,10 @@ import Testing
 
 /// `strongroom rotate` on tier 2 killed with SIGKILL while it holds the vault lease: the next run,
 /// on the same host, takes the lease over at once instead of waiting it out, and finishes.
-@Suite struct CloudCrashCLITests {
-    let endpoint: String
-    let bucket: String
-    let accessKey: String
-    let secretKey: String
+@Suite struct CloudCrashCLITests: CloudServerSuite {
+    let server: CloudTestServer
 
-    init() throws {
-        let environment = ProcessInfo.processInfo.environment
-        func value(_ name: String) throws -> String {
-            try #require(environment[name].flatMap { $0.isEmpty ? nil : $0 }, "\(name) is not set: run the suite with scripts/test")
-        }
-        endpoint = try value("STRONGROOM_TEST_S3_ENDPOINT")
-        bucket = try value("STRONGROOM_TEST_S3_BUCKET")
-        accessKey = try value("AWS_ACCESS_KEY_ID")
-        secretKey = try value("AWS_SECRET_ACCESS_KEY")
-    }
+    init() throws { server = try CloudTestServer() }
 
     @Test func rotationKilledHoldingTheLeaseIsResumedAtOnce() throws {
         var cli = try CLI()

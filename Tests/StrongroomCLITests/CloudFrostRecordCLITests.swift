@@ -3,24 +3,10 @@ import Testing
 
 /// Tier 2 (the moto server scripts/test starts): write access to the bucket is not enough to change a
 /// FROST group's key, and the server's own error message reaches the user.
-@Suite struct CloudFrostRecordCLITests {
-    let endpoint: String
-    let bucket: String
-    let accessKey: String
-    let secretKey: String
-    let region: String
+@Suite struct CloudFrostRecordCLITests: CloudServerSuite {
+    let server: CloudTestServer
 
-    init() throws {
-        let environment = ProcessInfo.processInfo.environment
-        func value(_ name: String) throws -> String {
-            try #require(environment[name].flatMap { $0.isEmpty ? nil : $0 }, "\(name) is not set: run the suite with scripts/test")
-        }
-        endpoint = try value("STRONGROOM_TEST_S3_ENDPOINT")
-        bucket = try value("STRONGROOM_TEST_S3_BUCKET")
-        accessKey = try value("AWS_ACCESS_KEY_ID")
-        secretKey = try value("AWS_SECRET_ACCESS_KEY")
-        region = environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
-    }
+    init() throws { server = try CloudTestServer() }
 
     /// Runs a boto3 snippet against the bucket with `s3` and `bucket` defined, as someone with write
     /// access to the bucket (and no KMS rights needed) would.
