@@ -11,6 +11,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Strongroom", targets: ["Strongroom"]),
+        .library(name: "StrongroomCore", targets: ["StrongroomCore"]),
+        .library(name: "StrongroomLocal", targets: ["StrongroomLocal"]),
+        .library(name: "StrongroomCloud", targets: ["StrongroomCloud"]),
+        .library(name: "StrongroomHSM", targets: ["StrongroomHSM"]),
         .library(name: "SecureCrypto", targets: ["SecureCrypto"]),
         .library(name: "PKCS11", targets: ["PKCS11"]),
         .library(name: "AWSClient", targets: ["AWSClient"]),
@@ -58,21 +62,52 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
+        // The store: ShareStore, the envelope, the Keyring/BlobStore seam, configuration, the tier
+        // registry. It knows no tier; each tier is a module of its own on its public API only.
         .target(
-            name: "Strongroom",
+            name: "StrongroomCore",
             dependencies: [
                 "SecureCrypto",
-                "PKCS11",
-                "AWSClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings),
+        // Tier 1: files under a root seed.
+        .target(
+            name: "StrongroomLocal",
+            dependencies: [
+                "StrongroomCore", "SecureCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings),
+        // Tier 2: S3 + KMS.
+        .target(
+            name: "StrongroomCloud",
+            dependencies: [
+                "StrongroomCore", "SecureCrypto", "AWSClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        // Tier 3: PKCS#11; its blobs in a directory (StrongroomLocal's store) or S3 (StrongroomCloud's).
+        .target(
+            name: "StrongroomHSM",
+            dependencies: [
+                "StrongroomCore", "StrongroomLocal", "StrongroomCloud", "SecureCrypto", "PKCS11",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings),
+        // The three tiers together, and the registry that names them.
+        .target(
+            name: "Strongroom",
+            dependencies: ["StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM"],
+            swiftSettings: strictSettings),
         .target(
             name: "FROST",
             dependencies: [
-                "SecureCrypto", "Strongroom", "CSodium", "CSecp256k1",
+                "SecureCrypto", "StrongroomCore", "CSodium", "CSecp256k1",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
@@ -93,7 +128,8 @@ let package = Package(
         .testTarget(
             name: "StrongroomTests",
             dependencies: [
-                "Strongroom", "SecureCrypto", "PKCS11", "AWSClient",
+                "Strongroom", "StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM", "SecureCrypto",
+                "PKCS11", "AWSClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
@@ -103,7 +139,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "FROSTTests",
-            dependencies: ["FROST", "Strongroom", "SecureCrypto", "CSodium", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FROST", "Strongroom", "StrongroomCore", "SecureCrypto", "CSodium", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings),
         .testTarget(
             name: "StrongroomCLITests",

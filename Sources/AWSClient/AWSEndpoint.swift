@@ -62,7 +62,7 @@ public struct AWSEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.port = port
         if scheme == "http" && !isLoopback && !allowInsecureHTTP {
             throw AWSError.configuration(
-                "endpoint \(shown) uses plain HTTP to a host that is not loopback; use https://, or set the explicit insecure-HTTP setting (cloud.allowInsecureHttp) if this network is trusted")
+                "endpoint \(shown) uses plain HTTP to a host that is not loopback; use https://, or allow plain HTTP explicitly (allowInsecureHTTP) if this network is trusted")
         }
     }
 

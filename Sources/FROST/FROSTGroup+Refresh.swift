@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SecureCrypto
-import Strongroom
+import StrongroomCore
 
 extension FROSTGroup {
     /// Proactive refresh: every participant gets new shares of the same group key.

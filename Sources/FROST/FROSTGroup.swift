@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SecureCrypto
-import Strongroom
+import StrongroomCore
 import Synchronization
 
 /// One round-one commitment of one participant: the single-use nonces behind it and their deadline.

@@ -1,6 +1,6 @@
 import Foundation
 import SecureCrypto
-import Strongroom
+import StrongroomCore
 
 /// The group's public data as kept next to the shares, in each participant's store
 /// (`records/frost.<group>.json`, see docs/frost.md). JSON, format 1.

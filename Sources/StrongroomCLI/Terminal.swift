@@ -23,19 +23,7 @@ enum Terminal {
 
     /// The exit code for an error; see the root command's help for the table.
     static func exitCode(for error: StrongroomError) -> Int32 {
-        switch error.code {
-        case .invalidShareID, .invalidInput: 64
-        case .integrityCheckFailed, .rotationIncomplete, .unsafeFile: 65
-        case .shareNotFound, .vaultNotInitialised: 66
-        case .tierUnavailable, .hsmUnavailable, .keyUnavailable, .cloudUnavailable: 69
-        case .crypto: 70
-        case .vaultAlreadyExists: 73
-        case .io: 74
-        case .vaultBusy: 75
-        case .wrongRootSeed, .insecurePermissions, .hsmLoginFailed, .accessDenied: 77
-        case .configuration: 78
-        default: 1
-        }
+        error.code.exitStatus
     }
 
     /// Runs a command body, printing a Strongroom error as one line and exiting with its code.

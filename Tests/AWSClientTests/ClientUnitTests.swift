@@ -18,7 +18,7 @@ import Testing
         #expect(try AWSEndpoint("http://localhost:4566").isLoopback)
         #expect(try AWSEndpoint("http://[::1]:9000").host == "::1")
         let refused = #expect(throws: AWSError.self) { try AWSEndpoint("http://minio.internal:9000") }
-        #expect(refused?.message.contains("allowInsecureHttp") == true)
+        #expect(refused?.message.contains("allowInsecureHTTP") == true)
         #expect(try AWSEndpoint("http://minio.internal:9000", allowInsecureHTTP: true).scheme == "http")
         #expect(throws: AWSError.self) { try AWSEndpoint("ftp://x") }
         #expect(throws: AWSError.self) { try AWSEndpoint("https://user@host") }

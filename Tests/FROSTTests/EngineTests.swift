@@ -3,7 +3,8 @@ import Foundation
 @testable import FROST
 import Logging
 import SecureCrypto
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCore
 import Testing
 
 let quiet: Logger = {

@@ -2,7 +2,8 @@ import Foundation
 @testable import FROST
 import Logging
 import SecureCrypto
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCore
 import Synchronization
 import Testing
 

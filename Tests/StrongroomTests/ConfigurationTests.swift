@@ -2,7 +2,11 @@ import Foundation
 import Logging
 import SecureCrypto
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 @Suite struct ConfigurationTests {
     func write(_ contents: String, name: String, in directory: TemporaryDirectory) throws -> String {
@@ -16,14 +20,14 @@ import Testing
         defer { directory.cleanup() }
         let file = try write("tier: local\nlocal:\n  path: /srv/vault\n", name: "c.yaml", in: directory)
         let config = try await StrongroomConfiguration.load(filePath: file, environment: [:])
-        guard case .local(let local) = config.tier else { Issue.record("not local"); return }
+        guard let local = config.settings as? StrongroomConfiguration.Local else { Issue.record("not local"); return }
         #expect(local.path == "/srv/vault")
         #expect(local.rootSeedFile == "/srv/vault/root.seed")
 
         let overridden = try await StrongroomConfiguration.load(
             filePath: file,
             environment: ["STRONGROOM_LOCAL_PATH": "/env/vault", "STRONGROOM_LOCAL_ROOT_SEED_FILE": "/keys/seed"])
-        guard case .local(let env) = overridden.tier else { Issue.record("not local"); return }
+        guard let env = overridden.settings as? StrongroomConfiguration.Local else { Issue.record("not local"); return }
         #expect(env.path == "/env/vault")
         #expect(env.rootSeedFile == "/keys/seed")
     }
@@ -66,10 +70,10 @@ import Testing
         let file = try write(#"{"tier": "local", "local": {"path": "/j", "rootSeedFile": "/s"}, "lockTimeoutSeconds": 5}"#, name: "c.json", in: directory)
         let config = try await StrongroomConfiguration.load(filePath: file, environment: [:])
         #expect(config.lockTimeout == .seconds(5))
-        guard case .local(let local) = config.tier else { Issue.record("not local"); return }
+        guard let local = config.settings as? StrongroomConfiguration.Local else { Issue.record("not local"); return }
         #expect(local.rootSeedFile == "/s")
         let envOnly = try await StrongroomConfiguration.load(filePath: nil, environment: ["STRONGROOM_LOCAL_PATH": "/e"])
-        guard case .local(let fromEnv) = envOnly.tier else { Issue.record("not local"); return }
+        guard let fromEnv = envOnly.settings as? StrongroomConfiguration.Local else { Issue.record("not local"); return }
         #expect(fromEnv.path == "/e")
     }
 
@@ -204,7 +208,7 @@ import Testing
             filePath: file, environment: ["STRONGROOM_CLOUD_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-very-secret"])
         #expect(config.description.contains("<REDACTED>"))
         #expect(!config.description.contains("wJalrXUtnFEMI"))
-        guard case .cloud(let cloud) = config.tier else { Issue.record("not cloud"); return }
+        guard let cloud = config.settings as? StrongroomConfiguration.Cloud else { Issue.record("not cloud"); return }
         #expect(cloud.storage.secretAccessKey?.count == 25)
         #expect(!"\(cloud)".contains("wJalrXUtnFEMI"))
     }
@@ -233,7 +237,8 @@ import Testing
         #expect(insecure?.reason.contains("cloud.allowInsecureHttp") == true, "\(insecure?.reason ?? "")")
 
         let hsm = StrongroomConfiguration(
-            tier: .hsm(.init(modulePath: "/m.so", tokenLabel: "t", blobPath: "\(directory.path)/none")), source: "test.yaml")
+            provider: HSMTierProvider(),
+            settings: .init(modulePath: "/m.so", tokenLabel: "t", blobPath: "\(directory.path)/none"), source: "test.yaml")
         let missing = await #expect(throws: StrongroomError.self) { try await ShareStore.open(configuration: hsm, logger: quietLogger) }
         #expect(missing?.code == .vaultNotInitialised)
         #expect(missing?.reason.contains("\(directory.path)/none") == true)
@@ -246,7 +251,7 @@ import Testing
             "tier: hsm\nhsm:\n  module: /m.so\n  tokenSerial: 0123abcd\n  blobPath: /b\n  initArgs: \"flags=readOnly\"\n",
             name: "h.yaml", in: directory)
         let config = try await StrongroomConfiguration.load(filePath: file, environment: [:])
-        guard case .hsm(let hsm) = config.tier else { Issue.record("not hsm"); return }
+        guard let hsm = config.settings as? StrongroomConfiguration.HSM else { Issue.record("not hsm"); return }
         #expect(hsm.tokenSerial == "0123abcd" && hsm.tokenLabel == nil)
         #expect(hsm.pinEnvironmentVariable == "STRONGROOM_HSM_PIN")
         #expect(hsm.maxSessions == 4 && hsm.recycleAfter == 20_000 && hsm.initArgs == "flags=readOnly")

@@ -4,7 +4,11 @@ import Logging
 import SecureCrypto
 import Synchronization
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 #if canImport(Glibc)
 import Glibc

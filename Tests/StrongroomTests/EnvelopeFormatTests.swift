@@ -1,7 +1,11 @@
 import Foundation
 import SecureCrypto
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// docs/format.md's worked example, reproduced by the Swift implementation byte for byte. The
 /// expected bytes were computed by scripts/format/worked_example.py, an independent implementation
@@ -35,11 +39,11 @@ import Testing
         #expect(metadata == Array(#"{"party":"1"}"#.utf8))
         let id = try ShareID("alice-share")
         let aad = Envelope.associatedData(
-            tier: .local, vaultID: EnvelopeFormatTests.vaultID, shareID: id, shareVersion: 1, createdAt: 1_767_225_600,
+            tierCode: Tier.local.code, vaultID: EnvelopeFormatTests.vaultID, shareID: id, shareVersion: 1, createdAt: 1_767_225_600,
             metadata: metadata)
         let sealed = try AESGCM.seal(share, key: dataKey, iv: EnvelopeFormatTests.iv, aad: aad)
         let envelope = Envelope(
-            tier: .local, vaultID: EnvelopeFormatTests.vaultID, shareID: id, shareVersion: 1, createdAt: 1_767_225_600,
+            tierCode: Tier.local.code, vaultID: EnvelopeFormatTests.vaultID, shareID: id, shareVersion: 1, createdAt: 1_767_225_600,
             metadata: metadata, kekID: keyring.kekID,
             sealed: SealedShare(
                 kekVersion: 1, wrapMechanism: 0x2109, wrappedKey: try AESKeyWrap.wrap(dataKey, kek: kek),
@@ -53,8 +57,8 @@ import Testing
         let keyring = try keyring()
         let blobs = DirectoryBlobStore(root: directory.path)
         let state = VaultState(
-            vaultID: EnvelopeFormatTests.vaultID.hex, tier: "local", kekID: keyring.kekID, currentKEKVersion: 1,
-            oldestActiveKEKVersion: 1, rotation: nil, seedCheck: EnvelopeFormatTests.expectedSeedCheck, createdAt: 0)
+            vaultID: EnvelopeFormatTests.vaultID, tier: .local, kekID: keyring.kekID,
+            seedCheck: EnvelopeFormatTests.expectedSeedCheck, createdAt: 0)
         _ = try await blobs.create(VaultState.key, try state.encoded())
         _ = try await blobs.create("shares/alice-share/1.srb", Hex.decode(EnvelopeFormatTests.expectedBlob)!)
         let store = ShareStore(vaultID: EnvelopeFormatTests.vaultID, keyring: keyring, blobs: blobs, logger: quietLogger)

@@ -1,7 +1,11 @@
 import Foundation
 import SecureCrypto
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// Links and other files Strongroom did not write, planted inside a vault: nothing outside the vault
 /// is ever read, written or created through them, and the operation says what it found.

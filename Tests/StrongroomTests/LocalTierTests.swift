@@ -1,7 +1,11 @@
 import Foundation
 import SecureCrypto
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 @Suite struct LocalTierTests {
     @Test func initCreatesPrivateDirectoryAndSeedAndRefusesToOverwrite() async throws {

@@ -1,7 +1,11 @@
 import Foundation
 import Logging
 import SecureCrypto
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 func secret(_ text: String) throws -> SecretBytes {
     try Array(text.utf8).withUnsafeBytes { try SecretBytes(copying: $0) }

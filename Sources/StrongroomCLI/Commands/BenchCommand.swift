@@ -21,8 +21,13 @@ struct BenchCommand: AsyncParsableCommand {
             object version it wrote and schedules deletion of the KMS keys it made.
             """)
 
-    @Option(name: .long, help: "The tier to measure: local, cloud or hsm.")
+    @Option(name: .long, help: "The tier to measure: local, cloud or hsm (any registered tier).")
     var tier: String = "local"
+
+    @Option(
+        name: .customLong("setting"),
+        help: ArgumentHelp("A setting of the tier, as in a configuration file (repeatable; for example hsm.initArgs=...).", valueName: "key=value"))
+    var settings: [String] = []
 
     @Option(name: .long, help: "Directory for the throwaway vaults (must not exist; default: a temporary directory).")
     var dir: String?
@@ -82,7 +87,12 @@ struct BenchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !frost || (tier == "local" && frostCount > 0) else { throw ValidationError("--frost measures tier 1 (local) with a positive --frost-count") }
-        guard ["local", "cloud", "hsm"].contains(tier) else { throw ValidationError("--tier must be local, cloud or hsm (got '\(tier)')") }
+        guard TierRegistry.standard.provider(named: tier) != nil else {
+            throw ValidationError("--tier must be one of \(TierRegistry.standard.names.joined(separator: ", ")) (got '\(tier)')")
+        }
+        guard settings.allSatisfy({ $0.contains("=") && !$0.hasPrefix("=") }) else {
+            throw ValidationError("--setting takes key=value")
+        }
         guard count > 0, loadCount > 0, rotateCount > 0, soak >= 0 else { throw ValidationError("counts must be positive") }
         let levels = concurrencies
         guard !levels.isEmpty, levels.count == concurrency.split(separator: ",").count, levels.allSatisfy({ (1...64).contains($0) }) else {
@@ -113,20 +123,25 @@ struct BenchCommand: AsyncParsableCommand {
                 return
             }
             let ids = try (0..<max(count, rotateCount, 64)).map { try ShareID(String(format: "s-%06d", $0)) }
-            if tier == "cloud" { try await plainGets(logger: logger) }
+            let configuration = try benchConfiguration(base: base)
+            for figure in try await configuration.provider.benchmarkBaseline(
+                configuration: configuration, count: getCount, concurrencies: concurrencies, logger: logger)
+            {
+                report(op: figure.operation, concurrency: figure.concurrency, count: figure.count, elapsed: figure.elapsed)
+            }
             for level in concurrencies {
-                let vault = try await makeVault(base: base, name: "c\(level)", sessions: level, logger: logger)
+                let vault = try await makeVault(configuration, base: base, name: "c\(level)", sessions: level, logger: logger)
                 do {
                     try await phases(vault.store, ids: ids, concurrency: level)
                 } catch {
-                    await vault.cleanup()
+                    await vault.remove()
                     throw error
                 }
-                await vault.cleanup()
+                await vault.remove()
             }
             if soak > 0 {
                 let level = concurrencies.max() ?? 1
-                let vault = try await makeVault(base: base, name: "soak", sessions: level, logger: logger)
+                let vault = try await makeVault(configuration, base: base, name: "soak", sessions: level, logger: logger)
                 do {
                     for index in 0..<64 { _ = try await vault.store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
                     let start = ContinuousClock.now
@@ -134,44 +149,49 @@ struct BenchCommand: AsyncParsableCommand {
                     try await spread(soak, over: level) { index in _ = try await store.load(soakIDs[index % 64]) }
                     report(op: "soak_load", concurrency: level, count: soak, elapsed: .now - start, extra: ["peak_rss_mib": peakRSSMiB()])
                 } catch {
-                    await vault.cleanup()
+                    await vault.remove()
                     throw error
                 }
-                await vault.cleanup()
+                await vault.remove()
             }
         }
     }
 
-    private struct Vault {
-        let store: ShareStore
-        let cleanup: () async -> Void
-    }
-
-    private func makeVault(base: String, name: String, sessions: Int, logger: Logger) async throws -> Vault {
-        let path = "\(base)/\(name)"
+    /// The tier's settings from the command's options, parsed by the tier's provider like a file's.
+    private func benchConfiguration(base: String) throws -> StrongroomConfiguration {
+        var values = ["tier": tier]
         switch tier {
-        case "cloud":
-            let settings = cloudSettings(prefix: "\(runPrefix)\(name)/")
-            _ = try await CloudVault.initialise(settings, logger: logger)
-            let store = try await CloudVault.open(settings, logger: logger)
-            return Vault(store: store) { await CloudVault.removeEverything(settings, logger: logger) }
+        case "local":
+            values["local.path"] = base
         case "hsm":
-            let settings = StrongroomConfiguration.HSM(
-                modulePath: module ?? "", tokenLabel: token, blobPath: path, initArgs: initArgs,
-                maxSessions: max(4, sessions), recycleAfter: recycleAfter)
-            _ = try await HSMVault.initialise(
-                settings, acceptWeakToken: acceptWeakToken ? Terminal.weakTokenWarning : nil, logger: logger)
-            let store = try await HSMVault.open(settings, logger: logger)
-            return Vault(store: store) {
-                try? await HSMVault.destroyKeys(settings, logger: logger)
-                try? FileManager.default.removeItem(atPath: path)
-            }
+            values["hsm.module"] = module
+            values["hsm.tokenLabel"] = token
+            values["hsm.initArgs"] = initArgs
+            values["hsm.recycleAfter"] = String(recycleAfter)
+            values["hsm.blobPath"] = base
+        case "cloud":
+            values["cloud.endpoint"] = endpoint
+            values["cloud.bucket"] = bucket
+            values["cloud.region"] = region
+            values["cloud.prefix"] = runPrefix
         default:
-            let settings = StrongroomConfiguration.Local(path: path)
-            _ = try await LocalVault.initialise(settings, logger: logger)
-            let store = try await LocalVault.open(settings, logger: logger)
-            return Vault(store: store) { try? FileManager.default.removeItem(atPath: path) }
+            break
         }
+        for setting in settings {
+            let parts = setting.split(separator: "=", maxSplits: 1)
+            values[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        return try StrongroomConfiguration.load(
+            settings: values.compactMapValues { $0 }, source: "the bench options", registry: .standard)
+    }
+
+    private func makeVault(
+        _ configuration: StrongroomConfiguration, base: String, name: String, sessions: Int, logger: Logger
+    ) async throws -> BenchmarkVault {
+        try await configuration.provider.benchmarkVault(
+            configuration: configuration, name: name, scratchDirectory: base, concurrency: sessions,
+            options: VaultCreationOptions(acceptWeakKeyStore: acceptWeakToken ? Terminal.weakTokenWarning : nil),
+            logger: logger)
     }
 
     private func phases(_ store: ShareStore, ids: [ShareID], concurrency level: Int) async throws {
@@ -203,38 +223,8 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    // MARK: Tier cloud
-
     /// One prefix per run, so runs never meet.
     private let runPrefix = "strongroom-bench-\(UUID().uuidString.prefix(8).lowercased())/"
-
-    private func cloudSettings(prefix: String) -> StrongroomConfiguration.Cloud {
-        StrongroomConfiguration.Cloud(
-            storage: StrongroomConfiguration.ObjectStorage(endpoint: endpoint ?? "", region: region, bucket: bucket ?? "", prefix: prefix))
-    }
-
-    /// The server's own request rate: plain GETs of one small object, through the same client.
-    private func plainGets(logger: Logger) async throws {
-        let settings = cloudSettings(prefix: "\(runPrefix)plain/")
-        let client = try CloudVault.s3Client(settings.storage, logger: logger)
-        let key = "\(runPrefix)plain/object"
-        let payload = Array(repeating: UInt8(0x5A), count: 256)
-        do {
-            _ = try await client.putObject(key, payload)
-            for level in concurrencies {
-                let start = ContinuousClock.now
-                try await spread(getCount, over: level) { _ in
-                    guard try await client.getObject(key)?.bytes.count == 256 else {
-                        throw StrongroomError(.io, "the benchmark object did not read back")
-                    }
-                }
-                report(op: "get_plain", concurrency: level, count: getCount, elapsed: .now - start)
-            }
-        } catch let error as AWSError {
-            throw StrongroomError(.cloudUnavailable, "plain GET benchmark failed", cause: "\(error)")
-        }
-        _ = try? await client.deleteAllVersions(of: key)
-    }
 
     /// Runs `body` for indices 0..<total on `tasks` concurrent tasks (task k takes k, k+tasks, ...).
     private func spread(_ total: Int, over tasks: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {

@@ -31,7 +31,7 @@ struct HSMOptions: ParsableArguments {
             settings = StrongroomConfiguration.HSM(modulePath: module, tokenLabel: token, blobPath: "")
         } else {
             let configuration = try await global.loadConfiguration()
-            guard case .hsm(let configured) = configuration.tier else {
+            guard let configured = configuration.settings as? StrongroomConfiguration.HSM else {
                 throw StrongroomError(
                     .configuration,
                     "no HSM given: pass --module and --token (or --token-serial), or a configuration with tier: hsm (\(configuration.source) has another tier)")

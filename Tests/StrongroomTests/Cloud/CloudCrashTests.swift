@@ -6,7 +6,11 @@ import Foundation
 import Logging
 import SecureCrypto
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// Tier 2 after a killed run, against moto: KMS keys a killed rotation made are adopted or scheduled
 /// for deletion, a dead lease holder's lease is taken over at once, a live one's is waited for with

@@ -1,6 +1,10 @@
 import AWSClient
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// A tier 2 error keeps the server's message, and nothing shaped like key material gets through.
 @Suite struct CloudErrorMessageTests {

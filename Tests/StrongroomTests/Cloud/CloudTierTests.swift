@@ -3,7 +3,11 @@ import Foundation
 import Logging
 import SecureCrypto
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// Tier 2 beyond the conformance suite, against the moto server scripts/test starts (SigV4
 /// checked, IAM users for the refusal tests): conditional writes, version-complete erase,

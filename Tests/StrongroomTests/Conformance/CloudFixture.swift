@@ -2,7 +2,11 @@ import AWSClient
 import Foundation
 import Logging
 import SecureCrypto
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// The S3/KMS server scripts/test starts (moto on 127.0.0.1, see scripts/moto-server). Tests that
 /// need it fail, never skip, when it is missing.

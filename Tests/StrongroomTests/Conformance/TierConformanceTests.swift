@@ -2,7 +2,11 @@ import Foundation
 import SecureCrypto
 import Synchronization
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// The suite every tier must pass (see TierFixture.swift for how a tier joins it).
 @Suite struct TierConformanceTests {

@@ -1,6 +1,10 @@
 import Foundation
 import SecureCrypto
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// What the conformance suite needs from a tier: a fresh vault, a way to reopen it as a new process
 /// would, and a way to open it with the wrong secret (root seed, KMS key, HSM PIN or key).

@@ -3,7 +3,11 @@ import PKCS11
 import SecureCrypto
 import Synchronization
 import Testing
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCloud
+@testable import StrongroomCore
+@testable import StrongroomHSM
+@testable import StrongroomLocal
 
 /// Tier 3 behaviour beyond the conformance suite, against the SoftHSM tokens scripts/test makes.
 ///
@@ -81,7 +85,8 @@ import Testing
         _ = try await HSMVault.initialise(settings, logger: quietLogger)
         let store = try await HSMVault.open(settings, logger: quietLogger)
         _ = try await store.store(try id("a"), secret("x"))
-        let configuration = StrongroomConfiguration(tier: .hsm(settings), lockTimeout: .seconds(1), source: "test")
+        let configuration = StrongroomConfiguration(
+            provider: HSMTierProvider(), settings: settings, lockTimeout: .seconds(1), source: "test")
         #expect(!"\(configuration)".contains(pin))
         #expect(!"\(store)".contains(pin))
         try await HSMVault.destroyKeys(settings, logger: quietLogger)

@@ -1,0 +1,65 @@
+import Logging
+import StrongroomCore
+
+extension Tier {
+    /// Tier 1: KEK derived with HKDF from a root seed file; blobs in a local directory.
+    public static let local = Tier(name: "local", code: 1)
+}
+
+extension StrongroomConfiguration {
+    /// Tier 1 settings.
+    public struct Local: TierSettings, Hashable {
+        /// `local.path` (required): the vault directory (created 0700 by `strongroom init`).
+        public var path: String
+        /// `local.rootSeedFile` (default `<local.path>/root.seed`): the 32-byte root seed, mode 0600.
+        public var rootSeedFile: String
+
+        /// Creates tier 1 settings.
+        public init(path: String, rootSeedFile: String? = nil) {
+            self.path = path
+            self.rootSeedFile = rootSeedFile ?? "\(path)/root.seed"
+        }
+
+        /// `local.path: …, local.rootSeedFile: …` (no secret: the seed file's path only).
+        public var description: String { "local.path: \(path), local.rootSeedFile: \(rootSeedFile)" }
+    }
+}
+
+/// Tier 1 as a plug-in: a directory of sealed blobs and a root seed file.
+public struct LocalTierProvider: TierProvider {
+    /// Creates the provider.
+    public init() {}
+
+    public var tier: Tier { .local }
+    public var summary: String { "local: blobs in a directory, KEKs derived with HKDF from a root seed file" }
+    public var settingKeys: [String] { ["local.path", "local.rootSeedFile"] }
+
+    public func settings(from reader: ConfigurationReader) throws(StrongroomError) -> StrongroomConfiguration.Local {
+        StrongroomConfiguration.Local(path: try reader.required("local.path"), rootSeedFile: try reader.string("local.rootSeedFile"))
+    }
+
+    public func initialise(
+        _ settings: StrongroomConfiguration.Local, options: VaultCreationOptions, logger: Logger
+    ) async throws -> VaultCreated {
+        let vault = try await LocalVault.initialise(settings, logger: logger)
+        return VaultCreated(
+            vaultID: vault,
+            details: ["directory: \(settings.path) (0700)", "root seed: \(settings.rootSeedFile) (0600)"],
+            advice: "Back up the root seed file somewhere safe and separate: without it no share can be opened.")
+    }
+
+    public func open(_ settings: StrongroomConfiguration.Local, lockTimeout: Duration, logger: Logger) async throws -> ShareStore {
+        try await LocalVault.open(settings, lockTimeout: lockTimeout, logger: logger)
+    }
+
+    public func benchmarkVault(
+        _ settings: StrongroomConfiguration.Local, name: String, scratchDirectory: String, concurrency: Int,
+        options: VaultCreationOptions, logger: Logger
+    ) async throws -> BenchmarkVault {
+        let path = "\(scratchDirectory)/\(name)"
+        let throwaway = StrongroomConfiguration.Local(path: path)
+        _ = try await LocalVault.initialise(throwaway, logger: logger)
+        let store = try await LocalVault.open(throwaway, logger: logger)
+        return BenchmarkVault(store: store) { LocalVault.removeDirectory(path) }
+    }
+}
