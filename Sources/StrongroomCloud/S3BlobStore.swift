@@ -29,7 +29,7 @@ public struct S3BlobStore: BlobStore {
     public let leaseDuration: Duration
     let logger: Logger
     /// Test hook: crash points inside ``destroy(_:)``.
-    package var faults: FaultInjection = .none
+    public var faults: FaultInjection = .none
     private let localLock = AsyncReadWriteLock()
 
     /// Creates a store over `client`'s bucket under `prefix` (a `/` is added when missing).

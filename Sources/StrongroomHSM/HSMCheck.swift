@@ -261,7 +261,7 @@ public enum HSMCheck {
     /// The verdict on a refused `C_WrapKey` of the KEK: only `CKR_KEY_UNEXTRACTABLE` and
     /// `CKR_KEY_NOT_WRAPPABLE` prove the token enforces the KEK's protection; any other refusal
     /// (`CKR_MECHANISM_INVALID`, `CKR_GENERAL_ERROR`, …) proves nothing.
-    package static func judgeWrapOut(_ error: PKCS11Error) -> (passed: Bool, detail: String) {
+    static func judgeWrapOut(_ error: PKCS11Error) -> (passed: Bool, detail: String) {
         if error.meansKeyCannotBeWrappedOut {
             return (true, "wrapping the KEK refused: \(error)")
         }

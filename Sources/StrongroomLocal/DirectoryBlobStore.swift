@@ -32,7 +32,9 @@ public struct DirectoryBlobStore: BlobStore {
         self.init(root: root, lockTimeout: lockTimeout, faults: .none)
     }
 
-    package init(root: String, lockTimeout: Duration = .seconds(60), abandonedWriteAge: Duration = .seconds(600), faults: FaultInjection) {
+    /// Opens a blob directory with a chosen age after which temporary files count as abandoned, and
+    /// fault injection (crash tests and the conformance suite).
+    public init(root: String, lockTimeout: Duration = .seconds(60), abandonedWriteAge: Duration = .seconds(600), faults: FaultInjection) {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.lockTimeout = lockTimeout
         self.abandonedWriteAge = abandonedWriteAge
