@@ -31,8 +31,6 @@ public struct StrongroomError: CodedError {
         /// A stored blob is corrupted, truncated, swapped with another share's, or sealed under
         /// another key. Nothing was released.
         public static let integrityCheckFailed = Code("integrity check failed", exitStatus: 65)
-        /// The tier's key material (a tier 1 root seed) does not belong to this vault.
-        public static let wrongRootSeed = Code("wrong root seed", exitStatus: 77)
         /// A secret file or directory is readable by others.
         public static let insecurePermissions = Code("insecure permissions", exitStatus: 77)
         /// The vault has not been created (`strongroom init`).

@@ -6,6 +6,11 @@ extension Tier {
     public static let local = Tier(name: "local", code: 1)
 }
 
+extension StrongroomError.Code {
+    /// The root seed file does not belong to this vault, or cannot be read as one.
+    public static let wrongRootSeed = StrongroomError.Code("wrong root seed", exitStatus: 77)
+}
+
 extension StrongroomConfiguration {
     /// Tier 1 settings.
     public struct Local: TierSettings, Hashable {
