@@ -12,12 +12,14 @@ import StrongroomCore
 /// ``SecretBytes`` and is dropped (wiped) right after. Rotation uses ReEncrypt: the data key never
 /// leaves KMS. Which KMS key is which KEK version is recorded in `kms-keys.json` beside the vault
 /// state.
-final class KMSKeyring: Keyring {
+public final class KMSKeyring: Keyring {
     /// The wrap mechanism id tier 2 writes into envelopes: "a KMS CiphertextBlob" (vendor range).
-    static let mechanismKMS: UInt32 = 0x8000_4B4D
+    public static let mechanismKMS: UInt32 = 0x8000_4B4D
 
-    let tier = Tier.cloud
-    let kekID: String
+    /// Tier 2.
+    public let tier = Tier.cloud
+    /// The vault id in hex: KMS keys are per vault.
+    public let kekID: String
     let vaultID: VaultID
     let kms: KMSClient
     let keys: KMSKeyMap
@@ -25,7 +27,9 @@ final class KMSKeyring: Keyring {
     let logger: Logger
     let faults: FaultInjection
 
-    init(
+    /// Creates the keyring of vault `vaultID`: `kms` answers for its keys, `keys` maps KEK versions to
+    /// them, `deletionWindowDays` is the waiting period of the deletions rotation schedules.
+    public init(
         vaultID: VaultID, kms: KMSClient, keys: KMSKeyMap, deletionWindowDays: Int, logger: Logger,
         faults: FaultInjection = .none
     ) {
@@ -49,7 +53,7 @@ final class KMSKeyring: Keyring {
         ]
     }
 
-    func seal(_ share: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws -> SealedShare {
+    public func seal(_ share: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws -> SealedShare {
         let keyID = try await keys.keyID(for: kekVersion)
         let context = try context(associatedData)
         let dataKey = try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in
@@ -64,7 +68,7 @@ final class KMSKeyring: Keyring {
         }
     }
 
-    func open(_ sealed: SealedShare, associatedData: [UInt8]) async throws -> SecretBytes {
+    public func open(_ sealed: SealedShare, associatedData: [UInt8]) async throws -> SecretBytes {
         guard sealed.wrapMechanism == KMSKeyring.mechanismKMS else {
             throw StrongroomError(
                 .integrityCheckFailed,
@@ -106,7 +110,7 @@ final class KMSKeyring: Keyring {
     /// ReEncrypt under the target version's KMS key, same context: the data key stays inside KMS.
     /// The answer must name the target key. (Decrypting to check would bring the data key into
     /// this process, which is what ReEncrypt avoids; KMS authenticates the blob it returns.)
-    func rewrap(_ sealed: SealedShare, associatedData: [UInt8], to target: UInt32) async throws -> SealedShare {
+    public func rewrap(_ sealed: SealedShare, associatedData: [UInt8], to target: UInt32) async throws -> SealedShare {
         guard sealed.wrapMechanism == KMSKeyring.mechanismKMS else {
             throw StrongroomError(.integrityCheckFailed, "wrap mechanism is not tier 2's KMS ciphertext")
         }
@@ -133,7 +137,7 @@ final class KMSKeyring: Keyring {
     /// `strongroom:vault`, `strongroom:kek-version` and `strongroom:intent=<nonce>`; recording the
     /// key removes the intent in the same conditional write. Keys of earlier runs killed in between
     /// are settled first (``settleIntents()``).
-    func prepareKEK(version: UInt32) async throws {
+    public func prepareKEK(version: UInt32) async throws {
         try await settleIntents()
         try await keys.ensure(version: version) { (nonce: String) async throws -> String in
             let created = try await CloudErrors.mapping(keyName: "(new key)") { () async throws(AWSError) in
@@ -151,7 +155,7 @@ final class KMSKeyring: Keyring {
     }
 
     /// A resumed rotation settles the keys of killed runs too.
-    func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws {
+    public func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws {
         try await settleIntents()
     }
 
@@ -214,7 +218,7 @@ final class KMSKeyring: Keyring {
     /// Schedules deletion (after `cloud.keyDeletionWindowDays`, cancellable until then) of the KMS
     /// keys Strongroom created for versions below `version`; keys an operator supplied are left
     /// alone. Either way the versions are marked retired in `kms-keys.json`.
-    func retireKEKs(olderThan version: UInt32) async throws {
+    public func retireKEKs(olderThan version: UInt32) async throws {
         try await settleIntents()
         for entry in try await keys.entries() where entry.version < version && !entry.retired {
             if entry.createdByStrongroom {
@@ -240,7 +244,7 @@ final class KMSKeyring: Keyring {
     }
 
     /// Checks that KEK version `version`'s KMS key exists and is enabled.
-    func requireKEK(version: UInt32) async throws {
+    public func requireKEK(version: UInt32) async throws {
         let keyID = try await keys.keyID(for: version)
         let meta = try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in try await kms.describeKey(keyID) }
         guard meta.keyState == "Enabled" else {
@@ -251,7 +255,7 @@ final class KMSKeyring: Keyring {
 }
 
 /// `kms-keys.json`: which KMS key is which KEK version, and whether Strongroom made it.
-final class KMSKeyMap: Sendable {
+public final class KMSKeyMap: Sendable {
     struct Entry: Codable, Sendable, Equatable {
         var version: UInt32
         var keyID: String
@@ -277,7 +281,8 @@ final class KMSKeyMap: Sendable {
     let blobs: any BlobStore
     private let cache = Locked<[UInt32: Entry]>([:])
 
-    init(blobs: any BlobStore) {
+    /// The map kept in `blobs` (beside the vault state).
+    public init(blobs: any BlobStore) {
         self.blobs = blobs
     }
 
