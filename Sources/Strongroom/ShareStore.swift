@@ -28,7 +28,9 @@ public final class ShareStore: Sendable {
         self.init(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: .none)
     }
 
-    package init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger, faults: FaultInjection) {
+    /// Creates a store whose operations call `faults` at each ``FaultPoint`` (tests, and the
+    /// conformance suite's crash points).
+    public init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger, faults: FaultInjection) {
         self.vaultID = vaultID
         self.keyring = keyring
         self.blobs = blobs
@@ -43,7 +45,8 @@ public final class ShareStore: Sendable {
 
     static let sharesPrefix = "shares/"
     static func sharePrefix(_ id: ShareID) -> String { "shares/\(id.rawValue)/" }
-    static func blobKey(_ id: ShareID, _ version: UInt64) -> String { "shares/\(id.rawValue)/\(version).srb" }
+    /// The ``BlobStore`` key of share `id`'s version `version` (`shares/<id>/<version>.srb`).
+    public static func blobKey(_ id: ShareID, _ version: UInt64) -> String { "shares/\(id.rawValue)/\(version).srb" }
     static func version(fromName name: String) -> UInt64? {
         guard name.hasSuffix(".srb") else { return nil }
         let digits = name.dropLast(4)

@@ -92,8 +92,9 @@ public struct VaultStatus: Sendable, Hashable {
     public var problems: [String] = []
 }
 
-/// Points where tests make a rotation stop as if the process had crashed.
-package enum FaultPoint: Sendable, Hashable {
+/// Points where tests make a rotation stop as if the process had crashed (the conformance suite,
+/// `StrongroomConformance`, crashes a rotation at each rotation point).
+public enum FaultPoint: Sendable, Hashable {
     /// The new KEK version's key was created (tier 2: CreateKey answered) and is not yet recorded.
     case kekCreated
     /// The rotation journal (new target KEK) was written; no share rewrapped yet.
@@ -115,19 +116,21 @@ package enum FaultPoint: Sendable, Hashable {
 }
 
 /// A test hook that may throw at a ``FaultPoint``. Production stores use ``none``.
-package struct FaultInjection: Sendable {
+public struct FaultInjection: Sendable {
     let hook: @Sendable (FaultPoint) throws -> Void
     let pause: (@Sendable (FaultPoint) async -> Void)?
-    package init(_ hook: @escaping @Sendable (FaultPoint) throws -> Void) {
+    /// A hook called at every point; what it throws ends the operation there, as a crash would.
+    public init(_ hook: @escaping @Sendable (FaultPoint) throws -> Void) {
         self.hook = hook
         self.pause = nil
     }
     /// A hook that can do async work (another store's rotation, say) at a point.
-    package init(pausing pause: @escaping @Sendable (FaultPoint) async -> Void) {
+    public init(pausing pause: @escaping @Sendable (FaultPoint) async -> Void) {
         self.hook = { _ in }
         self.pause = pause
     }
-    package static let none = FaultInjection { _ in }
+    /// No faults: what production stores use.
+    public static let none = FaultInjection { _ in }
     func check(_ point: FaultPoint) throws { try hook(point) }
     func wait(_ point: FaultPoint) async { if let pause { await pause(point) } }
 }
