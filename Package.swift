@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Strongroom", targets: ["Strongroom"]),
+        .library(name: "StrongroomConformance", targets: ["StrongroomConformance"]),
         .library(name: "SecureCrypto", targets: ["SecureCrypto"]),
         .library(name: "PKCS11", targets: ["PKCS11"]),
         .library(name: "AWSClient", targets: ["AWSClient"]),
@@ -69,6 +70,11 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings),
+        // The tier conformance suite (docs/conformance.md): public API of Strongroom only.
+        .target(
+            name: "StrongroomConformance",
+            dependencies: ["Strongroom", "SecureCrypto"],
+            swiftSettings: strictSettings),
         .target(
             name: "FROST",
             dependencies: [
@@ -93,7 +99,7 @@ let package = Package(
         .testTarget(
             name: "StrongroomTests",
             dependencies: [
-                "Strongroom", "SecureCrypto", "PKCS11", "AWSClient",
+                "Strongroom", "StrongroomConformance", "SecureCrypto", "PKCS11", "AWSClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
