@@ -99,7 +99,7 @@ extension Probe {
         try expect(originals.allSatisfy { $0.count == length }, "blob sizes", expected: "blobs of one size", actual: "\(originals.map(\.count))")
         _ = try envelope(originals[0], "flip-me-0")
         let shares = try (0..<workers).map { worker throws(ConformanceFailure) in try id("flip-me-\(worker)") }
-        let store = self.store, blobs = self.blobs, snapshot = originals
+        let reader = self.store, writer = self.blobs, snapshot = originals
         // Per worker: the bits that did not fail as an integrity error, with what happened.
         let wrong = try await step("flip each of the \(length * 8) bits of a \(length)-byte envelope") {
             try await withThrowingTaskGroup(of: [(bit: Int, outcome: String)].self) { group in
@@ -111,9 +111,9 @@ extension Probe {
                         for bit in stride(from: worker, to: length * 8, by: workers) {
                             var altered = original
                             altered[bit / 8] ^= UInt8(1 << (bit % 8))
-                            _ = try await blobs.replace(key, altered, ifRevision: nil)
+                            _ = try await writer.replace(key, altered, ifRevision: nil)
                             do {
-                                let released = try await store.load(share, version: 1)
+                                let released = try await reader.load(share, version: 1)
                                 wrong.append((bit, "the share opened and released \(released.count) bytes"))
                             } catch let error as StrongroomError where error.code == .integrityCheckFailed {
                                 continue
@@ -121,7 +121,7 @@ extension Probe {
                                 wrong.append((bit, "\(error)"))
                             }
                         }
-                        _ = try await blobs.replace(key, original, ifRevision: nil)
+                        _ = try await writer.replace(key, original, ifRevision: nil)
                         return wrong
                     }
                 }
@@ -143,7 +143,7 @@ extension Probe {
         ]
         for (what, altered) in cuts {
             try await writeBlob(key, altered, "write \(what) of the envelope")
-            try await expectError(.integrityCheckFailed, "load a blob of \(what) of the envelope") { try await self.store.load(share, version: 1) }
+            try await expectError(.integrityCheckFailed, "load a blob of \(what) of the envelope") { try await store.load(share, version: 1) }
         }
         try await writeBlob(key, original, "put the original blob back")
         try await expectLoad(share, equals: value, "load the restored blob")

@@ -102,7 +102,7 @@ struct Probe: Sendable {
     /// The test value `text` as a secret (test values are made-up strings, never real shares).
     func secret(_ text: String) throws(ConformanceFailure) -> SecretBytes {
         do {
-            return try Array(text.utf8).withUnsafeBytes { bytes throws(CryptoError) in try SecretBytes(copying: bytes) }
+            return try Array(text.utf8).withUnsafeBytes { try SecretBytes(copying: $0) }
         } catch {
             throw failure(.fixtureFailed, "make a test secret", expected: "locked memory", actual: "\(error)", underlying: error)
         }
