@@ -5,26 +5,55 @@ extension Probe {
     /// ``TierConformance/Check/blobStoreContract``: the guarantees ``ShareStore`` builds on.
     func blobStoreContract() async throws(ConformanceFailure) {
         let prefix = "shares/conformance-probe/"
-        let first = prefix + "1.srb", second = prefix + "2.srb", raced = prefix + "3.srb"
-        let a: [UInt8] = Array("blob A".utf8), b: [UInt8] = Array("blob B, longer".utf8), c: [UInt8] = Array("C".utf8)
+        let first = prefix + "1.srb"
+        let second = prefix + "2.srb"
+        let raced = prefix + "3.srb"
+        let a: [UInt8] = Array("blob A".utf8)
+        let b: [UInt8] = Array("blob B, longer".utf8)
+        let c: [UInt8] = Array("C".utf8)
 
-        try expectEqual(try await step("read a missing blob") { try await blobs.read(first) }, nil, "read a missing blob")
-        try expectEqual(try await step("create a new blob") { try await blobs.create(first, a) }, true, "create a new blob")
+        try expectEqual(
+            try await step("read a missing blob") { try await blobs.read(first) }, nil, "read a missing blob")
+        try expectEqual(
+            try await step("create a new blob") { try await blobs.create(first, a) }, true, "create a new blob")
         try expectEqual(try await readBlob(first, "read the created blob").bytes, a, "read the created blob: bytes")
-        try expectEqual(try await step("create over an existing blob") { try await blobs.create(first, b) }, false, "create over an existing blob: written")
-        try expectEqual(try await readBlob(first, "read after the refused create").bytes, a, "read after the refused create: bytes")
+        try expectEqual(
+            try await step("create over an existing blob") { try await blobs.create(first, b) }, false,
+            "create over an existing blob: written")
+        try expectEqual(
+            try await readBlob(first, "read after the refused create").bytes, a, "read after the refused create: bytes")
 
         let before = try await readBlob(first, "read the revision")
-        try expectEqual(try await step("replace at the revision read") { try await blobs.replace(first, b, ifRevision: before.revision) }, true, "replace at the revision read: written")
+        try expectEqual(
+            try await step("replace at the revision read") {
+                try await blobs.replace(first, b, ifRevision: before.revision)
+            }, true, "replace at the revision read: written")
         let after = try await readBlob(first, "read the replaced blob")
         try expectEqual(after.bytes, b, "read the replaced blob: bytes")
-        try expect(after.revision != before.revision, "read the replaced blob: revision", expected: "a new revision", actual: "the revision before the replace")
-        try expectEqual(try await step("replace at a stale revision") { try await blobs.replace(first, c, ifRevision: before.revision) }, false, "replace at a stale revision: written")
-        try expectEqual(try await readBlob(first, "read after the refused replace").bytes, b, "read after the refused replace: bytes")
-        try expectEqual(try await step("replace a missing blob at a revision") { try await blobs.replace(second, c, ifRevision: before.revision) }, false, "replace a missing blob at a revision: written")
-        try expectEqual(try await step("read after the refused replace of a missing blob") { try await blobs.read(second) }, nil, "read after the refused replace of a missing blob")
-        try expectEqual(try await step("replace a missing blob unconditionally") { try await blobs.replace(second, c, ifRevision: nil) }, true, "replace a missing blob unconditionally: written")
-        try expectEqual(try await readBlob(second, "read the blob the replace created").bytes, c, "read the blob the replace created: bytes")
+        try expect(
+            after.revision != before.revision, "read the replaced blob: revision", expected: "a new revision",
+            actual: "the revision before the replace")
+        try expectEqual(
+            try await step("replace at a stale revision") {
+                try await blobs.replace(first, c, ifRevision: before.revision)
+            }, false, "replace at a stale revision: written")
+        try expectEqual(
+            try await readBlob(first, "read after the refused replace").bytes, b,
+            "read after the refused replace: bytes")
+        try expectEqual(
+            try await step("replace a missing blob at a revision") {
+                try await blobs.replace(second, c, ifRevision: before.revision)
+            }, false, "replace a missing blob at a revision: written")
+        try expectEqual(
+            try await step("read after the refused replace of a missing blob") { try await blobs.read(second) }, nil,
+            "read after the refused replace of a missing blob")
+        try expectEqual(
+            try await step("replace a missing blob unconditionally") {
+                try await blobs.replace(second, c, ifRevision: nil)
+            }, true, "replace a missing blob unconditionally: written")
+        try expectEqual(
+            try await readBlob(second, "read the blob the replace created").bytes, c,
+            "read the blob the replace created: bytes")
 
         // Of creates racing for one key, exactly one wins, and its bytes are the ones stored.
         let racers = 8
@@ -37,39 +66,66 @@ extension Probe {
             }
         }
         try expectEqual(winners.count, 1, "race \(racers) creates for one key: winners")
-        try expectEqual(try await readBlob(raced, "read the raced blob").bytes, Array("racer \(winners[0])".utf8), "read the raced blob: bytes are the winner's")
+        try expectEqual(
+            try await readBlob(raced, "read the raced blob").bytes, Array("racer \(winners[0])".utf8),
+            "read the raced blob: bytes are the winner's")
 
-        try expectEqual(try await step("children") { try await blobs.children(of: prefix) }, ["1.srb", "2.srb", "3.srb"], "children, sorted")
+        try expectEqual(
+            try await step("children") { try await blobs.children(of: prefix) }, ["1.srb", "2.srb", "3.srb"],
+            "children, sorted")
         try await step("destroy a blob") { try await blobs.destroy(first) }
-        try expectEqual(try await step("read a destroyed blob") { try await blobs.read(first) }, nil, "read a destroyed blob")
-        try expectEqual(try await step("children after the destroy") { try await blobs.children(of: prefix) }, ["2.srb", "3.srb"], "children after the destroy")
+        try expectEqual(
+            try await step("read a destroyed blob") { try await blobs.read(first) }, nil, "read a destroyed blob")
+        try expectEqual(
+            try await step("children after the destroy") { try await blobs.children(of: prefix) }, ["2.srb", "3.srb"],
+            "children after the destroy")
         try await step("destroy a missing blob") { try await blobs.destroy(first) }
-        try expectEqual(try await step("create where a blob was destroyed") { try await blobs.create(first, a) }, true, "create where a blob was destroyed: written")
+        try expectEqual(
+            try await step("create where a blob was destroyed") { try await blobs.create(first, a) }, true,
+            "create where a blob was destroyed: written")
         for key in [first, second, raced] { try await step("destroy \(key)") { try await blobs.destroy(key) } }
-        try expectEqual(try await step("children after destroying all") { try await blobs.children(of: prefix) }, [], "children after destroying all")
+        try expectEqual(
+            try await step("children after destroying all") { try await blobs.children(of: prefix) }, [],
+            "children after destroying all")
     }
 
     /// ``TierConformance/Check/copiesAndSwaps``.
     func copiesAndSwaps() async throws(ConformanceFailure) {
-        let alice = try id("alice"), bob = try id("bob"), carol = try id("carol"), dave = try id("dave")
-        for (share, value) in [(alice, "alice secret"), (bob, "bob secret"), (bob, "bob secret 2"), (carol, "carol secret"), (dave, "dave secret")] {
+        let alice = try id("alice")
+        let bob = try id("bob")
+        let carol = try id("carol")
+        let dave = try id("dave")
+        for (share, value) in [
+            (alice, "alice secret"), (bob, "bob secret"), (bob, "bob secret 2"), (carol, "carol secret"),
+            (dave, "dave secret"),
+        ] {
             _ = try await step("store \(share)") { try await store.store(share, try secret(value)) }
         }
         let aliceBlob = try await readBlob(ShareStore.blobKey(alice, 1), "read alice version 1")
         // Onto another id.
         try await writeBlob(ShareStore.blobKey(bob, 1), aliceBlob.bytes, "copy alice version 1 onto bob version 1")
-        try await expectError(.integrityCheckFailed, "load bob version 1, a copy of alice's") { try await store.load(bob, version: 1) }
+        try await expectError(.integrityCheckFailed, "load bob version 1, a copy of alice's") {
+            try await store.load(bob, version: 1)
+        }
         // Onto another version of the same id.
         try await writeBlob(ShareStore.blobKey(alice, 2), aliceBlob.bytes, "copy alice version 1 onto alice version 2")
-        try await expectError(.integrityCheckFailed, "load alice version 2, a copy of version 1") { try await store.load(alice, version: 2) }
-        try await expectError(.integrityCheckFailed, "load alice's newest version, a copy of version 1") { try await store.load(alice) }
+        try await expectError(.integrityCheckFailed, "load alice version 2, a copy of version 1") {
+            try await store.load(alice, version: 2)
+        }
+        try await expectError(.integrityCheckFailed, "load alice's newest version, a copy of version 1") {
+            try await store.load(alice)
+        }
         // Even with the header rewritten to match, the authenticated data gives it away.
         let relabelled = try envelope(aliceBlob.bytes, "alice version 1").relabelled(toVersion: 2)
         try await writeBlob(ShareStore.blobKey(alice, 2), relabelled, "write alice version 1 relabelled as version 2")
-        try await expectError(.integrityCheckFailed, "load alice version 2, version 1 with its header relabelled") { try await store.load(alice, version: 2) }
+        try await expectError(.integrityCheckFailed, "load alice version 2, version 1 with its header relabelled") {
+            try await store.load(alice, version: 2)
+        }
         // Two blobs swapped.
-        let carolKey = ShareStore.blobKey(carol, 1), daveKey = ShareStore.blobKey(dave, 1)
-        let carolBlob = try await readBlob(carolKey, "read carol"), daveBlob = try await readBlob(daveKey, "read dave")
+        let carolKey = ShareStore.blobKey(carol, 1)
+        let daveKey = ShareStore.blobKey(dave, 1)
+        let carolBlob = try await readBlob(carolKey, "read carol")
+        let daveBlob = try await readBlob(daveKey, "read dave")
         try await writeBlob(carolKey, daveBlob.bytes, "put dave's blob under carol")
         try await writeBlob(daveKey, carolBlob.bytes, "put carol's blob under dave")
         try await expectError(.integrityCheckFailed, "load carol, holding dave's blob") { try await store.load(carol) }
@@ -92,20 +148,27 @@ extension Probe {
         var originals: [[UInt8]] = []
         for worker in 0..<workers {
             let share = try id("flip-me-\(worker)")
-            _ = try await step("store \(share)") { try await store.store(share, try secret(value), metadata: ["k": "v"]) }
+            _ = try await step("store \(share)") {
+                try await store.store(share, try secret(value), metadata: ["k": "v"])
+            }
             originals.append(try await readBlob(ShareStore.blobKey(share, 1), "read \(share)").bytes)
         }
         let length = originals[0].count
-        try expect(originals.allSatisfy { $0.count == length }, "blob sizes", expected: "blobs of one size", actual: "\(originals.map(\.count))")
+        try expect(
+            originals.allSatisfy { $0.count == length }, "blob sizes", expected: "blobs of one size",
+            actual: "\(originals.map(\.count))")
         _ = try envelope(originals[0], "flip-me-0")
         let shares = try (0..<workers).map { worker throws(ConformanceFailure) in try id("flip-me-\(worker)") }
-        let reader = self.store, writer = self.blobs, snapshot = originals
+        let reader = self.store
+        let writer = self.blobs
+        let snapshot = originals
         // Per worker: the bits that did not fail as an integrity error, with what happened.
         let wrong = try await step("flip each of the \(length * 8) bits of a \(length)-byte envelope") {
             try await withThrowingTaskGroup(of: [(bit: Int, outcome: String)].self) { group in
                 for worker in 0..<workers {
                     group.addTask {
-                        let share = shares[worker], original = snapshot[worker]
+                        let share = shares[worker]
+                        let original = snapshot[worker]
                         let key = ShareStore.blobKey(share, 1)
                         var wrong: [(bit: Int, outcome: String)] = []
                         for bit in stride(from: worker, to: length * 8, by: workers) {
@@ -133,21 +196,29 @@ extension Probe {
             throw failure(
                 opened ? .unexpectedSuccess : .mismatch, "flip each bit of a \(length)-byte envelope",
                 expected: "every flipped bit to fail as 'integrity check failed' and release nothing",
-                actual: "\(wrong.count) of \(length * 8) bits did not; first bit \(first.bit) (byte \(first.bit / 8)): \(first.outcome)")
+                actual:
+                    "\(wrong.count) of \(length * 8) bits did not; first bit \(first.bit) (byte \(first.bit / 8)): \(first.outcome)"
+            )
         }
         // Truncations and an extension are integrity errors too.
-        let share = shares[0], key = ShareStore.blobKey(share, 1), original = originals[0]
+        let share = shares[0]
+        let key = ShareStore.blobKey(share, 1)
+        let original = originals[0]
         let cuts: [(String, [UInt8])] = [
             ("the first 10 bytes", Array(original.prefix(10))), ("all but the last byte", Array(original.dropLast())),
             ("one byte appended", original + [0]), ("no bytes", []),
         ]
         for (what, altered) in cuts {
             try await writeBlob(key, altered, "write \(what) of the envelope")
-            try await expectError(.integrityCheckFailed, "load a blob of \(what) of the envelope") { try await store.load(share, version: 1) }
+            try await expectError(.integrityCheckFailed, "load a blob of \(what) of the envelope") {
+                try await store.load(share, version: 1)
+            }
         }
         try await writeBlob(key, original, "put the original blob back")
         try await expectLoad(share, equals: value, "load the restored blob")
-        for worker in 1..<workers { try await expectLoad(shares[worker], equals: value, "load \(shares[worker]) after its flips") }
+        for worker in 1..<workers {
+            try await expectLoad(shares[worker], equals: value, "load \(shares[worker]) after its flips")
+        }
     }
 
     /// ``TierConformance/Check/blobRestoredFromBeforeRotation``: a blob saved while KEK version 1
@@ -187,7 +258,11 @@ extension Probe {
         try expectEqual(versions[1].problem, nil, "versions: version 2's problem")
         try expectEqual(versions[1].kekVersion, 3, "versions: version 2's KEK version")
 
-        try await expectError(.rotationIncomplete, "rotate with the restored blob in the vault") { try await store.rotateWrappingKey() }
-        try expectEqual(try await readBlob(key, "read the restored blob after the rotation").bytes, saved, "the restored blob after the rotation: unchanged")
+        try await expectError(.rotationIncomplete, "rotate with the restored blob in the vault") {
+            try await store.rotateWrappingKey()
+        }
+        try expectEqual(
+            try await readBlob(key, "read the restored blob after the rotation").bytes, saved,
+            "the restored blob after the rotation: unchanged")
     }
 }

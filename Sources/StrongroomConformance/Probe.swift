@@ -95,7 +95,9 @@ struct Probe: Sendable {
         do {
             return try ShareID(text)
         } catch {
-            throw failure(.fixtureFailed, "make share id '\(text)'", expected: "a valid id", actual: "\(error)", underlying: error)
+            throw failure(
+                .fixtureFailed, "make share id '\(text)'", expected: "a valid id", actual: "\(error)", underlying: error
+            )
         }
     }
 
@@ -104,7 +106,8 @@ struct Probe: Sendable {
         do {
             return try Array(text.utf8).withUnsafeBytes { try SecretBytes(copying: $0) }
         } catch {
-            throw failure(.fixtureFailed, "make a test secret", expected: "locked memory", actual: "\(error)", underlying: error)
+            throw failure(
+                .fixtureFailed, "make a test secret", expected: "locked memory", actual: "\(error)", underlying: error)
         }
     }
 
@@ -143,7 +146,9 @@ struct Probe: Sendable {
         var result: [String: EnvelopeLayout] = [:]
         let summaries = try await step("list the shares") { try await store.list() }
         for summary in summaries {
-            let versions = try await step("list the versions of '\(summary.id)'") { try await store.versions(summary.id) }
+            let versions = try await step("list the versions of '\(summary.id)'") {
+                try await store.versions(summary.id)
+            }
             for version in versions {
                 let key = ShareStore.blobKey(summary.id, version.version)
                 result[key] = try envelope(try await readBlob(key, "read \(key)").bytes, key)

@@ -1,6 +1,7 @@
 import SecureCrypto
 import StrongroomConformance
 import Testing
+
 @testable import Strongroom
 
 /// The conformance checks can fail: tiers broken on purpose (a local vault behind a faulty blob store
@@ -14,12 +15,16 @@ import Testing
         #expect(failure?.check == .blobStoreContract)
         #expect(failure?.code == .mismatch)
         #expect(failure?.step == "replace at a stale revision: written")
-        #expect(failure?.reason.contains("conformance check 'blobStoreContract' failed at step 'replace at a stale revision: written'") == true)
+        #expect(
+            failure?.reason.contains(
+                "conformance check 'blobStoreContract' failed at step 'replace at a stale revision: written'") == true)
     }
 
     @Test func aKeyringThatReleasesAlteredSharesFailsEveryBitFlip() async throws {
         let failure = await #expect(throws: ConformanceFailure.self) {
-            try await TierConformance { try await BrokenFixture(keyring: { LeakyKeyring(inner: $0) }) }.run([.everyBitFlip])
+            try await TierConformance { try await BrokenFixture(keyring: { LeakyKeyring(inner: $0) }) }.run([
+                .everyBitFlip
+            ])
         }
         #expect(failure?.check == .everyBitFlip)
         #expect(failure?.code == .unexpectedSuccess)
@@ -66,7 +71,8 @@ struct BrokenFixture: TierConformanceFixture {
     func open(faults: FaultInjection) async throws -> ShareStore {
         let real = try await base.open(faults: faults)
         return ShareStore(
-            vaultID: real.vaultID, keyring: wrapKeyring(real.keyring), blobs: wrapBlobs(real.blobs), logger: quietLogger,
+            vaultID: real.vaultID, keyring: wrapKeyring(real.keyring), blobs: wrapBlobs(real.blobs),
+            logger: quietLogger,
             faults: faults)
     }
 
