@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "StrongroomLocal", targets: ["StrongroomLocal"]),
         .library(name: "StrongroomCloud", targets: ["StrongroomCloud"]),
         .library(name: "StrongroomHSM", targets: ["StrongroomHSM"]),
+        .library(name: "StrongroomConformance", targets: ["StrongroomConformance"]),
         .library(name: "SecureCrypto", targets: ["SecureCrypto"]),
         .library(name: "PKCS11", targets: ["PKCS11"]),
         .library(name: "AWSClient", targets: ["AWSClient"]),
@@ -104,6 +105,11 @@ let package = Package(
             name: "Strongroom",
             dependencies: ["StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM"],
             swiftSettings: strictSettings),
+        // The tier conformance suite (docs/conformance.md): public API of StrongroomCore only.
+        .target(
+            name: "StrongroomConformance",
+            dependencies: ["StrongroomCore", "SecureCrypto"],
+            swiftSettings: strictSettings),
         .target(
             name: "FROST",
             dependencies: [
@@ -128,8 +134,8 @@ let package = Package(
         .testTarget(
             name: "StrongroomTests",
             dependencies: [
-                "Strongroom", "StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM", "SecureCrypto",
-                "PKCS11", "AWSClient",
+                "Strongroom", "StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM", "StrongroomConformance",
+                "SecureCrypto", "PKCS11", "AWSClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),

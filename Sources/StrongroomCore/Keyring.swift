@@ -31,7 +31,8 @@ public struct SealedShare: Sendable, Hashable {
 
 extension SealedShare {
     /// Opens the share ciphertext with its (unwrapped) data key. A tag that does not verify is an
-    /// integrity failure; nothing is released then.
+    /// integrity failure; nothing is released then. A ``Keyring`` outside this module calls it from
+    /// `open` once it has unwrapped the data key.
     public func openCiphertext(dataKey: SecretBytes, associatedData: [UInt8]) throws(StrongroomError) -> SecretBytes {
         do {
             return try AESGCM.open(

@@ -29,11 +29,6 @@ public final class ShareStore: Sendable {
     /// before every blob (docs/format.md, "Active KEK range") and need not decode unchanged bytes.
     let decodedState = Locked<(bytes: [UInt8], state: VaultState)?>(nil)
 
-    /// Creates a store over a keyring and a blob store of an existing vault.
-    public convenience init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger) {
-        self.init(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: .none)
-    }
-
     /// Creates the store of an existing vault over a tier's keyring and blob store. Tiers call this
     /// from ``TierProvider/open(_:lockTimeout:logger:)`` after ``VaultState/existing(in:tier:)``.
     public init(vaultID: VaultID, keyring: any Keyring, blobs: any BlobStore, logger: Logger, faults: FaultInjection = .none) {
@@ -51,7 +46,8 @@ public final class ShareStore: Sendable {
 
     static let sharesPrefix = "shares/"
     static func sharePrefix(_ id: ShareID) -> String { "shares/\(id.rawValue)/" }
-    static func blobKey(_ id: ShareID, _ version: UInt64) -> String { "shares/\(id.rawValue)/\(version).srb" }
+    /// The ``BlobStore`` key of share `id`'s version `version` (`shares/<id>/<version>.srb`).
+    public static func blobKey(_ id: ShareID, _ version: UInt64) -> String { "shares/\(id.rawValue)/\(version).srb" }
     static func version(fromName name: String) -> UInt64? {
         guard name.hasSuffix(".srb") else { return nil }
         let digits = name.dropLast(4)

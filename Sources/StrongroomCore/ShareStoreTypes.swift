@@ -92,7 +92,8 @@ public struct VaultStatus: Sendable, Hashable {
     public var problems: [String] = []
 }
 
-/// Points where tests make a rotation stop as if the process had crashed.
+/// Points where tests make a rotation stop as if the process had crashed (the conformance suite,
+/// `StrongroomConformance`, crashes a rotation at each rotation point).
 public enum FaultPoint: Sendable, Hashable {
     /// The new KEK version's key was created (tier 2: CreateKey answered) and is not yet recorded.
     case kekCreated

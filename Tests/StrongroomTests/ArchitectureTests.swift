@@ -20,7 +20,7 @@ import Testing
     /// `package` declarations would let a tier module in this package use what one outside could not.
     /// The core has none, so its tiers (separate modules) can only use its public API; and no source
     /// file imports a module `@testable`.
-    @Test(arguments: ["StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM", "Strongroom"])
+    @Test(arguments: ["StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM", "Strongroom", "StrongroomConformance"])
     func moduleDeclaresNothingPackageWide(module: String) throws {
         let declaration = try Regex(#"(?m)^\s*(?:@\w+\s+)*package\s+(?:func|var|let|init|static|struct|enum|class|final|protocol|typealias|extension|subscript|actor)\b"#)
         for (path, text) in try ArchitectureTests.sources(of: module) {

@@ -7,6 +7,7 @@ import Strongroom
 @testable import StrongroomCore
 @testable import StrongroomHSM
 @testable import StrongroomLocal
+import StrongroomConformance
 
 /// The S3/KMS server scripts/test starts (moto on 127.0.0.1, see scripts/moto-server). Tests that
 /// need it fail, never skip, when it is missing.
@@ -74,7 +75,7 @@ struct CloudTestEnvironment: Sendable {
     }
 }
 
-struct CloudFixture: TierFixture {
+struct CloudFixture: TierConformanceFixture {
     let environment: CloudTestEnvironment
     let prefix: String
     let settings: StrongroomConfiguration.Cloud
@@ -89,6 +90,11 @@ struct CloudFixture: TierFixture {
     func open(faults: FaultInjection) async throws -> ShareStore {
         try await CloudVault.open(settings, lockTimeout: .seconds(30), logger: quietLogger, faults: faults)
     }
+
+    func blobStore() async throws -> any BlobStore { try await open().blobs }
+
+    /// A store without fault injection (other suites call this on the concrete fixture).
+    func open() async throws -> ShareStore { try await open(faults: .none) }
 
     /// The vault opened with a secret access key that is not the right one: S3 refuses the signature.
     func openWithWrongSecret() async throws -> ShareStore {

@@ -5,30 +5,11 @@ import Strongroom
 @testable import StrongroomCore
 @testable import StrongroomHSM
 @testable import StrongroomLocal
+import StrongroomConformance
 
-/// What the conformance suite needs from a tier: a fresh vault, a way to reopen it as a new process
-/// would, and a way to open it with the wrong secret (root seed, KMS key, HSM PIN or key).
-protocol TierFixture: Sendable {
-    /// Opens a new store instance on the fixture's vault, as a restarted process would.
-    func open(faults: FaultInjection) async throws -> ShareStore
-    /// Tries to open the vault with the wrong key material; must throw.
-    func openWithWrongSecret() async throws -> ShareStore
-    /// The error code `openWithWrongSecret` must give.
-    var wrongSecretCode: StrongroomError.Code { get }
-    /// Words the error of `openWithWrongSecret` must contain.
-    var wrongSecretHint: String { get }
-    /// Whether the tier's rewrap opens the share ciphertext (tiers 1 and 3 do; tier 2's ReEncrypt
-    /// never brings the data key out of KMS, so it cannot).
-    var rewrapOpensCiphertext: Bool { get }
-    /// Removes everything the fixture made.
-    func tearDown() async
-}
-
-extension TierFixture {
-    func open() async throws -> ShareStore { try await open(faults: .none) }
-}
-
-/// The tiers the conformance suite runs against. A new tier proves itself by adding a case here.
+/// The tiers this package's conformance tests run `StrongroomConformance` against; each tier's
+/// fixture implements `TierConformanceFixture` (docs/conformance.md). Other suites use the fixtures
+/// too, for a fresh vault of a tier.
 enum TierUnderTest: String, CaseIterable, Sendable, CustomStringConvertible {
     case local
     case cloud
@@ -36,7 +17,7 @@ enum TierUnderTest: String, CaseIterable, Sendable, CustomStringConvertible {
 
     var description: String { rawValue }
 
-    func makeFixture() async throws -> any TierFixture {
+    func makeFixture() async throws -> any TierConformanceFixture {
         switch self {
         case .local: try await LocalFixture()
         case .cloud: try await CloudFixture()
@@ -45,7 +26,7 @@ enum TierUnderTest: String, CaseIterable, Sendable, CustomStringConvertible {
     }
 }
 
-struct LocalFixture: TierFixture {
+struct LocalFixture: TierConformanceFixture {
     let directory: TemporaryDirectory
     let settings: StrongroomConfiguration.Local
 
@@ -58,6 +39,11 @@ struct LocalFixture: TierFixture {
     func open(faults: FaultInjection) async throws -> ShareStore {
         try await LocalVault.open(settings, lockTimeout: .seconds(30), logger: quietLogger, faults: faults)
     }
+
+    func blobStore() async throws -> any BlobStore { try await open().blobs }
+
+    /// A store without fault injection (other suites call this on the concrete fixture).
+    func open() async throws -> ShareStore { try await open(faults: .none) }
 
     func openWithWrongSecret() async throws -> ShareStore {
         let other = "\(directory.path)/other.seed"
@@ -110,7 +96,7 @@ struct HSMTestEnvironment: Sendable {
     }
 }
 
-struct HSMFixture: TierFixture {
+struct HSMFixture: TierConformanceFixture {
     let directory: TemporaryDirectory
     let environment: HSMTestEnvironment
     let settings: StrongroomConfiguration.HSM
@@ -125,6 +111,11 @@ struct HSMFixture: TierFixture {
     func open(faults: FaultInjection) async throws -> ShareStore {
         try await HSMVault.open(settings, lockTimeout: .seconds(30), logger: quietLogger, faults: faults)
     }
+
+    func blobStore() async throws -> any BlobStore { try await open().blobs }
+
+    /// A store without fault injection (other suites call this on the concrete fixture).
+    func open() async throws -> ShareStore { try await open(faults: .none) }
 
     /// The same vault on another token (same PIN): its KEK is not there.
     func openWithWrongSecret() async throws -> ShareStore {
@@ -144,7 +135,7 @@ struct HSMFixture: TierFixture {
 }
 
 /// Runs `body` with a fresh fixture of `tier`, tearing it down afterwards.
-func withFixture(_ tier: TierUnderTest, _ body: (any TierFixture) async throws -> Void) async throws {
+func withFixture(_ tier: TierUnderTest, _ body: (any TierConformanceFixture) async throws -> Void) async throws {
     let fixture = try await tier.makeFixture()
     do {
         try await body(fixture)

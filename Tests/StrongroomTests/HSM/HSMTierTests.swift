@@ -1,6 +1,7 @@
 import Foundation
 import PKCS11
 import SecureCrypto
+import StrongroomConformance
 import Synchronization
 import Testing
 import Strongroom
