@@ -16,6 +16,8 @@ extension Tier {
 extension StrongroomError.Code {
     /// A code of the example tier's own, declared outside the core.
     static let exampleKeyFileMissing = StrongroomError.Code("example key file missing", exitStatus: 66)
+    /// The key file does not belong to the vault.
+    static let exampleWrongKey = StrongroomError.Code("example wrong key", exitStatus: 77)
 }
 
 /// `example.path` (a blob directory) and `example.keyFile` (a 0600 file of 32 random bytes from
@@ -40,6 +42,14 @@ final class ExampleKeyring: Keyring {
         self.key = key
     }
 
+    /// A check value of the key file (not secret), kept in the vault state.
+    func keyCheck() throws -> String {
+        let check = try StrongroomError.mappingCrypto { () throws(CryptoError) in
+            try HKDF.deriveKey(ikm: key, salt: vaultID.bytes, info: Array("example/check".utf8), length: 16)
+        }
+        return check.withUnsafeBytes { Hex.encode(Array($0)) }
+    }
+
     private func kek(_ version: UInt32) throws -> SecretBytes {
         try StrongroomError.mappingCrypto { () throws(CryptoError) in
             try HKDF.deriveKey(ikm: key, salt: vaultID.bytes, info: Array("example/kek/\(version)".utf8), length: 32)
@@ -56,7 +66,16 @@ final class ExampleKeyring: Keyring {
             tag: sealed.tag)
     }
 
+    /// Only AES key wrap is this tier's: a blob naming another mechanism was altered. (The
+    /// conformance suite's bit flips caught the first version of this keyring, which did not check.)
+    private func requireMechanism(_ sealed: SealedShare) throws {
+        guard sealed.wrapMechanism == AESKeyWrap.mechanismRFC3394 else {
+            throw StrongroomError(.integrityCheckFailed, "the blob names wrap mechanism \(sealed.wrapMechanism), not AES key wrap")
+        }
+    }
+
     func open(_ sealed: SealedShare, associatedData: [UInt8]) async throws -> SecretBytes {
+        try requireMechanism(sealed)
         let kek = try kek(sealed.kekVersion)
         let dataKey = try StrongroomError.mappingCrypto { () throws(CryptoError) in
             try AESKeyWrap.unwrap(sealed.wrappedKey, kek: kek)
@@ -65,6 +84,7 @@ final class ExampleKeyring: Keyring {
     }
 
     func rewrap(_ sealed: SealedShare, associatedData: [UInt8], to target: UInt32) async throws -> SealedShare {
+        try requireMechanism(sealed)
         let old = try kek(sealed.kekVersion)
         let dataKey = try StrongroomError.mappingCrypto { () throws(CryptoError) in
             try AESKeyWrap.unwrap(sealed.wrappedKey, kek: old)
@@ -102,7 +122,8 @@ struct ExampleTierProvider: TierProvider {
         }
         guard created else { throw StrongroomError(.io, "could not write \(settings.keyFile)") }
         let vaultID = VaultID(bytes: try SecureRandom.bytes(count: 16))
-        let state = VaultState(vaultID: vaultID, tier: .example, kekID: "example-\(vaultID.hex)", createdAt: 0)
+        let check = try ExampleKeyring(vaultID: vaultID, key: key).keyCheck()
+        let state = VaultState(vaultID: vaultID, tier: .example, kekID: "example-\(vaultID.hex)", seedCheck: check, createdAt: 0)
         guard try await blobs.create(VaultState.key, try state.encoded()) else {
             throw StrongroomError(.vaultAlreadyExists, "\(settings.path) already holds a vault")
         }
@@ -118,7 +139,18 @@ struct ExampleTierProvider: TierProvider {
         let key = try SecretFile.read(
             settings.keyFile, what: "example key file", setting: "example.keyFile", unreadable: .configuration,
             sizes: 32...32, trimmingNewlines: false)
-        let store = ShareStore(vaultID: vaultID, keyring: ExampleKeyring(vaultID: vaultID, key: key), blobs: blobs, logger: logger)
+        return try open(blobs: blobs, state: state, vaultID: vaultID, key: key, faults: .none, logger: logger)
+    }
+
+    /// The store over `blobs` with `key`, which must be the vault's (its check value).
+    func open(
+        blobs: any BlobStore, state: VaultState, vaultID: VaultID, key: SecretBytes, faults: FaultInjection, logger: Logger
+    ) throws -> ShareStore {
+        let keyring = ExampleKeyring(vaultID: vaultID, key: key)
+        guard try keyring.keyCheck() == state.seedCheck else {
+            throw StrongroomError(.exampleWrongKey, "the example key file does not belong to vault \(vaultID)")
+        }
+        let store = ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: logger, faults: faults)
         store.remember(state)
         return store
     }
