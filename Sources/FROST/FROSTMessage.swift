@@ -157,7 +157,8 @@ public enum FROSTMessage {
             guard raw.count >= FROSTMessage.headerLength else {
                 throw fail("truncated: \(raw.count) bytes, shorter than the \(FROSTMessage.headerLength)-byte header")
             }
-            guard Array(try take(4, "magic")) == FROSTMessage.magic else {
+            let magic = Array(try take(4, "magic"))
+            guard magic == FROSTMessage.magic else {
                 throw fail("not a Strongroom FROST message (no SRFM magic)")
             }
             let version = try take(1, "version")[0]
@@ -362,7 +363,9 @@ public enum FROSTMessage {
     /// `t u16 | n u16 | epoch u32 | group key (Ne) | verifying shares of participants 1 ... n (Ne each)`.
     public static func encode(_ group: PublicKeyPackage, session: SessionID, sender: ParticipantID = 0) throws -> [UInt8] {
         var out = Header(kind: .publicKeyPackage, suite: group.suite, session: session, sender: sender, recipient: 0).bytes
-        out += FROST.be16(group.minSigners) + FROST.be16(group.maxSigners) + FROST.be32(group.epoch) + (try group.groupKey.serialize())
+        out += FROST.be16(group.minSigners) + FROST.be16(group.maxSigners)
+        out += FROST.be32(group.epoch)
+        out += try group.groupKey.serialize()
         for id in 1...group.maxSigners {
             guard let share = group.verifyingShares[id] else { throw FROSTError(.groupState, "no verifying share for participant \(id)") }
             out += try share.serialize()
