@@ -5,7 +5,7 @@ import Testing
 /// coordinator in processes of their own, each with its own vault, exchanging only message files.
 @Suite struct FrostRolesCLITests {
     @Test func threeParticipantProcessesRunADKGAndSignThroughMessageFiles() throws {
-        var cli = try CLI()
+        let cli = try CLI()
         defer { cli.cleanup() }
         var configs: [Int: String] = [:]
         for id in 1...3 {
