@@ -37,6 +37,10 @@ public enum FROSTMessage {
         case refreshRound2 = 7
         /// The group's public data (group key, verifying shares, threshold, epoch).
         case publicKeyPackage = 8
+        /// A participant's X25519 channel key, to which secret messages for it are sealed.
+        case channelKey = 9
+        /// A secret message sealed to its recipient's channel key (``FROSTChannel``).
+        case sealed = 10
 
         /// A human name of the kind.
         public var description: String {
@@ -49,6 +53,8 @@ public enum FROSTMessage {
             case .refreshRound1: "refresh round-one package"
             case .refreshRound2: "refresh round-two share"
             case .publicKeyPackage: "group public key package"
+            case .channelKey: "channel key"
+            case .sealed: "sealed message"
             }
         }
 

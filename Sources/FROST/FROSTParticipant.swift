@@ -49,6 +49,8 @@ public final class FROSTParticipant: Sendable {
     public var shareID: ShareID { get throws { try ShareID("frost.\(group).p\(identifier)") } }
     /// `frost.<group>.p<i>.dkg`: its DKG polynomial between round one and the finish.
     var dkgShareID: ShareID { get throws { try ShareID("frost.\(group).p\(identifier).dkg") } }
+    /// `frost.<group>.p<i>.channel`: its channel key pair, from publishing it until the DKG finishes.
+    var channelShareID: ShareID { get throws { try ShareID("frost.\(group).p\(identifier).channel") } }
     /// `frost.<group>.p<i>.nonce.<session>`: its nonces of one signing session, until it signs.
     func nonceShareID(_ session: SessionID) throws -> ShareID { try ShareID("frost.\(group).p\(identifier).nonce.\(session.shortHex)") }
 
@@ -114,6 +116,30 @@ public final class FROSTParticipant: Sendable {
         return try FROSTMessage.encode(package)
     }
 
+    /// A fresh channel key for the run `session` (``FROSTMessage/Kind/channelKey``): the other
+    /// participants seal their secret round-two messages for it to this key (``FROSTChannel``). The key
+    /// pair is sealed in its store until ``dkgFinish(round1:round2:)`` erases it.
+    public func channelKey(session: SessionID, suite: Ciphersuite) async throws -> [UInt8] {
+        let keyPair = try FROSTChannel.makeKeyPair()
+        _ = try await store.store(try channelShareID, keyPair, metadata: ["frost.group": group, "frost.session": session.hex])
+        return try FROSTChannel.keyMessage(keyPair, suite: suite, session: session, sender: identifier)
+    }
+
+    /// Opens a secret message sealed to its channel key (see ``channelKey(session:suite:)``).
+    public func open(sealed message: [UInt8]) async throws -> SecretBytes {
+        let header = try FROSTMessage.header(of: message)
+        guard header.recipient == identifier else {
+            throw FROSTError(.invalidInput, "\(header.origin) is for participant \(header.recipient), not \(identifier)")
+        }
+        let keyPair: SecretBytes
+        do {
+            keyPair = try await store.load(try channelShareID)
+        } catch let error as StrongroomError where error.code == .shareNotFound {
+            throw FROSTError(.groupState, "participant \(identifier) has no channel key of group '\(group)' in its \(location); it publishes one with DKG round one")
+        }
+        return try FROSTChannel.open(message, keyPair: keyPair, suite: header.suite)
+    }
+
     /// The DKG polynomial round one sealed.
     func dkgSecret() async throws -> DKG.Round1Secret {
         let bytes: SecretBytes
@@ -147,6 +173,7 @@ public final class FROSTParticipant: Sendable {
         let record = try GroupRecord(group: group, publicKeys: publicKeys, own: identifier, version: version, tier: store.tier.rawValue)
         try await store.writeRecord(try FROSTGroup.recordName(group), try record.encoded())
         _ = try await store.erase(try dkgShareID)
+        if (try? await store.versions(try channelShareID))?.isEmpty == false { _ = try await store.erase(try channelShareID) }
         logger.info("DKG finished: key package stored", metadata: ["share.version": "\(version)"])
         return publicKeys
     }

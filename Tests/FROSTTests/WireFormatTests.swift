@@ -11,6 +11,8 @@ import Testing
     struct Samples {
         let suite: Ciphersuite
         let session: SessionID
+        /// Participant 2's channel key pair, which the sealed sample is sealed to.
+        let keyPair: SecretBytes
         let messages: [(FROSTMessage.Kind, [UInt8])]
     }
 
@@ -25,8 +27,9 @@ import Testing
         let share = SignatureShare(identifier: 2, share: try Scalar.random(suite))
         let (refreshPackage, refreshShares) = try Refresh.round1(identifier: 2, group: group, session: session)
         func open(_ secret: SecretBytes) -> [UInt8] { secret.withUnsafeBytes { Array($0) } }
+        let keyPair = try FROSTChannel.makeKeyPair()
         return Samples(
-            suite: suite, session: session,
+            suite: suite, session: session, keyPair: keyPair,
             messages: [
                 (.signingCommitments, try FROSTMessage.encode(nonces.commitments, session: session)),
                 (.signingPackage, try FROSTMessage.encode(package, session: session)),
@@ -36,11 +39,13 @@ import Testing
                 (.refreshRound1, try FROSTMessage.encode(refreshPackage, suite: suite)),
                 (.refreshRound2, open(try FROSTMessage.encode(refreshShares[0]))),
                 (.publicKeyPackage, try FROSTMessage.encode(group, session: session)),
+                (.channelKey, try FROSTChannel.keyMessage(keyPair, suite: suite, session: session, sender: 2)),
+                (.sealed, try FROSTChannel.seal(FROSTMessage.encode(round2[0]), to: FROSTChannel.publicKey(of: keyPair))),
             ])
     }
 
     /// Decodes `bytes` as `kind` with the decoder for it.
-    static func decode(_ kind: FROSTMessage.Kind, _ bytes: [UInt8], _ suite: Ciphersuite) throws {
+    static func decode(_ kind: FROSTMessage.Kind, _ bytes: [UInt8], _ suite: Ciphersuite, keyPair: SecretBytes) throws {
         switch kind {
         case .signingCommitments: _ = try FROSTMessage.decodeSigningCommitments(bytes, suite: suite)
         case .signingPackage: _ = try FROSTMessage.decodeSigningPackage(bytes, suite: suite)
@@ -50,11 +55,15 @@ import Testing
         case .refreshRound1: _ = try FROSTMessage.decodeRefreshRound1(bytes, suite: suite)
         case .refreshRound2: _ = try FROSTMessage.decodeRefreshRound2(secretBytes(bytes), suite: suite)
         case .publicKeyPackage: _ = try FROSTMessage.decodePublicKeyPackage(bytes, suite: suite)
+        case .channelKey: _ = try FROSTChannel.decodeKeyMessage(bytes, suite: suite)
+        case .sealed: _ = try FROSTChannel.open(bytes, keyPair: keyPair, suite: suite)
         }
     }
 
-    static func rejects(_ kind: FROSTMessage.Kind, _ bytes: [UInt8], _ suite: Ciphersuite, _ comment: Comment) -> FROSTError? {
-        let error = #expect(throws: FROSTError.self, comment) { try decode(kind, bytes, suite) }
+    static func rejects(
+        _ kind: FROSTMessage.Kind, _ bytes: [UInt8], _ suite: Ciphersuite, _ keyPair: SecretBytes, _ comment: Comment
+    ) -> FROSTError? {
+        let error = #expect(throws: FROSTError.self, comment) { try decode(kind, bytes, suite, keyPair: keyPair) }
         #expect(error?.code == .malformedEncoding, comment)
         return error
     }
@@ -67,7 +76,7 @@ import Testing
             #expect(Array(bytes[0..<4]) == Array("SRFM".utf8) && bytes[4] == 1 && bytes[5] == kind.rawValue && bytes[6] == suite.rawValue)
             let header = try FROSTMessage.header(of: bytes)
             #expect(header.kind == kind && header.suite == suite && header.session == samples.session)
-            try Self.decode(kind, bytes, suite)
+            try Self.decode(kind, bytes, suite, keyPair: samples.keyPair)
         }
         // Field by field for the signing messages and the DKG broadcast.
         let session = try SessionID.random()
@@ -94,35 +103,38 @@ import Testing
 
     @Test(arguments: suites)
     func everyTruncationAndATrailingByteAreRefused(_ suite: Ciphersuite) throws {
-        for (kind, bytes) in try Self.samples(suite).messages {
+        let samples = try Self.samples(suite)
+        for (kind, bytes) in samples.messages {
             for length in 0..<bytes.count {
-                _ = Self.rejects(kind, Array(bytes.prefix(length)), suite, "\(kind) cut to \(length) of \(bytes.count) bytes")
+                _ = Self.rejects(kind, Array(bytes.prefix(length)), suite, samples.keyPair, "\(kind) cut to \(length) of \(bytes.count) bytes")
             }
-            let error = Self.rejects(kind, bytes + [0], suite, "\(kind) with a trailing byte")
-            #expect(error?.reason.contains("trailing") == true)
+            let error = Self.rejects(kind, bytes + [0], suite, samples.keyPair, "\(kind) with a trailing byte")
+            // A sealed box runs to the end of the message, so a trailing byte breaks its tag instead.
+            #expect(error?.reason.contains(kind == .sealed ? "does not open" : "trailing") == true)
         }
     }
 
     @Test(arguments: suites)
     func aWrongMagicVersionKindOrSuiteIsRefused(_ suite: Ciphersuite) throws {
         let other: Ciphersuite = suite == .ed25519 ? .secp256k1 : .ed25519
-        for (kind, bytes) in try Self.samples(suite).messages {
+        let samples = try Self.samples(suite)
+        for (kind, bytes) in samples.messages {
             var magic = bytes
             magic[0] = UInt8(ascii: "X")
-            #expect(Self.rejects(kind, magic, suite, "magic")?.reason.contains("SRFM") == true)
+            #expect(Self.rejects(kind, magic, suite, samples.keyPair, "magic")?.reason.contains("SRFM") == true)
             var version = bytes
             version[4] = 2
-            #expect(Self.rejects(kind, version, suite, "version")?.reason.contains("version 2") == true)
+            #expect(Self.rejects(kind, version, suite, samples.keyPair, "version")?.reason.contains("version 2") == true)
             var unknown = bytes
             unknown[5] = 99
-            #expect(Self.rejects(kind, unknown, suite, "unknown kind")?.reason.contains("unknown message kind 99") == true)
+            #expect(Self.rejects(kind, unknown, suite, samples.keyPair, "unknown kind")?.reason.contains("unknown message kind 99") == true)
             var wrongKind = bytes
             wrongKind[5] = kind == .signatureShare ? FROSTMessage.Kind.signingCommitments.rawValue : FROSTMessage.Kind.signatureShare.rawValue
-            _ = Self.rejects(kind, wrongKind, suite, "another kind")
-            _ = Self.rejects(kind, bytes, other, "another ciphersuite")
+            _ = Self.rejects(kind, wrongKind, suite, samples.keyPair, "another kind")
+            _ = Self.rejects(kind, bytes, other, samples.keyPair, "another ciphersuite")
             var unknownSuite = bytes
             unknownSuite[6] = 77
-            _ = Self.rejects(kind, unknownSuite, suite, "unknown ciphersuite")
+            _ = Self.rejects(kind, unknownSuite, suite, samples.keyPair, "unknown ciphersuite")
         }
     }
 
@@ -133,19 +145,19 @@ import Testing
         // z = 2^256 - 1 is above either group order.
         var share = messages[.signatureShare]!
         for index in 43..<75 { share[index] = 0xFF }
-        let scalarError = Self.rejects(.signatureShare, share, suite, "non-canonical z")
+        let scalarError = Self.rejects(.signatureShare, share, suite, samples.keyPair, "non-canonical z")
         #expect(scalarError?.reason.contains("participant 2's signature share") == true)
         #expect(scalarError?.reason.contains("canonical") == true)
         // D replaced by bytes that are no point.
         var commitments = messages[.signingCommitments]!
         for index in 43..<(43 + suite.elementLength) { commitments[index] = 0xFF }
-        let elementError = Self.rejects(.signingCommitments, commitments, suite, "invalid D")
+        let elementError = Self.rejects(.signingCommitments, commitments, suite, samples.keyPair, "invalid D")
         #expect(elementError?.reason.contains("participant 2's signing commitments") == true)
         // A signing package whose signers are out of order.
         var package = messages[.signingPackage]!
         let second = 43 + 2 + 2 + 2 * suite.elementLength
         package.swapAt(46, second + 1)
-        _ = Self.rejects(.signingPackage, package, suite, "signers out of order")
+        _ = Self.rejects(.signingPackage, package, suite, samples.keyPair, "signers out of order")
     }
 
     @Test(arguments: suites)
@@ -158,6 +170,19 @@ import Testing
         let decoded = try FROSTMessage.decodeDKGRound2(encoded, suite: suite)
         #expect(decoded.share == share.share && decoded.sender == 1 && decoded.recipient == 2 && decoded.session == session)
         #expect(FROSTMessage.Kind.allCases.filter(\.isSecret) == [.dkgRound2, .refreshRound2])
+
+        // Sealed to participant 2's channel key, it opens with that key pair only, into locked memory.
+        let keyPair = try FROSTChannel.makeKeyPair()
+        let sealed = try FROSTChannel.seal(encoded, to: FROSTChannel.publicKey(of: keyPair))
+        #expect(sealed.count == 43 + 75 + 48 && sealed[5] == FROSTMessage.Kind.sealed.rawValue)
+        let opened: SecretBytes = try FROSTChannel.open(sealed, keyPair: keyPair, suite: suite)
+        #expect(try FROSTMessage.decodeDKGRound2(opened, suite: suite).share == share.share)
+        let stranger = #expect(throws: FROSTError.self) { try FROSTChannel.open(sealed, keyPair: try FROSTChannel.makeKeyPair(), suite: suite) }
+        #expect(stranger?.reason.contains("participant 1's sealed message for participant 2") == true)
+        // The envelope's header must match the message inside: a relabelled sender is refused.
+        var relabelled = sealed
+        relabelled[40] = 3
+        #expect(throws: FROSTError.self) { try FROSTChannel.open(relabelled, keyPair: keyPair, suite: suite) }
     }
 
     @Test(arguments: suites)

@@ -35,6 +35,9 @@ import Testing
         for name in shareFiles {
             let mode = try FileManager.default.attributesOfItem(atPath: "\(dkg)/\(name)")[.posixPermissions] as? Int
             #expect(mode == 0o600)
+            // Each secret share travels sealed to its recipient's channel key (kind 10), never in the clear.
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: "\(dkg)/\(name)"))
+            #expect(bytes[5] == 10 && bytes.count == 43 + 75 + 48)
         }
         var groupKeys: Set<String> = []
         for id in 1...3 {
@@ -51,7 +54,7 @@ import Testing
         // Each vault holds its own participant's key package, and nothing of the DKG's state.
         for id in 1...3 {
             let list = try cli.run(["list", "--config", configs[id]!])
-            #expect(list.stdout.contains("frost.vault7.p\(id)") && !list.stdout.contains(".dkg"))
+            #expect(list.stdout.contains("frost.vault7.p\(id)") && !list.stdout.contains(".dkg") && !list.stdout.contains(".channel"))
         }
 
         // A signature by participants 1 and 3, then verified with participant 2's record.

@@ -10,7 +10,8 @@ import Strongroom
 
 /// The files of one protocol run in a session directory (docs/frost.md, "Participants in separate
 /// processes"). Every message file holds one encoded ``FROSTMessage``; files are created once
-/// (never overwritten) with mode 0600.
+/// (never overwritten) with mode 0600. No file holds a secret in the clear: DKG round-two shares are
+/// sealed to their recipient's channel key.
 struct SessionDirectory {
     let path: String
 
@@ -20,6 +21,7 @@ struct SessionDirectory {
 
     func file(_ name: String) -> String { "\(path)/\(name)" }
     static func dkgRound1(_ id: ParticipantID) -> String { "dkg1.p\(id)" }
+    static func channelKey(_ id: ParticipantID) -> String { "key.p\(id)" }
     static func dkgRound2(_ from: ParticipantID, to: ParticipantID) -> String { "dkg2.p\(from).to.p\(to)" }
     static func commitments(_ id: ParticipantID) -> String { "commit.p\(id)" }
     static func share(_ id: ParticipantID) -> String { "share.p\(id)" }
@@ -55,25 +57,10 @@ struct SessionDirectory {
         return Array(data)
     }
 
-    /// Reads a secret message straight into locked memory, then removes the file.
-    func readSecret(_ name: String) throws -> SecretBytes {
-        let fd = try Terminal.openSecretFile(file(name), flags: O_RDONLY | O_NOFOLLOW)
-        defer { close(fd) }
-        let secret = try Terminal.readSecret(fd: fd, limit: 4096, source: file(name), stripNewline: false)
-        return secret
-    }
-
     func write(_ name: String, _ bytes: [UInt8]) throws {
         let fd = try Terminal.createOutputFile(file(name))
         defer { close(fd) }
         try Terminal.writeAll(bytes, fd: fd, destination: file(name))
-    }
-
-    func writeSecret(_ name: String, _ secret: SecretBytes) throws {
-        let fd = try Terminal.createOutputFile(file(name))
-        defer { close(fd) }
-        try Terminal.writeSecret(secret, fd: fd, destination: file(name))
-        guard fsync(fd) == 0 else { throw StrongroomError(.io, "fsync failed for \(file(name))") }
     }
 
     /// Runs `body` on the message in file `name`; a FROST error names the file.
@@ -97,9 +84,9 @@ struct FrostParticipantCommand: AsyncParsableCommand {
             dkg-finish (and the coordinator dkg-finish). A signature: `frost coordinator start` in a new \
             directory, commit by each signer, `frost coordinator signing-package`, sign by each signer, \
             `frost coordinator aggregate`. Between commit and sign the nonces are sealed in the participant's \
-            vault and erased when it signs. DKG round-two files carry secret shares: the directory stands for \
-            private channels, so keep it private (files are mode 0600 and removed by their recipient). \
-            See docs/frost.md, "Participants in separate processes".
+            vault and erased when it signs. DKG round-two files carry secret shares, each sealed to its \
+            recipient's channel key (key.p<J>, published in round one; its private half stays in the \
+            recipient's vault until dkg-finish). See docs/frost.md, "Participants in separate processes".
             """,
         subcommands: [
             FrostParticipantDKGRound1.self, FrostParticipantDKGRound2.self, FrostParticipantDKGFinish.self, FrostParticipantCommit.self,
@@ -130,7 +117,8 @@ struct FrostParticipantOptions: ParsableArguments {
 
 struct FrostParticipantDKGRound1: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dkg-round1", abstract: "DKG round one: seal a fresh polynomial in the vault, write dkg1.p<I>.")
+        commandName: "dkg-round1",
+        abstract: "DKG round one: seal a fresh polynomial and channel key in the vault, write dkg1.p<I> and key.p<I>.")
 
     @OptionGroup var options: FrostParticipantOptions
 
@@ -150,8 +138,11 @@ struct FrostParticipantDKGRound1: AsyncParsableCommand {
             }
             let directory = options.directory
             let session = try directory.session()
-            let message = try await options.open().dkgRound1(session: session, suite: suite, minSigners: threshold, maxSigners: participants)
+            let participant = try await options.open()
+            let message = try await participant.dkgRound1(session: session, suite: suite, minSigners: threshold, maxSigners: participants)
+            let key = try await participant.channelKey(session: session, suite: suite)
             try directory.write(SessionDirectory.dkgRound1(options.participant), message)
+            try directory.write(SessionDirectory.channelKey(options.participant), key)
             print("participant \(options.participant): DKG round one of session \(session) written")
         }
     }
@@ -160,7 +151,7 @@ struct FrostParticipantDKGRound1: AsyncParsableCommand {
 struct FrostParticipantDKGRound2: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dkg-round2",
-        abstract: "DKG round two: check every dkg1.p<J>, write one secret share file dkg2.p<I>.to.p<J> for each other participant.")
+        abstract: "DKG round two: check every dkg1.p<J>, write dkg2.p<I>.to.p<J>, a share sealed to key.p<J>, for each other participant.")
 
     @OptionGroup var options: FrostParticipantOptions
 
@@ -171,8 +162,14 @@ struct FrostParticipantDKGRound2: AsyncParsableCommand {
             let round1 = try directory.files(prefix: "dkg1.p").map { try directory.read($0.1) }
             let shares = try await participant.dkgRound2(round1: round1)
             for share in shares {
-                let recipient = try FROSTMessage.header(ofSecret: share).recipient
-                try directory.writeSecret(SessionDirectory.dkgRound2(options.participant, to: recipient), share)
+                let header = try FROSTMessage.header(ofSecret: share)
+                let name = SessionDirectory.channelKey(header.recipient)
+                let keyMessage = try directory.read(name)
+                let key = try directory.decoding(name) { try FROSTChannel.decodeKeyMessage(keyMessage, suite: header.suite) }
+                guard key.header.sender == header.recipient, key.header.session == header.session else {
+                    throw FROSTError(.invalidPackage, "\(directory.file(name)) is not participant \(header.recipient)'s channel key of session \(header.session)")
+                }
+                try directory.write(SessionDirectory.dkgRound2(options.participant, to: header.recipient), try FROSTChannel.seal(share, to: key.key))
             }
             print("participant \(options.participant): DKG round two written for \(shares.count) participant(s)")
         }
@@ -192,7 +189,15 @@ struct FrostParticipantDKGFinish: AsyncParsableCommand {
             let participant = try await options.open()
             let round1 = try directory.files(prefix: "dkg1.p").map { try directory.read($0.1) }
             let incoming = try directory.files(prefix: "dkg2.p", suffix: ".to.p\(options.participant)")
-            let shares = try incoming.map { try directory.readSecret($0.1) }
+            var shares: [SecretBytes] = []
+            for (_, name) in incoming {
+                let sealed = try directory.read(name)
+                do {
+                    shares.append(try await participant.open(sealed: sealed))
+                } catch let error as FROSTError {
+                    throw FROSTError(error.code, "\(directory.file(name)): \(error.reason)", culprits: error.culprits, underlying: error)
+                }
+            }
             let publicKeys = try await participant.dkgFinish(round1: round1, round2: shares)
             for (_, name) in incoming { unlink(directory.file(name)) }
             print("participant \(options.participant): key package stored in \(participant.store.tier) vault \(participant.store.vaultID)")
