@@ -4,9 +4,13 @@ import SecureCrypto
 /// FROST's key generation (Komlo and Goldberg, "FROST", SAC 2020, figure 1). No dealer ever knows the
 /// group secret.
 ///
+/// Every run has a ``SessionID``: 32 random bytes chosen by whoever starts it and carried in each of its
+/// messages. A package of another run is refused, and the proof of knowledge is bound to the run, so a
+/// proof copied from one run does not verify in another.
+///
 /// Round 1: each participant P_i picks a random polynomial f_i of degree t-1, broadcasts the commitment
 /// C_i = (a_i0·G, ..., a_i(t-1)·G) and a Schnorr proof (R_i, μ_i) that it knows a_i0, with
-/// c_i = HDKG(SerializeScalar(i) || SerializeElement(C_i0) || SerializeElement(R_i)).
+/// c_i = HDKG(session id || SerializeScalar(i) || SerializeElement(C_i0) || SerializeElement(R_i)).
 /// Round 2: each checks every other proof (R_j == μ_j·G - c_j·C_j0), then sends f_i(j) to P_j privately.
 /// Finalise: each checks every received f_j(i)·G == Σ_k C_jk·i^k, sums s_i = Σ_j f_j(i), and derives
 /// the group key Σ_j C_j0 and every verifying share.
@@ -19,6 +23,8 @@ public enum DKG {
         let suite: Ciphersuite
         let minSigners: UInt16
         let maxSigners: UInt16
+        /// The run.
+        public let session: SessionID
     }
 
     /// What a participant broadcasts in round one.
@@ -31,6 +37,8 @@ public enum DKG {
         public let proofCommitment: Element
         /// The proof of knowledge's response μ (public).
         public let proofResponse: [UInt8]
+        /// The run this package belongs to.
+        public let session: SessionID
     }
 
     /// A share f_i(j) that P_i sends to P_j over a private channel: secret.
@@ -41,15 +49,19 @@ public enum DKG {
         public let recipient: ParticipantID
         /// f_i(j), in locked memory.
         public let share: Scalar
+        /// The run this share belongs to.
+        public let session: SessionID
     }
 
-    static func challenge(_ id: ParticipantID, constant: Element, proof: Element, suite: Ciphersuite) throws -> Scalar {
-        try suite.hdkg([.bytes(try id.scalar(suite).publicEncoding() + constant.serialize() + proof.serialize())])
+    static func challenge(
+        _ id: ParticipantID, session: SessionID, constant: Element, proof: Element, suite: Ciphersuite
+    ) throws -> Scalar {
+        try suite.hdkg([.bytes(session.bytes + id.scalar(suite).publicEncoding() + constant.serialize() + proof.serialize())])
     }
 
-    /// Round one for participant `identifier` of a t-of-n group.
+    /// Round one for participant `identifier` of a t-of-n group, in the run `session`.
     public static func round1(
-        identifier: ParticipantID, minSigners: UInt16, maxSigners: UInt16, suite: Ciphersuite
+        identifier: ParticipantID, minSigners: UInt16, maxSigners: UInt16, suite: Ciphersuite, session: SessionID
     ) throws -> (Round1Secret, Round1Package) {
         try FROST.checkThreshold(min: minSigners, max: maxSigners)
         guard identifier >= 1, identifier <= maxSigners else {
@@ -59,20 +71,32 @@ public enum DKG {
         let commitment = try coefficients.map { try Element.base($0) }
         let k = try Scalar.random(suite)
         let r = try Element.base(k)
-        let c = try challenge(identifier, constant: commitment[0], proof: r, suite: suite)
+        let c = try challenge(identifier, session: session, constant: commitment[0], proof: r, suite: suite)
         let mu = try k + coefficients[0] * c
-        let secret = Round1Secret(identifier: identifier, coefficients: coefficients, suite: suite, minSigners: minSigners, maxSigners: maxSigners)
-        return (secret, Round1Package(sender: identifier, commitment: commitment, proofCommitment: r, proofResponse: mu.publicEncoding()))
+        let secret = Round1Secret(
+            identifier: identifier, coefficients: coefficients, suite: suite, minSigners: minSigners, maxSigners: maxSigners, session: session)
+        let package = Round1Package(
+            sender: identifier, commitment: commitment, proofCommitment: r, proofResponse: mu.publicEncoding(), session: session)
+        return (secret, package)
     }
 
     /// Checks one round-one package: its length and its proof of knowledge.
     static func check(_ package: Round1Package, secret: Round1Secret) throws {
-        let suite = secret.suite
-        guard package.commitment.count == Int(secret.minSigners), package.commitment.allSatisfy({ $0.suite == suite && !$0.isIdentity }) else {
+        try check(package, suite: secret.suite, minSigners: secret.minSigners, session: secret.session)
+    }
+
+    /// Checks one round-one package against the run's parameters.
+    static func check(_ package: Round1Package, suite: Ciphersuite, minSigners: UInt16, session: SessionID) throws {
+        guard package.session == session else {
+            throw FROSTError(
+                .invalidPackage, "participant \(package.sender)'s round-one package belongs to DKG session \(package.session), not \(session)",
+                culprits: [package.sender])
+        }
+        guard package.commitment.count == Int(minSigners), package.commitment.allSatisfy({ $0.suite == suite && !$0.isIdentity }) else {
             throw FROSTError(.invalidPackage, "participant \(package.sender)'s commitment has the wrong length or holds the identity", culprits: [package.sender])
         }
         let mu = try Scalar.deserialize(package.proofResponse, suite)
-        let c = try challenge(package.sender, constant: package.commitment[0], proof: package.proofCommitment, suite: suite)
+        let c = try challenge(package.sender, session: session, constant: package.commitment[0], proof: package.proofCommitment, suite: suite)
         guard try package.proofCommitment == Element.base(mu) - package.commitment[0].multiplied(by: c) else {
             throw FROSTError(.invalidPackage, "participant \(package.sender)'s proof of knowledge does not verify", culprits: [package.sender])
         }
@@ -89,7 +113,7 @@ public enum DKG {
         return try others.map { package in
             Round2Package(
                 sender: secret.identifier, recipient: package.sender,
-                share: try FROST.evaluate(secret.coefficients, at: package.sender.scalar(secret.suite)))
+                share: try FROST.evaluate(secret.coefficients, at: package.sender.scalar(secret.suite)), session: secret.session)
         }
     }
 
@@ -108,6 +132,11 @@ public enum DKG {
         }
         var signingShare = try FROST.evaluate(secret.coefficients, at: me.scalar(suite))
         for share in mine {
+            guard share.session == secret.session else {
+                throw FROSTError(
+                    .invalidPackage, "the round-two share from participant \(share.sender) belongs to DKG session \(share.session), not \(secret.session)",
+                    culprits: [share.sender])
+            }
             let commitment = others.first { $0.sender == share.sender }!.commitment
             guard try Element.base(share.share) == FROST.evaluateCommitment(commitment, at: me, suite: suite) else {
                 throw FROSTError(.invalidPackage, "the share from participant \(share.sender) does not match its commitment", culprits: [share.sender])
@@ -149,6 +178,8 @@ public enum Refresh {
         public let sender: ParticipantID
         /// a_1·G ... a_(t-1)·G.
         public let commitment: [Element]
+        /// The run this package belongs to.
+        public let session: SessionID
     }
 
     /// δ_i(j), sent privately from i to j: secret.
@@ -159,18 +190,20 @@ public enum Refresh {
         public let recipient: ParticipantID
         /// δ_i(j), in locked memory.
         public let delta: Scalar
+        /// The run this share belongs to.
+        public let session: SessionID
     }
 
     /// Participant `identifier`'s refresh contribution: a commitment and one share for every participant
-    /// (itself included).
-    public static func round1(identifier: ParticipantID, group: PublicKeyPackage) throws -> (Package, [Share]) {
+    /// (itself included), in the run `session`.
+    public static func round1(identifier: ParticipantID, group: PublicKeyPackage, session: SessionID) throws -> (Package, [Share]) {
         let suite = group.suite
         let coefficients = try [Scalar.zero(suite)] + (1..<Int(group.minSigners)).map { _ in try Scalar.random(suite) }
         let commitment = try coefficients.dropFirst().map { try Element.base($0) }
         let shares = try group.participants.map { id in
-            Share(sender: identifier, recipient: id, delta: try FROST.evaluate(coefficients, at: id.scalar(suite)))
+            Share(sender: identifier, recipient: id, delta: try FROST.evaluate(coefficients, at: id.scalar(suite)), session: session)
         }
-        return (Package(sender: identifier, commitment: commitment), shares)
+        return (Package(sender: identifier, commitment: commitment, session: session), shares)
     }
 
     /// δ·G from a commitment to a_1..a_(t-1): Σ_k C_k·x^k for k ≥ 1.
@@ -202,6 +235,13 @@ public enum Refresh {
         let mine = shares.filter { $0.recipient == me }
         guard Set(mine.map(\.sender)) == Set(group.participants), mine.count == group.participants.count else {
             throw FROSTError(.invalidInput, "participant \(me) needs one refresh share from every participant")
+        }
+        let session = packages[0].session
+        let strangers = packages.filter { $0.session != session }.map(\.sender) + mine.filter { $0.session != session }.map(\.sender)
+        guard strangers.isEmpty else {
+            throw FROSTError(
+                .invalidPackage, "refresh messages from participant(s) \(strangers) belong to another session than \(session)",
+                culprits: Array(Set(strangers)).sorted())
         }
         var newShare = keyPackage.signingShare
         for share in mine {

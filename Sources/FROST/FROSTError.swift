@@ -1,27 +1,49 @@
+import SecureCrypto
+
 /// An error from the FROST engine. It says what failed and what to do, and never carries secret bytes.
-public struct FROSTError: Error, Hashable, CustomStringConvertible {
-    /// What kind of failure this is.
-    public enum Code: String, Hashable, Sendable {
+public struct FROSTError: CodedError {
+    /// What kind of failure this is. New codes may be added later.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case invalidInput = "invalid input"
+            case malformedEncoding = "malformed encoding"
+            case invalidSignatureShare = "invalid signature share"
+            case invalidSignature = "invalid signature"
+            case invalidPackage = "invalid package"
+            case sessionUsed = "signing session already used"
+            case sessionExpired = "signing session expired"
+            case shareGone = "key share gone"
+            case groupState = "group state"
+            case refreshIncomplete = "refresh incomplete"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
         /// An argument broke the protocol's rules (threshold, identifiers, duplicate or unsorted commitments).
-        case invalidInput = "invalid input"
-        /// Bytes that should encode a scalar, an element or a package do not.
-        case malformedEncoding = "malformed encoding"
+        public static let invalidInput = Code(.invalidInput)
+        /// Bytes that should encode a scalar, an element, a package or a protocol message do not.
+        public static let malformedEncoding = Code(.malformedEncoding)
         /// One or more signature shares do not verify; ``FROSTError/culprits`` names their senders.
-        case invalidSignatureShare = "invalid signature share"
+        public static let invalidSignatureShare = Code(.invalidSignatureShare)
         /// The signature does not verify under the group key.
-        case invalidSignature = "invalid signature"
-        /// A DKG or refresh package failed its proof of knowledge or its commitment check.
-        case invalidPackage = "invalid package"
+        public static let invalidSignature = Code(.invalidSignature)
+        /// A DKG or refresh package failed its proof of knowledge, its commitment check or its session.
+        public static let invalidPackage = Code(.invalidPackage)
         /// A signing session was already used; nonces are single-use.
-        case sessionUsed = "signing session already used"
+        public static let sessionUsed = Code(.sessionUsed)
         /// A signing session is older than its lifetime; its nonces were wiped.
-        case sessionExpired = "signing session expired"
+        public static let sessionExpired = Code(.sessionExpired)
         /// A participant's key share is gone (erased) from its store.
-        case shareGone = "key share gone"
+        public static let shareGone = Code(.shareGone)
         /// The group's stored public data is missing or inconsistent with its key packages.
-        case groupState = "group state"
+        public static let groupState = Code(.groupState)
         /// A refresh did not finish; the old shares are still in force.
-        case refreshIncomplete = "refresh incomplete"
+        public static let refreshIncomplete = Code(.refreshIncomplete)
+
+        /// A short human name of the code (`invalid input`, `malformed encoding`, ...).
+        public var description: String { base.rawValue }
+        /// The same as ``description`` (kept for callers of the former enum).
+        public var rawValue: String { base.rawValue }
     }
 
     /// What kind of failure this is.
@@ -30,14 +52,17 @@ public struct FROSTError: Error, Hashable, CustomStringConvertible {
     public let reason: String
     /// The participants whose contribution failed verification, if any.
     public let culprits: [UInt16]
+    /// The error this one was made from, if any.
+    public let underlying: (any Error & Sendable)?
 
     /// Creates an error.
-    public init(_ code: Code, _ reason: String, culprits: [UInt16] = []) {
+    public init(_ code: Code, _ reason: String, culprits: [UInt16] = [], underlying: (any Error & Sendable)? = nil) {
         self.code = code
         self.reason = reason
         self.culprits = culprits
+        self.underlying = underlying
     }
 
     /// `code: reason`.
-    public var description: String { "\(code.rawValue): \(reason)" }
+    public var description: String { "\(code): \(reason)" }
 }

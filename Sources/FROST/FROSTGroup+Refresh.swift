@@ -3,6 +3,19 @@ import Logging
 import SecureCrypto
 import StrongroomCore
 
+/// The outcome of a refresh.
+public struct RefreshReport: Sendable, Hashable {
+    /// The epoch the shares are now at.
+    public let epoch: UInt32
+    /// True when this run finished a refresh an earlier run had left after storing the new shares.
+    public let resumedInterrupted: Bool
+    /// True when this run rolled back a refresh an earlier run had left before all new shares were
+    /// stored (and then refreshed afresh).
+    public let rolledBackInterrupted: Bool
+    /// Old share versions destroyed.
+    public let erasedVersions: Int
+}
+
 extension FROSTGroup {
     /// Proactive refresh: every participant gets new shares of the same group key.
     ///
@@ -29,7 +42,8 @@ extension FROSTGroup {
         // Round one and two of the refresh, every participant in this process.
         var keys: [KeyPackage] = []
         for member in record.members { keys.append(try await loadKeyPackage(member.identifier, record: record)) }
-        let contributions = try keys.map { try Refresh.round1(identifier: $0.identifier, group: group) }
+        let session = try SessionID.random()
+        let contributions = try keys.map { try Refresh.round1(identifier: $0.identifier, group: group, session: session) }
         let packages = contributions.map(\.0)
         let shares = contributions.flatMap(\.1)
         var fresh: [KeyPackage] = []
@@ -114,10 +128,11 @@ extension FROSTGroup {
             sessions.append((key, try FROST.commit(key)))
         }
         let message = Array("strongroom refresh confirmation: group \(name) epoch \(record.epoch)".utf8)
-        let package = try SigningPackage(suite: group.suite, commitments: sessions.map(\.1.commitments), message: message)
+        let coordinator = try FROSTCoordinator(group: name, publicKeys: group)
+        let package = try coordinator.signingPackage(message: message, commitments: sessions.map(\.1.commitments))
         let shares = try sessions.map { try FROST.sign(package, nonces: $0.1, keyPackage: $0.0) }
         do {
-            _ = try FROST.aggregate(package, shares: shares, publicKeys: group, verification: .always)
+            _ = try coordinator.aggregate(package, shares: shares, verification: .always)
         } catch let error as FROSTError {
             throw FROSTError(.refreshIncomplete, "the refreshed shares failed their test signature (\(error.reason)); the old shares stay in force", culprits: error.culprits)
         }

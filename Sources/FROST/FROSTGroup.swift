@@ -4,57 +4,11 @@ import SecureCrypto
 import StrongroomCore
 import Synchronization
 
-/// One round-one commitment of one participant: the single-use nonces behind it and their deadline.
-///
-/// A session can be used for one signature share, within its lifetime (default 30 s). Its nonces live
-/// in locked memory and are wiped when it is used, when it expires (a timer drops them), or when the
-/// session is released.
-public final class SigningSession: Sendable {
-    /// The participant.
-    public let identifier: ParticipantID
-    /// The share generation its key package belongs to.
-    public let epoch: UInt32
-    /// What the participant sends to the coordinator.
-    public var commitments: SigningCommitments { nonces.commitments }
-    /// When the session stops accepting a signing request.
-    public let deadline: ContinuousClock.Instant
-    let nonces: SigningNonces
-
-    init(identifier: ParticipantID, epoch: UInt32, nonces: SigningNonces, lifetime: Duration) {
-        self.identifier = identifier
-        self.epoch = epoch
-        self.nonces = nonces
-        self.deadline = ContinuousClock.now + lifetime
-        Task { [weak nonces] in
-            try? await Task.sleep(for: lifetime)
-            nonces?.wipe()
-        }
-    }
-
-    /// True once the session was used, wiped or expired.
-    public var isSpent: Bool { nonces.isSpent || ContinuousClock.now >= deadline }
-
-    /// Wipes the nonces now.
-    public func wipe() { nonces.wipe() }
-
-    deinit { nonces.wipe() }
-}
-
-/// The outcome of a refresh.
-public struct RefreshReport: Sendable, Hashable {
-    /// The epoch the shares are now at.
-    public let epoch: UInt32
-    /// True when this run finished a refresh an earlier run had left after storing the new shares.
-    public let resumedInterrupted: Bool
-    /// True when this run rolled back a refresh an earlier run had left before all new shares were
-    /// stored (and then refreshed afresh).
-    public let rolledBackInterrupted: Bool
-    /// Old share versions destroyed.
-    public let erasedVersions: Int
-}
-
 /// A FROST signing group whose participants keep their key packages in Strongroom stores, each in the
-/// store (and so the tier) of its choice.
+/// store (and so the tier) of its choice, run in one process: it holds one ``FROSTParticipant`` per
+/// identifier (which loads its key package), acts as the ``FROSTCoordinator`` (aggregation), and
+/// replicates the group's record to every participant's store. For participants in different
+/// processes, use ``FROSTParticipant`` and ``FROSTCoordinator`` directly (docs/frost.md, "Roles").
 ///
 /// The engine loads a participant's key package only for round one (nonce derivation) and round two
 /// (its signature share), holds it in locked memory and drops it straight after. The group's public
@@ -65,6 +19,8 @@ public final class FROSTGroup: Sendable {
     public let name: String
     /// Each participant's store.
     public let stores: [ParticipantID: ShareStore]
+    /// Each participant, holding its identifier and its store.
+    public let participants: [ParticipantID: FROSTParticipant]
     /// How long a signing session accepts a request (default 30 s).
     public let sessionLifetime: Duration
     let logger: Logger
@@ -139,6 +95,9 @@ public final class FROSTGroup: Sendable {
         guard sessionLifetime > .zero else { throw FROSTError(.invalidInput, "the signing session lifetime must be positive") }
         self.name = name
         self.stores = stores
+        self.participants = try stores.reduce(into: [:]) { result, entry in
+            result[entry.key] = try FROSTParticipant(group: name, identifier: entry.key, store: entry.value, logger: logger)
+        }
         self.sessionLifetime = sessionLifetime
         var logger = logger
         logger[metadataKey: "frost.group"] = "\(name)"
@@ -181,17 +140,7 @@ public final class FROSTGroup: Sendable {
     /// when there is none. A record that does not authenticate, and a clear-text record of an earlier
     /// version standing alone, are integrity failures: nothing in them is used.
     func readRecord(_ store: ShareStore) async throws -> GroupRecord? {
-        let recordName = try FROSTGroup.recordName(name)
-        guard let bytes = try await store.readRecord(recordName) else {
-            if try await store.readUnauthenticatedRecord(recordName) != nil {
-                throw FROSTGroup.unauthenticatedRecord(name, in: store)
-            }
-            return nil
-        }
-        let record = try GroupRecord.decode(bytes, location: "\(store.tier) vault \(store.vaultID)")
-        guard record.group == name else {
-            throw FROSTError(.groupState, "the record for group '\(name)' in \(store.tier) vault \(store.vaultID) names group '\(record.group)'")
-        }
+        guard let record = try await GroupRecord.read(group: name, from: store) else { return nil }
         cache.withLock { $0[ObjectIdentifier(store)] = record }
         return record
     }
@@ -285,7 +234,10 @@ public final class FROSTGroup: Sendable {
             let dealt = try FROST.trustedDealerKeygen(suite: suite, minSigners: minSigners, maxSigners: maxSigners)
             return (dealt.keyPackages, dealt.publicKeyPackage)
         case .distributed:
-            let round1 = try (1...maxSigners).map { try DKG.round1(identifier: $0, minSigners: minSigners, maxSigners: maxSigners, suite: suite) }
+            let session = try SessionID.random()
+            let round1 = try (1...maxSigners).map {
+                try DKG.round1(identifier: $0, minSigners: minSigners, maxSigners: maxSigners, suite: suite, session: session)
+            }
             let broadcasts = round1.map(\.1)
             let shares = try round1.flatMap { try DKG.round2($0.0, received: broadcasts) }
             var keys: [KeyPackage] = []
@@ -302,294 +254,9 @@ public final class FROSTGroup: Sendable {
         }
     }
 
+
     func metadata(_ id: ParticipantID, epoch: UInt32) -> [String: String] {
         ["frost.group": name, "frost.participant": "\(id)", "frost.epoch": "\(epoch)", "frost.format": "\(KeyPackage.formatVersion)"]
     }
 
-    // MARK: Loading a key package
-
-    /// Loads participant `id`'s key package of the epoch its store's record names; a share that is gone
-    /// is reported as such.
-    func loadKeyPackage(_ id: ParticipantID) async throws -> KeyPackage {
-        var record = try await record(for: id)
-        do {
-            return try await loadKeyPackage(id, record: record)
-        } catch let error as StrongroomError where error.code == .shareNotFound {
-            // Another process may have refreshed (new version) or erased since the record was cached.
-            record = try await self.record(for: id, fresh: true)
-            return try await loadKeyPackage(id, record: record)
-        }
-    }
-
-    func loadKeyPackage(_ id: ParticipantID, record: GroupRecord) async throws -> KeyPackage {
-        let member = try record.member(id)
-        let store = try store(id)
-        if member.erased {
-            throw FROSTError(.shareGone, "participant \(id)'s key share of group '\(name)' was erased from its \(store.tier) vault; it can no longer sign (the others still can, if at least \(record.minSigners) remain)")
-        }
-        let bytes: SecretBytes
-        do {
-            bytes = try await store.load(try shareID(id), version: member.version)
-        } catch let error as StrongroomError where error.code == .shareNotFound {
-            let any = (try? await store.versions(try shareID(id))) != nil
-            if !any {
-                throw FROSTError(.shareGone, "participant \(id)'s key share of group '\(name)' is gone from its \(store.tier) vault \(store.vaultID) (no versions of '\(try shareID(id))'); it was erased")
-            }
-            throw error
-        }
-        // Opened from an authenticated envelope: skip re-validating the points; compare them with the record.
-        let key = try KeyPackage(deserializing: bytes, authenticated: true)
-        guard key.identifier == id, key.epoch == record.epoch, Hex.encode(try key.groupKey.serialize()) == record.groupKey,
-            Hex.encode(try key.verifyingShare.serialize()) == member.verifyingShare
-        else {
-            throw FROSTError(.groupState, "participant \(id)'s stored key package (epoch \(key.epoch)) does not match group '\(name)''s record (epoch \(record.epoch))")
-        }
-        return key
-    }
-
-    // MARK: Signing
-
-    /// Round one for participant `id`: loads its key package, derives fresh nonces, and returns a
-    /// single-use session holding them. The key package is dropped before this returns.
-    public func commit(_ id: ParticipantID) async throws -> SigningSession {
-        let key = try await loadKeyPackage(id)
-        return SigningSession(identifier: id, epoch: key.epoch, nonces: try FROST.commit(key), lifetime: sessionLifetime)
-    }
-
-    /// Round two for a session's participant: loads its key package again and computes its signature
-    /// share, consuming the session's nonces.
-    public func sign(_ session: SigningSession, package: SigningPackage) async throws -> SignatureShare {
-        try checkUsable(session)
-        return try await signShare(session, package: package, key: try await loadKeyPackage(session.identifier))
-    }
-
-    private func checkUsable(_ session: SigningSession) throws {
-        guard ContinuousClock.now < session.deadline else {
-            session.wipe()
-            throw FROSTError(.sessionExpired, "participant \(session.identifier)'s signing session expired (lifetime \(sessionLifetime)); its nonces were wiped; run round one again")
-        }
-        guard !session.nonces.isSpent else {
-            throw FROSTError(.sessionUsed, "participant \(session.identifier)'s signing session was already used; nonces are single-use")
-        }
-    }
-
-    private func signShare(_ session: SigningSession, package: SigningPackage, key: KeyPackage) async throws -> SignatureShare {
-        guard key.epoch == session.epoch else {
-            session.wipe()
-            throw FROSTError(.groupState, "participant \(session.identifier)'s shares were refreshed since round one; run round one again")
-        }
-        return try FROST.sign(package, nonces: session.nonces, keyPackage: key)
-    }
-
-    /// Both rounds for `signers` in this process, as coordinator too: commitments, signature shares,
-    /// aggregation and verification under the group key.
-    ///
-    /// Every signer uses its key package of one epoch: the newest any signer's store has committed.
-    /// While an interrupted refresh is committed store by store, a store not yet committed still
-    /// names the old versions, but the new ones it holds were confirmed before any record named them,
-    /// and no old version is destroyed before every record names the new ones; so old and new shares
-    /// never meet in one signature.
-    public func sign(message: [UInt8], signers: [ParticipantID]) async throws -> Signature {
-        do {
-            return try await sign(message: message, signers: signers, freshRecords: false)
-        } catch let error as StrongroomError where error.code == .shareNotFound {
-            // Another process may have refreshed (new versions) or erased since the records were cached.
-            return try await sign(message: message, signers: signers, freshRecords: true)
-        }
-    }
-
-    private func sign(message: [UInt8], signers: [ParticipantID], freshRecords: Bool) async throws -> Signature {
-        var record = try await self.record(for: signers.first ?? 1, fresh: freshRecords)
-        for id in signers.dropFirst() {
-            let other = try await self.record(for: id, fresh: freshRecords)
-            if other.epoch > record.epoch { record = other }
-        }
-        let group = try publicKeys(record)
-        guard Set(signers).count == signers.count, signers.count >= Int(group.minSigners) else {
-            throw FROSTError(.invalidInput, "group '\(name)' needs at least \(group.minSigners) distinct signers, got \(signers)")
-        }
-        var sessions: [SigningSession] = []
-        for id in signers {
-            let key = try await loadKeyPackage(id, record: record)
-            sessions.append(SigningSession(identifier: id, epoch: key.epoch, nonces: try FROST.commit(key), lifetime: sessionLifetime))
-        }
-        let package = try SigningPackage(suite: group.suite, commitments: sessions.map(\.commitments), message: message)
-        var shares: [SignatureShare] = []
-        for session in sessions {
-            try checkUsable(session)
-            shares.append(try await signShare(session, package: package, key: try await loadKeyPackage(session.identifier, record: record)))
-        }
-        return try FROST.aggregate(package, shares: shares, publicKeys: group)
-    }
-
-    /// Verifies a serialised signature under the group key.
-    public func verify(signature: [UInt8], message: [UInt8]) async throws -> Bool {
-        FROST.verify(signature: signature, message: message, groupKey: try await publicKeyPackage().groupKey)
-    }
-
-    // MARK: Erase
-
-    /// Destroys every version of participant `id`'s key package and marks it erased in the group's
-    /// records. Afterwards the engine reports the share as gone.
-    @discardableResult
-    public func erase(_ id: ParticipantID) async throws -> Int {
-        let store = try store(id)
-        let erased: Int
-        do {
-            erased = try await store.erase(try shareID(id))
-        } catch let error as StrongroomError where error.code == .shareNotFound {
-            erased = 0
-        }
-        for store in distinctStores {
-            guard var record = try await readRecord(store) else { continue }
-            if let index = record.members.firstIndex(where: { $0.identifier == id }) { record.members[index].erased = true }
-            try await writeRecord(record, to: store)
-        }
-        logger.notice("erased participant's key share", metadata: ["frost.participant": "\(id)", "share.versions": "\(erased)"])
-        return erased
-    }
-}
-
-/// What `strongroom frost info` shows: the group's public state.
-public struct GroupSummary: Sendable {
-    /// One participant.
-    public struct Member: Sendable {
-        public let identifier: ParticipantID
-        public let tier: String
-        public let shareID: String
-        public let version: UInt64
-        public let erased: Bool
-        public let verifyingShare: String
-    }
-    public let name: String
-    public let suite: Ciphersuite
-    public let minSigners: UInt16
-    public let maxSigners: UInt16
-    public let groupKey: String
-    public let epoch: UInt32
-    public let members: [Member]
-    /// The epoch of a refresh that did not finish, if any: a pending refresh recorded before its new
-    /// shares were committed, or the current epoch while some store's record still names the one
-    /// before. `strongroom frost refresh` finishes or rolls it back.
-    public let pendingRefreshEpoch: UInt32?
-}
-
-extension FROSTGroup {
-    /// The participant identifiers of group `name` as recorded in `store`. With
-    /// `allowingUnauthenticated`, a clear-text record of an earlier version is read too (only to know
-    /// which stores to open for ``upgradeRecords()``, which checks it).
-    public static func members(ofGroup name: String, in store: ShareStore, allowingUnauthenticated: Bool = false) async throws -> [ParticipantID] {
-        let record = try FROSTGroup.recordName(name)
-        var bytes = try await store.readRecord(record)
-        if bytes == nil, let clear = try await store.readUnauthenticatedRecord(record) {
-            guard allowingUnauthenticated else { throw unauthenticatedRecord(name, in: store) }
-            bytes = clear
-        }
-        guard let bytes else {
-            throw FROSTError(.groupState, "no group '\(name)' in \(store.tier) vault \(store.vaultID); run `strongroom frost keygen` first")
-        }
-        return try GroupRecord.decode(bytes, location: "\(store.tier) vault \(store.vaultID)").members.map(\.identifier)
-    }
-
-    /// Seals the clear-text group records (`records/frost.<group>.json`) that Strongroom wrote before
-    /// records were sealed, once each has been checked against the participants' sealed key packages:
-    /// the members must be 1...n with their own share ids and tiers, and every member not marked erased
-    /// must have, at the version the record names, a key package whose identifier, ciphersuite,
-    /// threshold, epoch, group key and verifying share are the record's. A record that fails is left
-    /// as it is and reported as an integrity failure. Stores whose record is already sealed are left
-    /// alone. Returns how many stores' records were sealed now. See docs/frost.md, "Migration".
-    public func upgradeRecords() async throws -> Int {
-        let recordName = try FROSTGroup.recordName(name)
-        var upgraded = 0
-        var found = 0
-        for store in distinctStores {
-            if try await store.readRecord(recordName) != nil {
-                found += 1
-                continue
-            }
-            guard let bytes = try await store.readUnauthenticatedRecord(recordName) else { continue }
-            found += 1
-            let record = try GroupRecord.decode(bytes, location: "\(store.tier) vault \(store.vaultID)")
-            guard record.group == name else {
-                throw FROSTGroup.notAnchored(name, store, "it names group '\(record.group)'")
-            }
-            try await anchor(record, in: store)
-            try await writeRecord(record, to: store)
-            logger.notice(
-                "sealed a clear-text group record after checking it against the key packages",
-                metadata: ["vault.id": "\(store.vaultID)", "frost.epoch": "\(record.epoch)"])
-            upgraded += 1
-        }
-        guard found > 0 else {
-            throw FROSTError(.groupState, "no group '\(name)' in any participant's store; nothing to upgrade")
-        }
-        return upgraded
-    }
-
-    /// Checks a clear-text record against the sealed key packages (see ``upgradeRecords()``).
-    func anchor(_ record: GroupRecord, in store: ShareStore) async throws {
-        let suite: Ciphersuite
-        do {
-            suite = try record.suite
-            _ = try record.publicKeyPackage()
-        } catch {
-            throw FROSTGroup.notAnchored(name, store, "its keys or threshold are not valid (\(error))")
-        }
-        guard record.maxSigners >= 1, record.members.map(\.identifier) == Array(1...record.maxSigners) else {
-            throw FROSTGroup.notAnchored(name, store, "its members are not 1...\(record.maxSigners)")
-        }
-        // `erase` destroys the key package before it marks the member, so a member marked erased
-        // whose key package is still stored was marked by someone else.
-        for member in record.members where member.erased {
-            if (try? await self.store(member.identifier).versions(try shareID(member.identifier)))?.isEmpty == false {
-                throw FROSTGroup.notAnchored(name, store, "participant \(member.identifier) is marked erased but its key package is still stored")
-            }
-        }
-        var anchored = 0
-        for member in record.members where !member.erased {
-            let participantStore = try self.store(member.identifier)
-            guard member.shareID == (try shareID(member.identifier)).rawValue, member.tier == participantStore.tier.rawValue else {
-                throw FROSTGroup.notAnchored(name, store, "participant \(member.identifier)'s share id or tier is not its own")
-            }
-            let key: KeyPackage
-            do {
-                key = try await loadKeyPackage(member.identifier, record: record)
-            } catch let error as FROSTError where error.code == .groupState {
-                throw FROSTGroup.notAnchored(name, store, "participant \(member.identifier)'s sealed key package does not match it")
-            }
-            guard key.suite == suite, key.minSigners == record.minSigners, key.maxSigners == record.maxSigners else {
-                throw FROSTGroup.notAnchored(name, store, "participant \(member.identifier)'s sealed key package has another ciphersuite or threshold")
-            }
-            anchored += 1
-        }
-        guard anchored > 0 else {
-            throw FROSTGroup.notAnchored(name, store, "every member is marked erased, so no key package can confirm it")
-        }
-    }
-
-    static func notAnchored(_ group: String, _ store: ShareStore, _ why: String) -> StrongroomError {
-        StrongroomError(
-            .integrityCheckFailed,
-            "group '\(group)''s clear-text record in \(store.tier) vault \(store.vaultID) was not upgraded: \(why); it was altered, or does not belong to these vaults. It is left as it is and not used")
-    }
-
-    /// The group's public state, from the newest record among the stores.
-    public func summary() async throws -> GroupSummary {
-        var records: [GroupRecord] = []
-        for store in distinctStores { if let record = try await readRecord(store) { records.append(record) } }
-        guard let record = records.max(by: { $0.epoch < $1.epoch }) else {
-            throw FROSTError(.groupState, "no group '\(name)' in any participant's store")
-        }
-        // A refresh is unfinished while a record carries a pending refresh to a newer epoch, or while
-        // some store's record has not been moved to the newest epoch yet.
-        let lagging = records.contains { $0.epoch < record.epoch }
-        let pending = records.compactMap(\.pendingRefresh).map(\.epoch).filter { $0 > record.epoch }.max() ?? (lagging ? record.epoch : nil)
-        return GroupSummary(
-            name: name, suite: try record.suite, minSigners: record.minSigners, maxSigners: record.maxSigners, groupKey: record.groupKey,
-            epoch: record.epoch,
-            members: record.members.map {
-                GroupSummary.Member(identifier: $0.identifier, tier: $0.tier, shareID: $0.shareID, version: $0.version, erased: $0.erased, verifyingShare: $0.verifyingShare)
-            },
-            pendingRefreshEpoch: pending)
-    }
 }

@@ -92,3 +92,37 @@ struct GroupRecord: Codable, Sendable, Equatable {
         return record
     }
 }
+
+extension GroupRecord {
+    /// The record `store` holds for `group`, authenticated by the store's tier, or nil when there is
+    /// none. A clear-text record of an earlier version standing alone is an integrity failure.
+    static func read(group: String, from store: ShareStore) async throws -> GroupRecord? {
+        let recordName = try FROSTGroup.recordName(group)
+        guard let bytes = try await store.readRecord(recordName) else {
+            if try await store.readUnauthenticatedRecord(recordName) != nil {
+                throw FROSTGroup.unauthenticatedRecord(group, in: store)
+            }
+            return nil
+        }
+        let record = try GroupRecord.decode(bytes, location: "\(store.tier) vault \(store.vaultID)")
+        guard record.group == group else {
+            throw FROSTError(.groupState, "the record for group '\(group)' in \(store.tier) vault \(store.vaultID) names group '\(record.group)'")
+        }
+        return record
+    }
+
+    /// A participant's record of `publicKeys`: its own member with its version and tier, the others
+    /// kept elsewhere (tier `remote`). With `base`, the others' erased flags are kept.
+    init(group: String, publicKeys: PublicKeyPackage, own: ParticipantID, version: UInt64, tier: String, base: GroupRecord? = nil) throws {
+        let members = try publicKeys.participants.map { id in
+            Member(
+                identifier: id, verifyingShare: Hex.encode(try publicKeys.verifyingShares[id]!.serialize()), shareID: "frost.\(group).p\(id)",
+                version: id == own ? version : 0, tier: id == own ? tier : FROSTParticipant.remoteTier,
+                erased: base.flatMap { try? $0.member(id).erased } ?? false)
+        }
+        self.init(
+            format: GroupRecord.currentFormat, group: group, ciphersuite: publicKeys.suite.shortName, minSigners: publicKeys.minSigners,
+            maxSigners: publicKeys.maxSigners, groupKey: Hex.encode(try publicKeys.groupKey.serialize()), epoch: publicKeys.epoch,
+            members: members, pendingRefresh: nil)
+    }
+}

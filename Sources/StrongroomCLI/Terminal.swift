@@ -45,10 +45,10 @@ enum Terminal {
     /// The exit code for an engine error.
     static func exitCode(for error: FROSTError) -> Int32 {
         switch error.code {
-        case .invalidInput: 64
         case .malformedEncoding, .invalidSignatureShare, .invalidSignature, .invalidPackage: 65
         case .shareGone, .groupState: 66
         case .sessionUsed, .sessionExpired, .refreshIncomplete: 75
+        default: 64
         }
     }
 

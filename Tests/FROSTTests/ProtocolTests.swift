@@ -8,7 +8,8 @@ import Testing
     let message = Array("transfer 5 to treasury".utf8)
 
     func runDKG(_ suite: Ciphersuite, min: UInt16, max: UInt16) throws -> ([KeyPackage], PublicKeyPackage) {
-        let round1 = try (1...max).map { try DKG.round1(identifier: $0, minSigners: min, maxSigners: max, suite: suite) }
+        let session = try SessionID.random()
+        let round1 = try (1...max).map { try DKG.round1(identifier: $0, minSigners: min, maxSigners: max, suite: suite, session: session) }
         let broadcasts = round1.map(\.1)
         let round2 = try round1.map { try DKG.round2($0.0, received: broadcasts) }.flatMap { $0 }
         var keys: [KeyPackage] = []
@@ -39,12 +40,13 @@ import Testing
 
     @Test(arguments: suites)
     func dkgRejectsABadProofOfKnowledgeAndABadShare(_ suite: Ciphersuite) throws {
-        let round1 = try (1...3).map { try DKG.round1(identifier: ParticipantID($0), minSigners: 2, maxSigners: 3, suite: suite) }
+        let session = try SessionID.random()
+        let round1 = try (1...3).map { try DKG.round1(identifier: ParticipantID($0), minSigners: 2, maxSigners: 3, suite: suite, session: session) }
         var broadcasts = round1.map(\.1)
         // Participant 2 claims participant 3's constant term without knowing it: the proof fails.
         let forged = DKG.Round1Package(
             sender: 2, commitment: [broadcasts[2].commitment[0]] + broadcasts[1].commitment.dropFirst(),
-            proofCommitment: broadcasts[1].proofCommitment, proofResponse: broadcasts[1].proofResponse)
+            proofCommitment: broadcasts[1].proofCommitment, proofResponse: broadcasts[1].proofResponse, session: session)
         broadcasts[1] = forged
         let error = #expect(throws: FROSTError.self) { try DKG.round2(round1[0].0, received: broadcasts) }
         #expect(error?.code == .invalidPackage)
@@ -54,7 +56,7 @@ import Testing
         let honest = round1.map(\.1)
         var shares = try round1.map { try DKG.round2($0.0, received: honest) }.flatMap { $0 }
         let index = try #require(shares.firstIndex { $0.sender == 3 && $0.recipient == 1 })
-        shares[index] = DKG.Round2Package(sender: 3, recipient: 1, share: try shares[index].share + Scalar.integer(1, suite))
+        shares[index] = DKG.Round2Package(sender: 3, recipient: 1, share: try shares[index].share + Scalar.integer(1, suite), session: session)
         let bad = #expect(throws: FROSTError.self) { try DKG.finalize(round1[0].0, round1: honest, received: shares) }
         #expect(bad?.culprits == [3])
     }
@@ -97,7 +99,8 @@ import Testing
     func refreshKeepsTheGroupKeyAndOldSharesNoLongerCombineWithNew(_ suite: Ciphersuite) throws {
         let dealt = try FROST.trustedDealerKeygen(suite: suite, minSigners: 2, maxSigners: 3)
         let group = dealt.publicKeyPackage
-        let contributions = try group.participants.map { try Refresh.round1(identifier: $0, group: group) }
+        let session = try SessionID.random()
+        let contributions = try group.participants.map { try Refresh.round1(identifier: $0, group: group, session: session) }
         let packages = contributions.map(\.0)
         let shares = contributions.flatMap(\.1)
         var fresh: [KeyPackage] = []
@@ -135,7 +138,7 @@ import Testing
         // A tampered refresh share is caught and its sender named.
         var badShares = shares
         let index = try #require(badShares.firstIndex { $0.sender == 2 && $0.recipient == 1 })
-        badShares[index] = Refresh.Share(sender: 2, recipient: 1, delta: try badShares[index].delta + Scalar.integer(1, suite))
+        badShares[index] = Refresh.Share(sender: 2, recipient: 1, delta: try badShares[index].delta + Scalar.integer(1, suite), session: session)
         let error = #expect(throws: FROSTError.self) { try Refresh.finalize(dealt.keyPackages[0], group: group, packages: packages, shares: badShares) }
         #expect(error?.culprits == [2])
     }

@@ -15,10 +15,14 @@ struct FrostCommand: AsyncParsableCommand {
         discussion: """
             Every participant's key package is a share in a vault (`frost.<group>.p<i>`), and the group's \
             public data is a record next to it. By default every participant uses the vault of --config; \
-            --participant-config I=FILE puts participant I in another vault or tier. This command acts as \
-            every participant and as the coordinator, in one process. See docs/frost.md.
+            --participant-config I=FILE puts participant I in another vault or tier. These commands act as \
+            every participant and as the coordinator, in one process; `frost participant` and `frost coordinator` \
+            act as one of them, exchanging message files with the others. See docs/frost.md.
             """,
-        subcommands: [FrostKeygen.self, FrostSign.self, FrostVerify.self, FrostRefresh.self, FrostInfo.self, FrostErase.self, FrostUpgrade.self])
+        subcommands: [
+            FrostKeygen.self, FrostSign.self, FrostVerify.self, FrostRefresh.self, FrostInfo.self, FrostErase.self, FrostUpgrade.self,
+            FrostParticipantCommand.self, FrostCoordinatorCommand.self,
+        ])
 }
 
 /// Options naming a group and where its participants keep their shares.
