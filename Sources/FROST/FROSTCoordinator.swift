@@ -1,6 +1,6 @@
 import Foundation
 import SecureCrypto
-import Strongroom
+import StrongroomCore
 
 /// The coordinator of a FROST group: it owns the group's public data (group key, verifying shares,
 /// threshold) and aggregation. It holds no secret: it builds signing packages from the signers'

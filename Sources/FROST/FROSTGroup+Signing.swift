@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SecureCrypto
-import Strongroom
+import StrongroomCore
 import Synchronization
 
 /// The participants' and the coordinator's side of signing, every participant in this process.

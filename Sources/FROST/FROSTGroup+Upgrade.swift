@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SecureCrypto
-import Strongroom
+import StrongroomCore
 
 extension FROSTGroup {
     /// The participant identifiers of group `name` as recorded in `store`. With

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SecureCrypto
-import Strongroom
+import StrongroomCore
 
 /// One participant of a FROST group: one identifier and the one store that keeps its key package.
 ///

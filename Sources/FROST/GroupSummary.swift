@@ -1,6 +1,6 @@
 import Foundation
 import SecureCrypto
-import Strongroom
+import StrongroomCore
 
 /// What `strongroom frost info` shows: the group's public state.
 public struct GroupSummary: Sendable {

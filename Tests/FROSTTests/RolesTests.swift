@@ -1,6 +1,8 @@
 @testable import FROST
 import SecureCrypto
-@testable import Strongroom
+import Strongroom
+@testable import StrongroomCore
+@testable import StrongroomLocal
 import Testing
 
 /// Participants and a coordinator that each own one store and talk only through encoded messages.

@@ -41,7 +41,9 @@ import Testing
         let started = clock.now
         let whole = try cli.run(["frost", "refresh"] + group)
         #expect(whole.status == 0, "\(whole.stderr)")
-        let span = max(Int64((clock.now - started) / .microseconds(1)) * 6 / 5, 1000)
+        // Kills land in the first four fifths of that time: a run on a busy machine (other builds) can
+        // take longer than the measured one, but rarely shorter by a fifth, so most runs are killed.
+        let span = max(Int64((clock.now - started) / .microseconds(1)) * 4 / 5, 1000)
 
         var killed = 0
         for round in 0..<10 {
