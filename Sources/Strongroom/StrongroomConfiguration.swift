@@ -19,6 +19,10 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         public var path: String
         /// `local.rootSeedFile` (default `<local.path>/root.seed`): the 32-byte root seed, mode 0600.
         public var rootSeedFile: String
+        /// `blockingThreads` (default twice the cores, at least 4; 0 to 256): the threads that run the
+        /// vault's blocking file work (writes with `fsync`), off Swift's cooperative pool; 0 runs it
+        /// inline on the calling task's thread. Vaults with the same value share one pool.
+        public var blockingThreads: Int = BlockingPool.defaultThreadCount
 
         /// Creates tier 1 settings.
         public init(path: String, rootSeedFile: String? = nil) {
@@ -126,6 +130,10 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         /// login, so processes connecting at once see it vanish for a moment); backoff 20 ms doubling
         /// to 400 ms, jittered. A refused PIN is never retried.
         public var connectAttempts: Int = 10
+        /// `blockingThreads` (default twice the cores, at least 4; 0 to 256): the threads every
+        /// Cryptoki call and blob-directory write runs on, off Swift's cooperative pool; 0 runs them
+        /// inline on the calling task's thread. Vaults with the same value share one pool.
+        public var blockingThreads: Int = BlockingPool.defaultThreadCount
 
         /// Creates tier 3 settings.
         public init(
@@ -217,11 +225,18 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         guard timeout >= 0 else {
             throw StrongroomError(.configuration, "setting 'lockTimeoutSeconds' in \(reader.place("lockTimeoutSeconds")) must not be negative")
         }
+        // One pool size for every tier's blocking work (tier 2 blocks only in its optional lock files).
+        let blockingThreads = try reader.int("blockingThreads") ?? BlockingPool.defaultThreadCount
+        guard (0...256).contains(blockingThreads) else {
+            throw StrongroomError(.configuration, "setting 'blockingThreads' in \(reader.place("blockingThreads")) must be 0 to 256, got \(blockingThreads)")
+        }
         let settings: TierSettings
         switch tier {
         case .local:
             let path = try reader.required("local.path")
-            settings = .local(Local(path: path, rootSeedFile: try reader.string("local.rootSeedFile")))
+            var local = Local(path: path, rootSeedFile: try reader.string("local.rootSeedFile"))
+            local.blockingThreads = blockingThreads
+            settings = .local(local)
         case .cloud:
             let window = try reader.int("cloud.keyDeletionWindowDays") ?? 30
             guard (7...30).contains(window) else {
@@ -260,6 +275,7 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
                 initArgs: try reader.string("hsm.initArgs"), maxSessions: maxSessions, recycleAfter: recycle,
                 blobStorage: storage)
             hsm.connectAttempts = connectAttempts
+            hsm.blockingThreads = blockingThreads
             settings = .hsm(hsm)
         }
         return StrongroomConfiguration(tier: settings, lockTimeout: .seconds(timeout), source: source)

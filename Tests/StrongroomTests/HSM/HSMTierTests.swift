@@ -327,7 +327,7 @@ import Testing
             _ = try await store.store(try id("dup"), secret("dup share"))
         }
         let label = "strongroom/\(vault.hex)/kek/1"
-        let connection = try HSMVault.connect(settings, logger: quietLogger)
+        let connection = try await HSMVault.connect(settings, logger: quietLogger)
         let stray = try await connection.withSession { session in
             try session.generateAESKey(HSMKeyring.kekTemplate(label: label, id: [1, 2, 3]))
         }
