@@ -169,13 +169,7 @@ public enum HSMVault {
         if let file = settings.pinFile { return try readPINFile(file) }
         guard let value = getenv(settings.pinEnvironmentVariable), strlen(value) > 0 else { return nil }
         return try crypto { () throws(CryptoError) in
-            do {
-                return try SecretBytes(copying: UnsafeRawBufferPointer(start: value, count: strlen(value)))
-            } catch let error as CryptoError {
-                throw error
-            } catch {
-                throw CryptoError(.outOfSecureMemory, "could not hold the PIN in locked memory")
-            }
+            try SecretBytes(copying: UnsafeRawBufferPointer(start: value, count: strlen(value)))
         }
     }
 

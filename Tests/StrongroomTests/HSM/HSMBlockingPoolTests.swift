@@ -1,0 +1,90 @@
+import Foundation
+import PKCS11
+import SecureCrypto
+import Synchronization
+import Testing
+@testable import Strongroom
+
+/// Cryptoki calls block their thread for as long as the HSM takes. They run on the `blockingThreads`
+/// pool, so a slow HSM under load leaves Swift's cooperative pool (two threads on a two-core machine)
+/// free for every other task. Each test puts 64 concurrent loads on a token made slow by
+/// ``PKCS11Connection/simulatedLatency`` (a blocking sleep on the thread making the Cryptoki calls)
+/// while a ticker task that should tick every 5 ms measures its longest gap.
+@Suite(.serialized) struct HSMBlockingPoolTests {
+    let environment: HSMTestEnvironment
+    init() throws { environment = try HSMTestEnvironment.require() }
+
+    static let loads = 64
+    static let latency = Duration.milliseconds(50)
+
+    struct Run {
+        /// The ticker's longest gap between two ticks.
+        var maxGap: Duration
+        /// How long the 64 loads took together.
+        var total: Duration
+        var ticks: Int
+    }
+
+    /// 64 concurrent loads of one share on a vault whose Cryptoki calls take 50 ms more each, with
+    /// `blockingThreads` threads (0: inline, on the calling task's thread), and a 5 ms ticker alongside.
+    func loadUnderLatency(blockingThreads: Int) async throws -> Run {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        var settings = environment.settings(blobPath: "\(directory.path)/vault")
+        settings.blockingThreads = blockingThreads
+        _ = try await HSMVault.initialise(settings, logger: quietLogger)
+        defer { Task { try? await HSMVault.destroyKeys(settings, logger: quietLogger) } }
+        let store = try await HSMVault.open(settings, logger: quietLogger)
+        let share = try id("slow")
+        _ = try await store.store(share, secret("a share on a slow HSM"))
+        let connection = try #require(store.keyring as? HSMKeyring).connection
+        #expect(connection.pool.threadCount == blockingThreads)
+        connection.simulatedLatency = HSMBlockingPoolTests.latency
+        defer { connection.simulatedLatency = .zero }
+
+        let clock = ContinuousClock()
+        let done = Atomic<Bool>(false)
+        let ticker = Task { () -> (Duration, Int) in
+            var maxGap = Duration.zero
+            var ticks = 0
+            var last = clock.now
+            while !done.load(ordering: .acquiring) {
+                try? await Task.sleep(for: .milliseconds(5))
+                let now = clock.now
+                maxGap = max(maxGap, now - last)
+                last = now
+                ticks += 1
+            }
+            return (maxGap, ticks)
+        }
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<HSMBlockingPoolTests.loads {
+                group.addTask { try await store.load(share) == secret("a share on a slow HSM") }
+            }
+            for try await same in group { #expect(same) }
+        }
+        let total = clock.now - start
+        done.store(true, ordering: .releasing)
+        let (maxGap, ticks) = await ticker.value
+        return Run(maxGap: maxGap, total: total, ticks: ticks)
+    }
+
+    @Test func aSlowHSMUnderLoadDoesNotStarveOtherTasks() async throws {
+        let run = try await loadUnderLatency(blockingThreads: 8)
+        print("blocking pool of 8 threads: 64 loads at +50 ms took \(run.total), ticker max gap \(run.maxGap), \(run.ticks) ticks")
+        // Four worker sessions (hsm.maxSessions) at 50 ms each: at least 16 rounds, 800 ms.
+        #expect(run.total >= .milliseconds(800))
+        // The ticker kept ticking: its longest gap is a small part of the time the HSM was busy.
+        #expect(run.maxGap < .milliseconds(150), "max gap \(run.maxGap) over \(run.total)")
+        #expect(run.maxGap * 5 < run.total, "max gap \(run.maxGap) over \(run.total)")
+    }
+
+    /// The same run without the pool (Cryptoki calls inline on the cooperative threads) starves the
+    /// ticker: this is what the test above would see if the calls left the pool.
+    @Test func withoutThePoolTheSameLoadStarvesOtherTasks() async throws {
+        let run = try await loadUnderLatency(blockingThreads: 0)
+        print("inline (no pool): 64 loads at +50 ms took \(run.total), ticker max gap \(run.maxGap), \(run.ticks) ticks")
+        #expect(run.maxGap >= .milliseconds(150), "max gap \(run.maxGap) over \(run.total)")
+    }
+}
