@@ -1,3 +1,5 @@
+import SecureCrypto
+
 /// An error from an AWS-compatible service or from reaching it. It never carries secret bytes:
 /// request bodies and credentials are not included, only the operation, the service's error code
 /// and message, and its request id.

@@ -209,7 +209,8 @@ public final class PKCS11Connection: Sendable {
     private static func sleep(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-        while nanosleep(&request, &request) != 0, errno == EINTR {}
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
     }
 
     private func recover(after error: PKCS11Error, seen: UInt64) throws {

@@ -1,4 +1,5 @@
 internal import CPKCS11
+import SecureCrypto
 
 /// A PKCS#11 function returned something other than `CKR_OK`. Carries the return value, its
 /// `CKR_` name and the function that returned it; never key material or PINs. Its ``code`` is the

@@ -50,7 +50,7 @@ public final class BlockingPool: @unchecked Sendable {
                 return nil
             }, context)
             precondition(rc == 0, "pthread_create failed with \(rc)")
-            threads.append(thread)
+            self.threads.append(thread)
         }
     }
 

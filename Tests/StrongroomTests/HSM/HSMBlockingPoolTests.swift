@@ -30,8 +30,9 @@ import Testing
     func loadUnderLatency(blockingThreads: Int) async throws -> Run {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        var settings = environment.settings(blobPath: "\(directory.path)/vault")
-        settings.blockingThreads = blockingThreads
+        var configured = environment.settings(blobPath: "\(directory.path)/vault")
+        configured.blockingThreads = blockingThreads
+        let settings = configured
         _ = try await HSMVault.initialise(settings, logger: quietLogger)
         defer { Task { try? await HSMVault.destroyKeys(settings, logger: quietLogger) } }
         let store = try await HSMVault.open(settings, logger: quietLogger)
@@ -43,12 +44,13 @@ import Testing
         defer { connection.simulatedLatency = .zero }
 
         let clock = ContinuousClock()
-        let done = Atomic<Bool>(false)
+        final class Flag: Sendable { let done = Atomic<Bool>(false) }
+        let flag = Flag()
         let ticker = Task { () -> (Duration, Int) in
             var maxGap = Duration.zero
             var ticks = 0
             var last = clock.now
-            while !done.load(ordering: .acquiring) {
+            while !flag.done.load(ordering: .acquiring) {
                 try? await Task.sleep(for: .milliseconds(5))
                 let now = clock.now
                 maxGap = max(maxGap, now - last)
@@ -65,7 +67,7 @@ import Testing
             for try await same in group { #expect(same) }
         }
         let total = clock.now - start
-        done.store(true, ordering: .releasing)
+        flag.done.store(true, ordering: .releasing)
         let (maxGap, ticks) = await ticker.value
         return Run(maxGap: maxGap, total: total, ticks: ticks)
     }
