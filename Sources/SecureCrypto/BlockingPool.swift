@@ -32,6 +32,7 @@ public final class BlockingPool: @unchecked Sendable {
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var queue: [Job] = []
     private var head = 0
+    private var waiting = 0  // jobs in `queue` still in state `.queued` (not cancelled)
     private var stopping = false
     private var threads: [pthread_t] = []
 
@@ -124,7 +125,7 @@ public final class BlockingPool: @unchecked Sendable {
     public var queuedJobs: Int {
         lock()
         defer { unlock() }
-        return queue.count - head
+        return waiting
     }
 
     // MARK: Internals
@@ -160,6 +161,7 @@ public final class BlockingPool: @unchecked Sendable {
             return
         }
         job.state = .queued
+        waiting += 1
         queue.append(job)
         pthread_cond_signal(condition)
         unlock()
@@ -173,6 +175,7 @@ public final class BlockingPool: @unchecked Sendable {
             unlock()
         case .queued:
             job.state = .cancelled  // the worker that dequeues it skips it
+            waiting -= 1
             unlock()
             let abandon = job.abandon
             job.clear()
@@ -201,6 +204,7 @@ public final class BlockingPool: @unchecked Sendable {
                 continue  // cancelled while queued: already answered
             }
             job.state = .running
+            waiting -= 1
             unlock()
             execute(job)
         }

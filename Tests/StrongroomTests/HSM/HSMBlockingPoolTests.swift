@@ -16,6 +16,7 @@ import Testing
 
     static let loads = 64
     static let latency = Duration.milliseconds(50)
+    static let sessions = max(4, ProcessInfo.processInfo.activeProcessorCount)
 
     struct Run {
         /// The ticker's longest gap between two ticks.
@@ -32,6 +33,9 @@ import Testing
         defer { directory.cleanup() }
         var configured = environment.settings(blobPath: "\(directory.path)/vault")
         configured.blockingThreads = blockingThreads
+        // As many worker sessions as the cooperative pool has threads (at least 4), so that inline
+        // calls can occupy every cooperative thread on any machine.
+        configured.maxSessions = HSMBlockingPoolTests.sessions
         let settings = configured
         _ = try await HSMVault.initialise(settings, logger: quietLogger)
         defer { Task { try? await HSMVault.destroyKeys(settings, logger: quietLogger) } }
@@ -73,13 +77,15 @@ import Testing
     }
 
     @Test func aSlowHSMUnderLoadDoesNotStarveOtherTasks() async throws {
-        let run = try await loadUnderLatency(blockingThreads: 8)
-        print("blocking pool of 8 threads: 64 loads at +50 ms took \(run.total), ticker max gap \(run.maxGap), \(run.ticks) ticks")
-        // Four worker sessions (hsm.maxSessions) at 50 ms each: at least 16 rounds, 800 ms.
-        #expect(run.total >= .milliseconds(800))
+        let run = try await loadUnderLatency(blockingThreads: HSMBlockingPoolTests.sessions)
+        print("blocking pool of \(HSMBlockingPoolTests.sessions) threads: 64 loads at +50 ms took \(run.total), ticker max gap \(run.maxGap), \(run.ticks) ticks")
+        // N worker sessions (hsm.maxSessions) at 50 ms each: at least 64 / N rounds (800 ms for 4).
+        let rounds = (HSMBlockingPoolTests.loads + HSMBlockingPoolTests.sessions - 1) / HSMBlockingPoolTests.sessions
+        #expect(run.total >= HSMBlockingPoolTests.latency * rounds)
         // The ticker kept ticking: its longest gap is a small part of the time the HSM was busy.
-        #expect(run.maxGap < .milliseconds(150), "max gap \(run.maxGap) over \(run.total)")
-        #expect(run.maxGap * 5 < run.total, "max gap \(run.maxGap) over \(run.total)")
+        // (Measured on 2 shared cores: 0.90 s in all, longest gap 65 ms; inline, the gap is 1.9 s.)
+        #expect(run.maxGap < .milliseconds(300), "max gap \(run.maxGap) over \(run.total)")
+        #expect(run.maxGap * 2 < run.total, "max gap \(run.maxGap) over \(run.total)")
     }
 
     /// The same run without the pool (Cryptoki calls inline on the cooperative threads) starves the
@@ -87,6 +93,7 @@ import Testing
     @Test func withoutThePoolTheSameLoadStarvesOtherTasks() async throws {
         let run = try await loadUnderLatency(blockingThreads: 0)
         print("inline (no pool): 64 loads at +50 ms took \(run.total), ticker max gap \(run.maxGap), \(run.ticks) ticks")
-        #expect(run.maxGap >= .milliseconds(150), "max gap \(run.maxGap) over \(run.total)")
+        // Both cooperative threads sit in 50 ms sleeps back to back: the ticker waits most of the run.
+        #expect(run.maxGap >= .milliseconds(500), "max gap \(run.maxGap) over \(run.total)")
     }
 }
