@@ -64,7 +64,7 @@ public final class PKCS11Connection: Sendable {
     /// ``connect(module:token:pin:maxWorkerSessions:recycleAfter:retry:pool:logger:)``, which runs it on `pool`.
     public init(
         module: PKCS11Module, token selector: TokenSelector, pin: SecretBytes?, maxWorkerSessions: Int = 4,
-        recycleAfter: Int = 20_000, retry: ConnectRetry = .standard, pool: BlockingPool = .shared(),
+        recycleAfter: Int = 20_000, retry: ConnectRetry = .standard, pool: BlockingPool = .shared(for: .cryptoki),
         logger: Logger = Logger(label: "strongroom.pkcs11")
     ) throws {
         self.pool = pool
@@ -91,7 +91,7 @@ public final class PKCS11Connection: Sendable {
     /// on a thread of `pool`, so the login and its retries never block a thread of the cooperative pool.
     public static func connect(
         module: PKCS11Module, token selector: TokenSelector, pin: SecretBytes?, maxWorkerSessions: Int = 4,
-        recycleAfter: Int = 20_000, retry: ConnectRetry = .standard, pool: BlockingPool = .shared(),
+        recycleAfter: Int = 20_000, retry: ConnectRetry = .standard, pool: BlockingPool = .shared(for: .cryptoki),
         logger: Logger = Logger(label: "strongroom.pkcs11")
     ) async throws -> PKCS11Connection {
         try await pool.run {

@@ -64,12 +64,24 @@ public final class BlockingPool: @unchecked Sendable {
 
     // MARK: Shared pools
 
+    /// What a shared pool is for. Each purpose has pools of its own, so that work of one kind never
+    /// queues behind the other (an HSM call behind a disk flush of tens of milliseconds, say).
+    public struct Purpose: Hashable, Sendable {
+        let name: String
+        /// A purpose of this name.
+        public init(_ name: String) { self.name = name }
+        /// File work that ends in `fsync`.
+        public static let fileIO = Purpose("file I/O")
+        /// Cryptoki (PKCS#11) calls.
+        public static let cryptoki = Purpose("Cryptoki")
+    }
+
     private static let sharedPools = SharedPools()
 
-    /// The process-wide pool of `threads` threads (created on first use, kept for the life of the
-    /// process): vaults opened with the same `blockingThreads` setting share one pool.
-    public static func shared(threads: Int = defaultThreadCount) -> BlockingPool {
-        sharedPools.pool(threads: threads)
+    /// The process-wide pool of `threads` threads for `purpose` (created on first use, kept for the
+    /// life of the process): vaults opened with the same `blockingThreads` setting share it.
+    public static func shared(threads: Int = defaultThreadCount, for purpose: Purpose = .fileIO) -> BlockingPool {
+        sharedPools.pool(threads: threads, purpose: purpose)
     }
 
     // MARK: Running work
@@ -232,13 +244,18 @@ public final class BlockingPool: @unchecked Sendable {
 
 /// The process-wide pools, one per size.
 private final class SharedPools: Sendable {
-    private let pools = Mutex<[Int: BlockingPool]>([:])
+    private struct Key: Hashable {
+        let threads: Int
+        let purpose: BlockingPool.Purpose
+    }
+    private let pools = Mutex<[Key: BlockingPool]>([:])
 
-    func pool(threads: Int) -> BlockingPool {
+    func pool(threads: Int, purpose: BlockingPool.Purpose) -> BlockingPool {
         pools.withLock { pools in
-            if let pool = pools[threads] { return pool }
+            let key = Key(threads: threads, purpose: purpose)
+            if let pool = pools[key] { return pool }
             let pool = BlockingPool(threads: threads)
-            pools[threads] = pool
+            pools[key] = pool
             return pool
         }
     }

@@ -131,8 +131,8 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         /// to 400 ms, jittered. A refused PIN is never retried.
         public var connectAttempts: Int = 10
         /// `blockingThreads` (default twice the cores, at least 4; 0 to 256): the threads every
-        /// Cryptoki call and blob-directory write runs on, off Swift's cooperative pool; 0 runs them
-        /// inline on the calling task's thread. Vaults with the same value share one pool.
+        /// Cryptoki call runs on, and as many for blob-directory writes, off Swift's cooperative pool;
+        /// 0 runs them inline on the calling task's thread. Vaults with the same value share the pools.
         public var blockingThreads: Int = BlockingPool.defaultThreadCount
 
         /// Creates tier 3 settings.

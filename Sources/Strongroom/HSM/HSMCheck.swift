@@ -38,7 +38,7 @@ public enum HSMCheck {
 
         // Module and token.
         // Every Cryptoki call runs on the blocking pool, never on a thread of the cooperative pool.
-        let pool = BlockingPool.shared(threads: settings.blockingThreads)
+        let pool = BlockingPool.shared(threads: settings.blockingThreads, for: .cryptoki)
         let module: PKCS11Module
         do {
             let (loaded, info) = try await pool.run {

@@ -132,7 +132,7 @@ public enum HSMVault {
     static func connect(_ settings: StrongroomConfiguration.HSM, logger: Logger) async throws -> PKCS11Connection {
         let selector = try selector(settings)
         let pin = try readPINIfSet(settings)
-        let pool = BlockingPool.shared(threads: settings.blockingThreads)
+        let pool = BlockingPool.shared(threads: settings.blockingThreads, for: .cryptoki)
         do {
             let retry = ConnectRetry(
                 attempts: max(settings.connectAttempts, 1), baseDelay: ConnectRetry.standard.baseDelay,
