@@ -30,6 +30,8 @@ public final class PKCS11Connection: Sendable {
     // A leaf lock: nothing else is taken while it is held.
     private let keys = Mutex(KeyCache())
     private let latency = Mutex(Duration.zero)
+    // A leaf lock: the token found at the last (re)connection, for ``token``.
+    private let tokenSeen = Mutex<TokenInfo?>(nil)
     /// The threads every Cryptoki call of this connection runs on.
     public let pool: BlockingPool
 
@@ -114,7 +116,9 @@ public final class PKCS11Connection: Sendable {
     }
 
     /// The token this connection uses (as found at the last (re)connection).
-    public var token: TokenInfo? { state.withLock { $0.token } }
+    /// Read from a leaf lock of its own: the state lock is held through a reconnect's Cryptoki calls
+    /// and pauses, and this is read from async code (error messages).
+    public var token: TokenInfo? { tokenSeen.withLock { $0 } }
 
     /// Whether the connection logged in (false for a token without `CKF_LOGIN_REQUIRED` and no PIN):
     /// objects made without a login cannot be private (`CKA_PRIVATE`).
@@ -356,6 +360,7 @@ public final class PKCS11Connection: Sendable {
             let waiters = state.waiters
             state = State(
                 generation: generation, token: token, persistent: session, reconnects: state.reconnects)
+            tokenSeen.withLock { $0 = token }
             for waiter in waiters { waiter.resume() }
         }
     }
