@@ -15,10 +15,13 @@ import Synchronization
 /// A pool of zero threads runs every job inline on the calling thread (what the code did before this
 /// pool existed); tests use it to show what the pool prevents.
 ///
+/// The tiers use the process-wide pools of ``shared(threads:for:)``, which live as long as the
+/// process. A pool made with ``init(threads:)`` keeps its threads until ``shutdown()``: call it.
+///
 /// Lives in SecureCrypto because every module that blocks (PKCS11, the tiers) already depends on it
 /// and it needs nothing but the C library.
 public final class BlockingPool: @unchecked Sendable {
-    // @unchecked Sendable: every mutable field below (`queue`, `head`, `stopping`, `threads`, job
+    // @unchecked Sendable: every mutable field below (`queue`, `head`, `waiting`, `stopping`, `threads`, job
     // state) is read and written only while `mutex` is held; `mutex` and `condition` are created in
     // init and destroyed in deinit, when no thread can use them any more (workers retain the pool).
 
