@@ -82,8 +82,9 @@ extension HSMTierTests {
     /// With the pool the ticker keeps ticking; the same run with `blockingThreads: 0` (every Cryptoki
     /// call inline, on the cooperative threads) starves it for most of the run. Measured alone on 2
     /// shared cores: with the pool 0.86 s in all and a longest gap of 84 ms (155 ticks); inline 1.65 s
-    /// and a gap of 1.6 s (3 ticks). Suites running beside it load the cooperative pool too, so the
-    /// checks compare the two runs rather than trusting an absolute bound.
+    /// and a gap of 1.6 s (3 ticks). Suites running beside it load the cooperative pool too (with the
+    /// whole suite: 1.1 s against 3.6 s), so the checks compare the two runs rather than trusting an
+    /// absolute bound.
     @Test func aSlowHSMUnderLoadStarvesOtherTasksOnlyWithoutThePool() async throws {
         // One thread more than sessions: a pool of its own, not the default-sized one other suites share.
         let threads = HSMBlockingPool.sessions + 1
@@ -97,8 +98,10 @@ extension HSMTierTests {
         #expect(pooled.total >= HSMBlockingPool.latency * rounds)
         // Inline, every cooperative thread sits in 50 ms sleeps back to back: the ticker waits most of the run.
         #expect(inline.maxGap * 2 > inline.total, "inline: max gap \(inline.maxGap) over \(inline.total)")
-        // With the pool it keeps ticking: its longest wait is a small part of the inline one.
-        #expect(pooled.maxGap * 3 < inline.maxGap, "max gap \(pooled.maxGap) with the pool, \(inline.maxGap) without")
+        // With the pool it keeps ticking: its longest wait is a small part of the inline one (alone:
+        // 30-84 ms against 1.6-1.9 s; beside the whole suite, whose own work also holds cooperative
+        // threads: 0.95-1.13 s against 3.6-3.7 s).
+        #expect(pooled.maxGap * 2 < inline.maxGap, "max gap \(pooled.maxGap) with the pool, \(inline.maxGap) without")
         #expect(pooled.maxGap * 2 < pooled.total, "max gap \(pooled.maxGap) over \(pooled.total)")
         #expect(pooled.ticks > inline.ticks * 3)
     }
