@@ -8,7 +8,8 @@ let strictSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "strongroom",
-    platforms: [.macOS(.v15)],
+    // Linux only (no `platforms` entry): the code calls Glibc-only API (`st_mtim`,
+    // `pthread_rwlockattr_setkind_np`, `prctl`), so a macOS build was never real.
     products: [
         .library(name: "Strongroom", targets: ["Strongroom"]),
         .library(name: "StrongroomCore", targets: ["StrongroomCore"]),

@@ -1,4 +1,5 @@
 internal import CPKCS11
+import Glibc
 import Logging
 import SecureCrypto
 import Synchronization
@@ -28,6 +29,11 @@ public final class PKCS11Connection: Sendable {
     private let state = Mutex(State())
     // A leaf lock: nothing else is taken while it is held.
     private let keys = Mutex(KeyCache())
+    private let latency = Mutex(Duration.zero)
+    // A leaf lock: the token found at the last (re)connection, for ``token``.
+    private let tokenSeen = Mutex<TokenInfo?>(nil)
+    /// The threads every Cryptoki call of this connection runs on.
+    public let pool: BlockingPool
 
     private struct State {
         var generation: UInt64 = 0  // the module generation the sessions below belong to; 0: none
@@ -55,10 +61,15 @@ public final class PKCS11Connection: Sendable {
     /// Without a PIN it logs in only if the token needs it (`CKF_LOGIN_REQUIRED`), and then throws
     /// ``PKCS11SetupError/pinRequired(token:)``. Transient failures are retried as `retry` says; a
     /// refused PIN (`CKR_PIN_INCORRECT`, …) is thrown at once and never retried.
+    ///
+    /// It blocks (Cryptoki calls, retry pauses): from async code use
+    /// ``connect(module:token:pin:maxWorkerSessions:recycleAfter:retry:pool:logger:)``, which runs it on `pool`.
     public init(
         module: PKCS11Module, token selector: TokenSelector, pin: SecretBytes?, maxWorkerSessions: Int = 4,
-        recycleAfter: Int = 20_000, retry: ConnectRetry = .standard, logger: Logger = Logger(label: "strongroom.pkcs11")
+        recycleAfter: Int = 20_000, retry: ConnectRetry = .standard, pool: BlockingPool = .shared(for: .cryptoki),
+        logger: Logger = Logger(label: "strongroom.pkcs11")
     ) throws {
+        self.pool = pool
         precondition(maxWorkerSessions >= 1, "a connection needs at least one worker session")
         self.module = module
         self.selector = selector
@@ -78,6 +89,20 @@ public final class PKCS11Connection: Sendable {
         }
     }
 
+    /// Opens a connection (see ``init(module:token:pin:maxWorkerSessions:recycleAfter:retry:pool:logger:)``)
+    /// on a thread of `pool`, so the login and its retries never block a thread of the cooperative pool.
+    public static func connect(
+        module: PKCS11Module, token selector: TokenSelector, pin: SecretBytes?, maxWorkerSessions: Int = 4,
+        recycleAfter: Int = 20_000, retry: ConnectRetry = .standard, pool: BlockingPool = .shared(for: .cryptoki),
+        logger: Logger = Logger(label: "strongroom.pkcs11")
+    ) async throws -> PKCS11Connection {
+        try await pool.run {
+            try PKCS11Connection(
+                module: module, token: selector, pin: pin, maxWorkerSessions: maxWorkerSessions,
+                recycleAfter: recycleAfter, retry: retry, pool: pool, logger: logger)
+        }
+    }
+
     deinit {
         state.withLock { state in
             module.shared {
@@ -91,7 +116,9 @@ public final class PKCS11Connection: Sendable {
     }
 
     /// The token this connection uses (as found at the last (re)connection).
-    public var token: TokenInfo? { state.withLock { $0.token } }
+    /// Read from a leaf lock of its own: the state lock is held through a reconnect's Cryptoki calls
+    /// and pauses, and this is read from async code (error messages).
+    public var token: TokenInfo? { tokenSeen.withLock { $0 } }
 
     /// Whether the connection logged in (false for a token without `CKF_LOGIN_REQUIRED` and no PIN):
     /// objects made without a login cannot be private (`CKA_PRIVATE`).
@@ -102,27 +129,58 @@ public final class PKCS11Connection: Sendable {
 
     // MARK: Running operations
 
-    /// Runs `body` with a worker session. If the sessions turn out to be gone, reconnects (see the
-    /// type's documentation) and, when `idempotent`, runs `body` once more on a fresh session.
-    public func withSession<R>(idempotent: Bool = true, _ body: (PKCS11Session) throws -> R) async throws -> R {
+    /// Runs `body` with a worker session, on a thread of ``pool`` (never on a thread of Swift's
+    /// cooperative pool: every Cryptoki call blocks). If the sessions turn out to be gone, reconnects
+    /// (see the type's documentation) and, when `idempotent`, runs `body` once more on a fresh session.
+    /// While every worker session is lent out, the calling task waits without holding a thread.
+    public func withSession<R: Sendable>(
+        idempotent: Bool = true, _ body: @Sendable (PKCS11Session) throws -> R
+    ) async throws -> R {
         var retried = false
+        while true {
+            let (outcome, retriedNow) = try await pool.run { [retried] in
+                try self.attempt(idempotent: idempotent, retried: retried, body)
+            }
+            retried = retriedNow
+            switch outcome {
+            case .done(let result): return result
+            case .wait: await waitForSession()
+            }
+        }
+    }
+
+    private enum Outcome<R: Sendable>: Sendable {
+        case done(R)
+        case wait
+    }
+
+    /// On a pool thread: takes a session (or answers `.wait` when all are lent out), runs `body`,
+    /// gives the session back, and handles lost sessions and stale key handles as
+    /// ``withSession(idempotent:_:)`` describes.
+    private func attempt<R: Sendable>(
+        idempotent: Bool, retried: Bool, _ body: (PKCS11Session) throws -> R
+    ) throws -> (Outcome<R>, Bool) {
+        var retried = retried
         while true {
             let lease: Lease
             do {
-                lease = try await acquire()
+                guard let taken = try takeSession() else { return (.wait, retried) }
+                lease = taken
             } catch let error as PKCS11Error where error.meansConnectionLost && !retried {
                 retried = true
                 try recover(after: error, seen: module.generation)
                 continue
             }
             do {
+                let latency = simulatedLatency
                 let result = try module.shared {
                     guard module.generation == lease.generation else { throw Stale() }
+                    if latency > .zero { Self.sleep(latency) }
                     return try body(PKCS11Session(functions: module.functions, handle: lease.handle, connection: self))
                 }
                 release(lease, reusable: true)
                 recycleIfNeeded(lease.generation)
-                return result
+                return (.done(result), retried)
             } catch is Stale {
                 release(lease, reusable: false)
                 continue  // the module was re-initialised meanwhile: take a fresh session
@@ -142,6 +200,21 @@ public final class PKCS11Connection: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Test hook: how long each ``withSession(idempotent:_:)`` operation blocks its pool thread
+    /// before its Cryptoki calls, as a slow or remote HSM would (zero, the default, adds nothing).
+    /// The delay is a blocking sleep on the thread that makes the calls, never a `Task.sleep`.
+    public var simulatedLatency: Duration {
+        get { latency.withLock { $0 } }
+        set { latency.withLock { $0 = newValue } }
+    }
+
+    private static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
     }
 
     private func recover(after error: PKCS11Error, seen: UInt64) throws {
@@ -176,7 +249,10 @@ public final class PKCS11Connection: Sendable {
         case wait
     }
 
-    private func acquire() async throws -> Lease {
+    /// On a pool thread: a worker session, or nil when all ``maxWorkerSessions`` are lent out.
+    /// Reconnects first (under the state lock, with its Cryptoki calls) when the module was
+    /// re-initialised since the sessions were opened.
+    private func takeSession() throws -> Lease? {
         while true {
             let step: Step = try state.withLock { state in
                 if state.generation != module.generation { try connect(&state) }
@@ -208,16 +284,26 @@ public final class PKCS11Connection: Sendable {
                     throw error
                 }
             case .wait:
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLock { state in
-                        if !state.idle.isEmpty || state.leased < maxWorkerSessions || state.generation != module.generation {
-                            return true
-                        }
-                        state.waiters.append(continuation)
-                        return false
+                return nil
+            }
+        }
+    }
+
+    /// Suspends until a session may be free. The check takes the state lock, which a reconnect holds
+    /// through its Cryptoki calls, so it runs on the pool too: no cooperative thread waits for it.
+    private func waitForSession() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            pool.execute {
+                let resumeNow = self.state.withLock { state in
+                    if !state.idle.isEmpty || state.leased < self.maxWorkerSessions
+                        || state.generation != self.module.generation
+                    {
+                        return true
                     }
-                    if resumeNow { continuation.resume() }
+                    state.waiters.append(continuation)
+                    return false
                 }
+                if resumeNow { continuation.resume() }
             }
         }
     }
@@ -274,6 +360,7 @@ public final class PKCS11Connection: Sendable {
             let waiters = state.waiters
             state = State(
                 generation: generation, token: token, persistent: session, reconnects: state.reconnects)
+            tokenSeen.withLock { $0 = token }
             for waiter in waiters { waiter.resume() }
         }
     }

@@ -1,17 +1,63 @@
 internal import CPKCS11
+import SecureCrypto
 
 /// A PKCS#11 function returned something other than `CKR_OK`. Carries the return value, its
-/// `CKR_` name and the function that returned it; never key material or PINs.
-public struct PKCS11Error: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The raw `CK_RV`.
-    public let rv: UInt
+/// `CKR_` name and the function that returned it; never key material or PINs. Its ``code`` is the
+/// return value: two errors are equal when they carry the same `CK_RV`, whichever function returned it.
+public struct PKCS11Error: CodedError {
+    /// A Cryptoki return value (`CK_RV`), named by its `CKR_` constant. The factories below are the
+    /// values callers match on; ``init(rv:)`` makes any other (vendor-defined ones included).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The raw `CK_RV`.
+        public let rv: UInt
+        /// The code of return value `rv`.
+        public init(rv: UInt) { self.rv = rv }
+
+        /// `CKR_GENERAL_ERROR`: SoftHSM's answer to a bad tag, a wrapped key under another KEK, or a
+        /// token file being rewritten.
+        public static let generalError = Code(rv: UInt(CKR_GENERAL_ERROR))
+        /// `CKR_PIN_INCORRECT`: the PIN was refused.
+        public static let pinIncorrect = Code(rv: UInt(CKR_PIN_INCORRECT))
+        /// `CKR_USER_NOT_LOGGED_IN`: the login is gone (a re-initialisation behind our back).
+        public static let userNotLoggedIn = Code(rv: UInt(CKR_USER_NOT_LOGGED_IN))
+        /// `CKR_SESSION_HANDLE_INVALID`: the session is gone.
+        public static let sessionHandleInvalid = Code(rv: UInt(CKR_SESSION_HANDLE_INVALID))
+        /// `CKR_KEY_HANDLE_INVALID`: the key handle is stale.
+        public static let keyHandleInvalid = Code(rv: UInt(CKR_KEY_HANDLE_INVALID))
+        /// `CKR_KEY_UNEXTRACTABLE`: the key may not leave the token.
+        public static let keyUnextractable = Code(rv: UInt(CKR_KEY_UNEXTRACTABLE))
+        /// `CKR_KEY_NOT_WRAPPABLE`: the key may not be wrapped.
+        public static let keyNotWrappable = Code(rv: UInt(CKR_KEY_NOT_WRAPPABLE))
+        /// `CKR_MECHANISM_INVALID`: the token does not offer the mechanism.
+        public static let mechanismInvalid = Code(rv: UInt(CKR_MECHANISM_INVALID))
+        /// `CKR_ATTRIBUTE_VALUE_INVALID`: an attribute had an unusable value.
+        public static let attributeValueInvalid = Code(rv: UInt(CKR_ATTRIBUTE_VALUE_INVALID))
+        /// `CKR_CRYPTOKI_NOT_INITIALIZED`: the module was finalised.
+        public static let cryptokiNotInitialized = Code(rv: UInt(CKR_CRYPTOKI_NOT_INITIALIZED))
+
+        /// The `CKR_` name (or `CKR_VENDOR_DEFINED+0x…`/`unknown CK_RV 0x…`).
+        public var description: String { PKCS11Error.name(of: rv) }
+    }
+
+    /// The return value, as a code.
+    public let code: Code
     /// The Cryptoki function that failed, for example `C_UnwrapKey`.
     public let function: String
+    /// The error this one was made from, if any (a Cryptoki call has none).
+    public let underlying: (any Error & Sendable)?
 
+    /// The raw `CK_RV`.
+    public var rv: UInt { code.rv }
+
+    /// `function` returned `rv`.
     public init(_ function: String, _ rv: UInt) {
         self.function = function
-        self.rv = rv
+        self.code = Code(rv: rv)
+        self.underlying = nil
     }
+
+    /// What failed: the function and its return value.
+    public var reason: String { description }
 
     /// The `CKR_` name of ``rv`` (or `CKR_VENDOR_DEFINED+0x…`/`unknown CK_RV 0x…`).
     public var name: String { PKCS11Error.name(of: rv) }

@@ -69,36 +69,30 @@ public enum AESGCM {
         let context = try CipherContext()
         try initialise(context, key: key, iv: iv, encrypt: false)
         try authenticate(context, aad: aad)
-        do {
-            return try SecretBytes(count: sealed.ciphertext.count) { output in
-                if sealed.ciphertext.count > 0 {
-                    var written: Int32 = 0
-                    let rc = sealed.ciphertext.withUnsafeBytes { input in
-                        sr_cipher_update(
-                            context.handle, output.baseAddress, &written, input.baseAddress, Int32(input.count))
-                    }
-                    guard rc == 1, Int(written) == sealed.ciphertext.count else {
-                        throw CryptoError.openSSL(.libraryFailure, "AES-GCM decryption failed")
-                    }
+        return try SecretBytes(count: sealed.ciphertext.count, filling: { (output) throws(CryptoError) in
+            if sealed.ciphertext.count > 0 {
+                var written: Int32 = 0
+                let rc = sealed.ciphertext.withUnsafeBytes { input in
+                    sr_cipher_update(
+                        context.handle, output.baseAddress, &written, input.baseAddress, Int32(input.count))
                 }
-                guard sealed.tag.withUnsafeBytes({ sr_gcm_set_tag(context.handle, $0.baseAddress, Int32(tagSize)) }) == 1
-                else {
-                    throw CryptoError.openSSL(.libraryFailure, "AES-GCM could not take the expected tag")
-                }
-                var finalLength: Int32 = 0
-                var scratch = [UInt8](repeating: 0, count: 16)
-                guard sr_cipher_final(context.handle, &scratch, &finalLength) == 1 else {
-                    _ = drainOpenSSLErrors()
-                    throw CryptoError(
-                        .authenticationFailed,
-                        "AES-GCM tag mismatch: wrong key, or the ciphertext, IV or associated data was altered")
+                guard rc == 1, Int(written) == sealed.ciphertext.count else {
+                    throw CryptoError.openSSL(.libraryFailure, "AES-GCM decryption failed")
                 }
             }
-        } catch let error as CryptoError {
-            throw error
-        } catch {
-            throw CryptoError(.libraryFailure, "unexpected error: \(type(of: error))")
-        }
+            guard sealed.tag.withUnsafeBytes({ sr_gcm_set_tag(context.handle, $0.baseAddress, Int32(tagSize)) }) == 1
+            else {
+                throw CryptoError.openSSL(.libraryFailure, "AES-GCM could not take the expected tag")
+            }
+            var finalLength: Int32 = 0
+            var scratch = [UInt8](repeating: 0, count: 16)
+            guard sr_cipher_final(context.handle, &scratch, &finalLength) == 1 else {
+                _ = drainOpenSSLErrors()
+                throw CryptoError(
+                    .authenticationFailed,
+                    "AES-GCM tag mismatch: wrong key, or the ciphertext, IV or associated data was altered")
+            }
+        })
     }
 
     private static func checkSizes(key: SecretBytes, iv: [UInt8]) throws(CryptoError) {

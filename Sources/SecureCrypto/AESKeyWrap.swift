@@ -70,25 +70,19 @@ public enum AESKeyWrap {
         cipher: OpenSSLCipher, kek: SecretBytes, wrapped: [UInt8]
     ) throws(CryptoError) -> SecretBytes {
         let context = try prepare(cipher: cipher, kek: kek, encrypt: false)
-        do {
-            return try SecretBytes(capacity: wrapped.count) { output in
-                var written: Int32 = 0
-                let rc = wrapped.withUnsafeBytes { input in
-                    sr_cipher_update(context.handle, output.baseAddress, &written, input.baseAddress, Int32(input.count))
-                }
-                guard rc > 0, written > 0 else {
-                    _ = drainOpenSSLErrors()
-                    throw CryptoError(
-                        .authenticationFailed,
-                        "key unwrap integrity check failed: wrong key-encryption key, or the wrapped key was altered")
-                }
-                return Int(written)
+        return try SecretBytes(capacity: wrapped.count, filling: { (output) throws(CryptoError) in
+            var written: Int32 = 0
+            let rc = wrapped.withUnsafeBytes { input in
+                sr_cipher_update(context.handle, output.baseAddress, &written, input.baseAddress, Int32(input.count))
             }
-        } catch let error as CryptoError {
-            throw error
-        } catch {
-            throw CryptoError(.libraryFailure, "unexpected error: \(type(of: error))")
-        }
+            guard rc > 0, written > 0 else {
+                _ = drainOpenSSLErrors()
+                throw CryptoError(
+                    .authenticationFailed,
+                    "key unwrap integrity check failed: wrong key-encryption key, or the wrapped key was altered")
+            }
+            return Int(written)
+        })
     }
 
     private static func prepare(cipher: OpenSSLCipher, kek: SecretBytes, encrypt: Bool) throws(CryptoError) -> CipherContext {

@@ -1,7 +1,7 @@
 internal import COpenSSL
 
-/// An error from the SecureCrypto module. It never carries secret bytes.
-public struct CryptoError: Error, Hashable, CustomStringConvertible {
+/// An error from the SecureCrypto module. It never carries secret bytes. Equal when the codes are.
+public struct CryptoError: CodedError {
     /// What kind of failure this is. New codes may be added later.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
@@ -38,11 +38,15 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
     public let reason: String
     /// The OpenSSL error queue at the time of the failure, oldest first (empty when not from OpenSSL).
     public let libraryErrors: [String]
+    /// The error this one was made from, if any.
+    public let underlying: (any Error & Sendable)?
 
-    package init(_ code: Code, _ reason: String, libraryErrors: [String] = []) {
+    /// Creates an error; modules that build on SecureCrypto (and tests) report crypto failures with it.
+    public init(_ code: Code, _ reason: String, libraryErrors: [String] = [], underlying: (any Error & Sendable)? = nil) {
         self.code = code
         self.reason = reason
         self.libraryErrors = libraryErrors
+        self.underlying = underlying
     }
 
     /// An error carrying the drained OpenSSL error queue.

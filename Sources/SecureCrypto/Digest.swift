@@ -31,13 +31,7 @@ public enum HMACSHA256 {
 
     /// The MAC of `message` under `key`, kept secret: a derived key (SigV4's signing-key chain).
     public static func derive(key: SecretBytes, message: [UInt8]) throws(CryptoError) -> SecretBytes {
-        do {
-            return try SecretBytes(count: 32) { run(key: key, message: message, into: $0) }
-        } catch let error as CryptoError {
-            throw error
-        } catch {
-            throw CryptoError(.libraryFailure, "HMAC-SHA256 failed: \(type(of: error))")
-        }
+        try SecretBytes(count: 32, filling: { (output) throws(CryptoError) in run(key: key, message: message, into: output) })
     }
 
     private static func run(key: SecretBytes, message: [UInt8], into output: UnsafeMutableRawBufferPointer) {

@@ -34,24 +34,18 @@ public enum HKDF {
             throw CryptoError.openSSL(.libraryFailure, "EVP_KDF_CTX_new(HKDF) failed")
         }
         defer { EVP_KDF_CTX_free(context) }
-        do {
-            return try SecretBytes(count: length) { output in
-                let rc: Int32 = key.withUnsafeBytes { keyBytes in
-                    salt.withUnsafeBytes { saltBytes in
-                        info.withUnsafeBytes { infoBytes in
-                            sr_hkdf_sha256(
-                                context, mode, keyBytes.baseAddress, keyBytes.count, saltBytes.baseAddress,
-                                saltBytes.count, infoBytes.baseAddress, infoBytes.count, output.baseAddress, length)
-                        }
+        return try SecretBytes(count: length, filling: { (output) throws(CryptoError) in
+            let rc: Int32 = key.withUnsafeBytes { keyBytes in
+                salt.withUnsafeBytes { saltBytes in
+                    info.withUnsafeBytes { infoBytes in
+                        sr_hkdf_sha256(
+                            context, mode, keyBytes.baseAddress, keyBytes.count, saltBytes.baseAddress,
+                            saltBytes.count, infoBytes.baseAddress, infoBytes.count, output.baseAddress, length)
                     }
                 }
-                guard rc == 1 else { throw CryptoError.openSSL(.libraryFailure, "HKDF-SHA256 derivation failed") }
             }
-        } catch let error as CryptoError {
-            throw error
-        } catch {
-            throw CryptoError(.libraryFailure, "unexpected error: \(type(of: error))")
-        }
+            guard rc == 1 else { throw CryptoError.openSSL(.libraryFailure, "HKDF-SHA256 derivation failed") }
+        })
     }
 }
 

@@ -1,12 +1,8 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 internal import CSodium
 
 /// Process-wide protection for a process that holds secrets in memory: no core dump of it is ever
-/// written, and (on Linux) other processes of the same user cannot attach to it or read its memory.
+/// written, and other processes of the same user cannot attach to it or read its memory.
 ///
 /// Call ``disableCoreDumps()`` once, first thing, before any secret is read; the `strongroom` CLI
 /// does so at the start of `main`. An embedding service should do the same at its start.
@@ -15,7 +11,7 @@ public enum ProcessHardening {
     ///
     /// - `setrlimit(RLIMIT_CORE, 0)`, soft and hard limit, so no core file is written on a crash and
     ///   the limit cannot be raised again without privilege (children inherit it);
-    /// - on Linux, `prctl(PR_SET_DUMPABLE, 0)`: no core dump even through a `core_pattern` pipe
+    /// - `prctl(PR_SET_DUMPABLE, 0)`: no core dump even through a `core_pattern` pipe
     ///   (systemd-coredump, apport), `/proc/<pid>/mem`, `environ`, `maps` and the other per-process
     ///   files become owned by root, and `ptrace` attach by the same (unprivileged) user is refused.
     ///
@@ -28,32 +24,21 @@ public enum ProcessHardening {
     /// fails; a caller that holds secrets should then stop rather than go on unprotected.
     public static func disableCoreDumps() throws(CryptoError) {
         var limit = rlimit(rlim_cur: 0, rlim_max: 0)
-        #if os(Linux)
         let resource = __rlimit_resource_t(RLIMIT_CORE.rawValue)
-        #else
-        let resource = RLIMIT_CORE
-        #endif
         guard setrlimit(resource, &limit) == 0 else {
             throw CryptoError(.processHardeningFailed, "setrlimit(RLIMIT_CORE, 0) failed: \(errnoText())")
         }
-        #if os(Linux)
         guard strongroom_prctl_set_not_dumpable() == 0 else {
             throw CryptoError(.processHardeningFailed, "prctl(PR_SET_DUMPABLE, 0) failed: \(errnoText())")
         }
-        #endif
     }
 
-    /// Whether core dumps are off: the core limit is 0 and (on Linux) the process is not dumpable.
+    /// Whether core dumps are off: the core limit is 0 and the process is not dumpable.
     public static var coreDumpsDisabled: Bool {
         var limit = rlimit()
-        #if os(Linux)
         let resource = __rlimit_resource_t(RLIMIT_CORE.rawValue)
         guard getrlimit(resource, &limit) == 0, limit.rlim_cur == 0 else { return false }
         return strongroom_prctl_get_dumpable() == 0
-        #else
-        guard getrlimit(RLIMIT_CORE, &limit) == 0 else { return false }
-        return limit.rlim_cur == 0
-        #endif
     }
 
     private static func errnoText() -> String {

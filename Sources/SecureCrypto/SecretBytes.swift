@@ -20,21 +20,57 @@ public final class SecretBytes: Sendable {
 
     /// Creates a secret of `capacity` bytes, filled by `initializer`, which returns how many bytes it
     /// wrote (at most `capacity`). If the initialiser throws, the memory is wiped and freed.
-    public init(
+    public convenience init(
         capacity: Int,
         initializer: (UnsafeMutableRawBufferPointer) throws -> Int
     ) throws {
-        precondition(capacity >= 0, "SecretBytes capacity must not be negative")
-        try SodiumRuntime.ensureInitialised()
-        guard let (pointer, allocation) = SecureArena.shared.allocate(Swift.max(capacity, 1)) else {
-            throw CryptoError(
-                .outOfSecureMemory,
-                "sodium_malloc could not allocate \(capacity) locked bytes; check the locked-memory limit (ulimit -l)")
+        try self.init(capacity: capacity, filling: initializer, failure: { $0 })
+    }
+
+    /// Creates a secret of exactly `count` bytes, filled by `initializer`.
+    public convenience init(count: Int, initializer: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        try self.init(capacity: count) { buffer in
+            try initializer(buffer)
+            return count
         }
+    }
+
+    /// The typed-throws form SecureCrypto's own code uses: an initialiser that fails only with
+    /// ``CryptoError`` makes the whole creation throw only ``CryptoError``.
+    convenience init(count: Int, filling: (UnsafeMutableRawBufferPointer) throws(CryptoError) -> Void) throws(CryptoError) {
+        try self.init(capacity: count, filling: { (buffer) throws(CryptoError) -> Int in
+            try filling(buffer)
+            return count
+        }, failure: { $0 })
+    }
+
+    /// Typed-throws form of ``init(capacity:initializer:)`` (see ``init(count:filling:)``).
+    convenience init(capacity: Int, filling: (UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int) throws(CryptoError) {
+        try self.init(capacity: capacity, filling: filling, failure: { $0 })
+    }
+
+    /// The one place a secret is allocated and filled; `failure` turns this type's own failures
+    /// (no locked memory, a bad length) into the initialiser's error type.
+    private init<Failure: Error>(
+        capacity: Int, filling initializer: (UnsafeMutableRawBufferPointer) throws(Failure) -> Int,
+        failure: (CryptoError) -> Failure
+    ) throws(Failure) {
+        precondition(capacity >= 0, "SecretBytes capacity must not be negative")
         do {
+            try SodiumRuntime.ensureInitialised()
+        } catch {
+            throw failure(error)
+        }
+        guard let (pointer, allocation) = SecureArena.shared.allocate(Swift.max(capacity, 1)) else {
+            throw failure(
+                CryptoError(
+                    .outOfSecureMemory,
+                    "sodium_malloc could not allocate \(capacity) locked bytes; check the locked-memory limit (ulimit -l)"))
+        }
+        do throws(Failure) {
             let written = try initializer(UnsafeMutableRawBufferPointer(start: pointer, count: capacity))
             guard written >= 0, written <= capacity else {
-                throw CryptoError(.invalidInput, "initialiser reported \(written) bytes for a \(capacity)-byte secret")
+                throw failure(CryptoError(.invalidInput, "initialiser reported \(written) bytes for a \(capacity)-byte secret"))
             }
             self.count = written
         } catch {
@@ -46,20 +82,12 @@ public final class SecretBytes: Sendable {
         self.allocation = allocation
     }
 
-    /// Creates a secret of exactly `count` bytes, filled by `initializer`.
-    public convenience init(count: Int, initializer: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        try self.init(capacity: count) { buffer in
-            try initializer(buffer)
-            return count
-        }
-    }
-
     /// Copies bytes that are already in memory into a new secret. The caller remains responsible for
     /// wiping its own copy.
-    public convenience init(copying bytes: UnsafeRawBufferPointer) throws {
-        try self.init(count: bytes.count) { buffer in
+    public convenience init(copying bytes: UnsafeRawBufferPointer) throws(CryptoError) {
+        try self.init(count: bytes.count, filling: { (buffer) throws(CryptoError) in
             if bytes.count > 0 { buffer.copyMemory(from: bytes) }
-        }
+        })
     }
 
     deinit {

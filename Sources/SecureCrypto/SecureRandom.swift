@@ -4,17 +4,11 @@ internal import COpenSSL
 public enum SecureRandom {
     /// Random secret bytes (a data key, a root seed), drawn from OpenSSL's private DRBG.
     public static func secretBytes(count: Int) throws(CryptoError) -> SecretBytes {
-        do {
-            return try SecretBytes(count: count) { buffer in
-                guard count == 0 || sr_rand_priv_bytes(buffer.baseAddress, Int32(count)) == 1 else {
-                    throw CryptoError.openSSL(.randomFailure, "RAND_priv_bytes failed")
-                }
+        return try SecretBytes(count: count, filling: { (buffer) throws(CryptoError) in
+            guard count == 0 || sr_rand_priv_bytes(buffer.baseAddress, Int32(count)) == 1 else {
+                throw CryptoError.openSSL(.randomFailure, "RAND_priv_bytes failed")
             }
-        } catch let error as CryptoError {
-            throw error
-        } catch {
-            throw CryptoError(.randomFailure, "unexpected error: \(type(of: error))")
-        }
+        })
     }
 
     /// Random public bytes (IVs, identifiers), drawn from OpenSSL's public DRBG.

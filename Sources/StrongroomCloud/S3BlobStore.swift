@@ -339,13 +339,13 @@ enum CloudErrors {
                     "\(error.operation) was refused: check the access key, secret key and the IAM/bucket/KMS key policies",
                     cause: cause)
             }
-            switch error.code ?? "" {
+            switch error.code {
             case "NoSuchBucket":
                 return StrongroomError(.configuration, "the bucket does not exist (\(error.operation))", cause: cause)
             case "NotFoundException", "DisabledException", "KMSInvalidStateException", "KeyUnavailableException":
                 return StrongroomError(
                     .keyUnavailable,
-                    "KMS key \(keyName ?? "(unknown)") cannot be used: \(error.code ?? ""): \(message)", cause: cause)
+                    "KMS key \(keyName ?? "(unknown)") cannot be used: \(error.code): \(message)", cause: cause)
             case "InvalidCiphertextException", "IncorrectKeyException":
                 return StrongroomError(
                     .integrityCheckFailed,

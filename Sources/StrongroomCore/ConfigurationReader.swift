@@ -105,4 +105,11 @@ public struct ConfigurationReader: Sendable {
             throw StrongroomError(.crypto, "could not hold the secret setting '\(key)' in locked memory")
         }
     }
+
+    /// `blockingThreads` (default twice the cores, at least 4; 0 to 256): the threads of each pool
+    /// that runs a tier's blocking work (writes with `fsync`, Cryptoki calls) off Swift's cooperative
+    /// pool; 0 runs that work inline. A core setting every tier with blocking work reads.
+    public func blockingThreads() throws(StrongroomError) -> Int {
+        try int("blockingThreads", default: BlockingPool.defaultThreadCount, in: 0...256)
+    }
 }

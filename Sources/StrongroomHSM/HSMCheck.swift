@@ -40,10 +40,15 @@ public enum HSMCheck {
         ]
 
         // Module and token.
+        // Every Cryptoki call runs on the blocking pool, never on a thread of the cooperative pool.
+        let pool = BlockingPool.shared(threads: settings.blockingThreads, for: .cryptoki)
         let module: PKCS11Module
         do {
-            module = try PKCS11Module.load(path: settings.modulePath, reserved: settings.initArgs)
-            let info = try module.info()
+            let (loaded, info) = try await pool.run {
+                let module = try PKCS11Module.load(path: settings.modulePath, reserved: settings.initArgs)
+                return (module, try module.info())
+            }
+            module = loaded
             record(
                 "module loads", true,
                 "\(settings.modulePath): Cryptoki \(info.cryptokiVersion), \(info.manufacturer) (\(info.description)) \(info.libraryVersion)")
@@ -55,11 +60,10 @@ public enum HSMCheck {
         let selector: TokenSelector = (try? HSMVault.selector(settings)) ?? .label(settings.tokenLabel ?? "")
         let token: TokenInfo
         do {
-            token = try module.token(
-                selector,
-                retry: ConnectRetry(
-                    attempts: max(settings.connectAttempts, 1), baseDelay: ConnectRetry.standard.baseDelay,
-                    maxDelay: ConnectRetry.standard.maxDelay))
+            let retry = ConnectRetry(
+                attempts: max(settings.connectAttempts, 1), baseDelay: ConnectRetry.standard.baseDelay,
+                maxDelay: ConnectRetry.standard.maxDelay)
+            token = try await pool.run { try module.token(selector, retry: retry) }
             var flags: [String] = []
             if token.loginRequired { flags.append("login required") }
             if token.hasRNG { flags.append("RNG") }
@@ -75,7 +79,8 @@ public enum HSMCheck {
 
         // Mechanisms.
         do {
-            let (missing, lines) = try mechanismFindings(module, slot: token.slot)
+            let slot = token.slot
+            let (missing, lines) = try await pool.run { try mechanismFindings(module, slot: slot) }
             record("mechanisms", missing.isEmpty, (missing.isEmpty ? "" : missing.joined(separator: "; ") + "; ") + lines.joined(separator: "; "))
         } catch {
             record("mechanisms", false, "\(error)")
@@ -84,7 +89,7 @@ public enum HSMCheck {
         // Log in.
         let connection: PKCS11Connection
         do {
-            connection = try HSMVault.connect(settings, logger: logger)
+            connection = try await HSMVault.connect(settings, logger: logger)
             record(
                 "log in", true,
                 connection.isLoggedIn
@@ -170,7 +175,7 @@ public enum HSMCheck {
         var missing: [String] = []
         if let token = connection.token {
             do {
-                missing = try mechanismFindings(connection.module, slot: token.slot).missing
+                missing = try await connection.pool.run { try mechanismFindings(connection.module, slot: token.slot).missing }
             } catch {
                 throw HSMKeyring.mapped(error, operation: "list the token's mechanisms", integrityPath: false, token: "'\(token.label)'")
             }
@@ -278,7 +283,7 @@ public enum HSMCheck {
 
     private static func inSession(
         _ connection: PKCS11Connection, _ record: (String, Bool, String) -> Void, _ name: String,
-        _ body: (PKCS11Session) throws -> (Bool, String)
+        _ body: @Sendable (PKCS11Session) throws -> (Bool, String)
     ) async {
         do {
             let (passed, detail) = try await connection.withSession(body)

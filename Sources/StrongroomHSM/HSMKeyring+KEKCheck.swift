@@ -145,7 +145,9 @@ extension HSMKeyring {
 
     /// Runs a token write that returns a value; `CKR_GENERAL_ERROR` (another process writing the
     /// token) is retried like ``tokenWrite(_:_:)`` does.
-    func tokenWriteResult<R: Sendable>(_ operation: String, _ body: (PKCS11Session) throws -> R) async throws -> R {
+    func tokenWriteResult<R: Sendable>(
+        _ operation: String, _ body: @Sendable (PKCS11Session) throws -> R
+    ) async throws -> R {
         var attempt = 0
         while true {
             do {

@@ -191,14 +191,16 @@ public final class HSMKeyring: Keyring {
     /// SoftHSM's file object store answers `CKR_GENERAL_ERROR` when another process writes the same
     /// token at that moment, so such a write is tried up to five times, with a short growing pause,
     /// before the error is reported.
-    private func tokenWrite(_ operation: String, _ body: (PKCS11Session) throws -> Void) async throws {
+    private func tokenWrite(_ operation: String, _ body: @Sendable (PKCS11Session) throws -> Void) async throws {
         try await tokenWriteResult(operation, body)
     }
 
     /// Runs one operation. A KEK that is not found is looked for again a few times (3 more, 10–80 ms
     /// apart, jittered) before it is reported: SoftHSM's `C_FindObjects` misses a token object for a
     /// moment while another process rewrites the token's files. (Not-found answers are not cached.)
-    private func run<R>(_ operation: String, integrityPath: Bool, _ body: (PKCS11Session) throws -> R) async throws -> R {
+    private func run<R: Sendable>(
+        _ operation: String, integrityPath: Bool, _ body: @Sendable (PKCS11Session) throws -> R
+    ) async throws -> R {
         var attempt = 1
         while true {
             do {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SecureCrypto
 import StrongroomCloud
 import StrongroomCore
 
@@ -45,6 +46,10 @@ extension StrongroomConfiguration {
         /// login, so processes connecting at once see it vanish for a moment); backoff 20 ms doubling
         /// to 400 ms, jittered. A refused PIN is never retried.
         public var connectAttempts: Int = 10
+        /// `blockingThreads` (default twice the cores, at least 4; 0 to 256): the threads every
+        /// Cryptoki call runs on, and as many for blob-directory writes, off Swift's cooperative pool;
+        /// 0 runs them inline on the calling task's thread. Vaults with the same value share the pools.
+        public var blockingThreads: Int = BlockingPool.defaultThreadCount
 
         /// Creates tier 3 settings.
         public init(
@@ -109,6 +114,7 @@ public struct HSMTierProvider: TierProvider {
             initArgs: try reader.string("hsm.initArgs"), maxSessions: maxSessions, recycleAfter: recycle,
             blobStorage: storage)
         hsm.connectAttempts = connectAttempts
+        hsm.blockingThreads = try reader.blockingThreads()
         return hsm
     }
 

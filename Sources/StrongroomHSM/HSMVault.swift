@@ -26,7 +26,7 @@ public enum HSMVault {
         if try await blobs.read(VaultState.key) != nil {
             throw StrongroomError(.vaultAlreadyExists, "\(blobs.location) already holds a vault; nothing was changed")
         }
-        let connection = try connect(settings, logger: logger)
+        let connection = try await connect(settings, logger: logger)
         let preflight = try await HSMCheck.preflight(connection, logger: logger)
         if !preflight.missing.isEmpty {
             throw StrongroomError(
@@ -45,7 +45,9 @@ public enum HSMVault {
             acceptWeakToken(preflight.weaknesses)
         }
         if settings.blobStorage == nil {
-            try SecretFile.makePrivateDirectory(settings.blobPath)
+            try await BlockingPool.shared(threads: settings.blockingThreads).run {
+                try SecretFile.makePrivateDirectory(settings.blobPath)
+            }
         }
         let vaultID = VaultID(bytes: try StrongroomError.mappingCrypto { () throws(CryptoError) in try SecureRandom.bytes(count: 16) })
         let keyring = HSMKeyring(vaultID: vaultID, connection: connection)
@@ -76,7 +78,7 @@ public enum HSMVault {
     ) async throws -> ShareStore {
         let blobs = try blobStore(settings, lockTimeout: lockTimeout, logger: logger)
         var (state, vaultID) = try await VaultState.existing(in: blobs, tier: .hsm)
-        let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
+        let keyring = HSMKeyring(vaultID: vaultID, connection: try await connect(settings, logger: logger))
         // A rotation in another process may retire the KEK the state just read names; the state then
         // names a newer one. Only a KEK missing from an unchanged state is an error.
         for attempt in 1... {
@@ -106,7 +108,8 @@ public enum HSMVault {
         if let storage = settings.blobStorage {
             return try CloudVault.blobStore(storage, lockTimeout: lockTimeout, logger: logger)
         }
-        return DirectoryBlobStore(root: settings.blobPath, lockTimeout: lockTimeout)
+        return DirectoryBlobStore(
+            root: settings.blobPath, lockTimeout: lockTimeout, pool: .shared(threads: settings.blockingThreads))
     }
 
     /// The token choice in `settings`: by label, by serial, or by both when both are set.
@@ -126,17 +129,22 @@ public enum HSMVault {
     /// Loads the module, finds the token and logs in with the configured PIN; a token without
     /// `CKF_LOGIN_REQUIRED` is used without a login when no PIN is configured. Transient failures
     /// (another process rewriting the token) are retried `hsm.connectAttempts` times with backoff.
-    static func connect(_ settings: StrongroomConfiguration.HSM, logger: Logger) throws -> PKCS11Connection {
+    /// Loading, `C_Initialize` and the login run on the `blockingThreads` pool, as every later Cryptoki
+    /// call of the connection does.
+    static func connect(_ settings: StrongroomConfiguration.HSM, logger: Logger) async throws -> PKCS11Connection {
         let selector = try selector(settings)
         let pin = try readPINIfSet(settings)
+        let pool = BlockingPool.shared(threads: settings.blockingThreads, for: .cryptoki)
         do {
-            let module = try PKCS11Module.load(path: settings.modulePath, reserved: settings.initArgs)
             let retry = ConnectRetry(
                 attempts: max(settings.connectAttempts, 1), baseDelay: ConnectRetry.standard.baseDelay,
                 maxDelay: ConnectRetry.standard.maxDelay)
-            return try PKCS11Connection(
-                module: module, token: selector, pin: pin, maxWorkerSessions: settings.maxSessions,
-                recycleAfter: settings.recycleAfter, retry: retry, logger: logger)
+            return try await pool.run {
+                let module = try PKCS11Module.load(path: settings.modulePath, reserved: settings.initArgs)
+                return try PKCS11Connection(
+                    module: module, token: selector, pin: pin, maxWorkerSessions: settings.maxSessions,
+                    recycleAfter: settings.recycleAfter, retry: retry, pool: pool, logger: logger)
+            }
         } catch PKCS11SetupError.pinRequired(let token) {
             throw StrongroomError(
                 .configuration,
@@ -163,13 +171,7 @@ public enum HSMVault {
         if let file = settings.pinFile { return try readPINFile(file) }
         guard let value = getenv(settings.pinEnvironmentVariable), strlen(value) > 0 else { return nil }
         return try StrongroomError.mappingCrypto { () throws(CryptoError) in
-            do {
-                return try SecretBytes(copying: UnsafeRawBufferPointer(start: value, count: strlen(value)))
-            } catch let error as CryptoError {
-                throw error
-            } catch {
-                throw CryptoError(.outOfSecureMemory, "could not hold the PIN in locked memory")
-            }
+            try SecretBytes(copying: UnsafeRawBufferPointer(start: value, count: strlen(value)))
         }
     }
 
@@ -188,7 +190,7 @@ extension HSMVault {
         guard let stateBlob = try await blobs.read(VaultState.key) else { return }
         let state = try VaultState.decode(stateBlob.bytes, location: blobs.location)
         guard let vaultID = VaultID(hex: state.vaultID) else { return }
-        let keyring = HSMKeyring(vaultID: vaultID, connection: try connect(settings, logger: logger))
+        let keyring = HSMKeyring(vaultID: vaultID, connection: try await connect(settings, logger: logger))
         let newest = max(state.currentKEKVersion, state.rotation?.target ?? 0)
         try await keyring.retireKEKs(olderThan: newest + 1)
     }

@@ -14,7 +14,11 @@ import StrongroomCore
 ///
 /// Writes go to a temporary file that is fsynced, then linked (create) or renamed (replace) into
 /// place, then the directory is fsynced: a crash leaves either the old or the new blob, never a torn
-/// one. A `.lock` file with `flock` serialises writers across processes.
+/// one. A `.lock` file with `flock` serialises writers across processes (polled without blocking:
+/// `LOCK_NB`, then `Task.sleep`).
+///
+/// Every write, destroy and clean-up (each ends in `fsync`) runs on ``pool``, never on a thread of
+/// Swift's cooperative pool; reads and listings (no `fsync`, served from the page cache) run inline.
 public struct DirectoryBlobStore: BlobStore {
     /// The root directory.
     public let root: String
@@ -26,15 +30,21 @@ public struct DirectoryBlobStore: BlobStore {
     /// beyond that, and even a wrongly deleted one only makes that write fail, never lose data.
     public let abandonedWriteAge: Duration
     let faults: FaultInjection
+    /// The threads the blocking file work (writes with `fsync`) runs on.
+    public let pool: BlockingPool
 
-    /// Opens (without creating) a blob directory.
-    public init(root: String, lockTimeout: Duration = .seconds(60)) {
-        self.init(root: root, lockTimeout: lockTimeout, faults: .none)
+    /// Opens (without creating) a blob directory; its writes run on `pool`.
+    public init(root: String, lockTimeout: Duration = .seconds(60), pool: BlockingPool = .shared()) {
+        self.init(root: root, lockTimeout: lockTimeout, faults: .none, pool: pool)
     }
 
-    /// Opens a blob directory with a chosen age after which temporary files count as abandoned, and
-    /// fault injection (crash tests and the conformance suite).
-    public init(root: String, lockTimeout: Duration = .seconds(60), abandonedWriteAge: Duration = .seconds(600), faults: FaultInjection) {
+    /// Opens a blob directory with a chosen age after which temporary files count as abandoned, fault
+    /// injection (crash tests and the conformance suite) and the pool its writes with `fsync` run on.
+    public init(
+        root: String, lockTimeout: Duration = .seconds(60), abandonedWriteAge: Duration = .seconds(600),
+        faults: FaultInjection, pool: BlockingPool = .shared()
+    ) {
+        self.pool = pool
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.lockTimeout = lockTimeout
         self.abandonedWriteAge = abandonedWriteAge
@@ -96,6 +106,10 @@ public struct DirectoryBlobStore: BlobStore {
     }
 
     public func create(_ key: String, _ bytes: [UInt8]) async throws -> Bool {
+        try await pool.run { try createNow(key, bytes) }
+    }
+
+    private func createNow(_ key: String, _ bytes: [UInt8]) throws -> Bool {
         guard let (directory, name) = try parent(of: key, creating: true) else { return false }
         let temporary = try bytes.withUnsafeBytes { buffer in
             try directory.writeTemporary(buffer)
@@ -116,6 +130,10 @@ public struct DirectoryBlobStore: BlobStore {
     }
 
     public func replace(_ key: String, _ bytes: [UInt8], ifRevision revision: String?) async throws -> Bool {
+        try await pool.run { try replaceNow(key, bytes, ifRevision: revision) }
+    }
+
+    private func replaceNow(_ key: String, _ bytes: [UInt8], ifRevision revision: String?) throws -> Bool {
         guard let (directory, name) = try parent(of: key, creating: revision == nil) else { return false }
         if let revision {
             guard let status = try directory.status(name), status.type == .regular,
@@ -159,6 +177,10 @@ public struct DirectoryBlobStore: BlobStore {
     /// between the checks is never written: its name alone is removed, and the call then throws
     /// ``StrongroomError/Code/unsafeFile`` saying so (the blob is gone from the vault either way).
     public func destroy(_ key: String) async throws {
+        try await pool.run { try destroyNow(key) }
+    }
+
+    private func destroyNow(_ key: String) throws {
         guard let (directory, name) = try parent(of: key, creating: false),
             let checked = try directory.status(name)
         else { return }
@@ -249,6 +271,10 @@ public struct DirectoryBlobStore: BlobStore {
     /// A link (or anything but a directory) in its place loses its name, is never followed, and the
     /// call throws ``StrongroomError/Code/unsafeFile`` saying so.
     public func removePrefix(_ prefix: String) async throws {
+        try await pool.run { try removePrefixNow(prefix) }
+    }
+
+    private func removePrefixNow(_ prefix: String) throws {
         let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
         guard !trimmed.isEmpty, let (parent, name) = try parent(of: trimmed, creating: false),
             let status = try parent.status(name)
@@ -267,8 +293,10 @@ public struct DirectoryBlobStore: BlobStore {
     /// exclusive lock (no write of any process can be in flight then), else only those last modified
     /// at least ``abandonedWriteAge`` ago, so that a concurrent writer's live file is never touched.
     public func finishInterrupted(under prefix: String, holdingExclusiveLock: Bool) async throws -> InterruptedWork {
-        guard let directory = try openPrefix(prefix) else { return InterruptedWork() }
-        return try finishInterrupted(in: directory, holdingExclusiveLock: holdingExclusiveLock)
+        try await pool.run {
+            guard let directory = try openPrefix(prefix) else { return InterruptedWork() }
+            return try finishInterrupted(in: directory, holdingExclusiveLock: holdingExclusiveLock)
+        }
     }
 
     private func finishInterrupted(in directory: OpenDirectory, holdingExclusiveLock: Bool) throws -> InterruptedWork {

@@ -1,4 +1,5 @@
 import Logging
+import SecureCrypto
 import StrongroomCore
 
 extension Tier {
@@ -18,6 +19,10 @@ extension StrongroomConfiguration {
         public var path: String
         /// `local.rootSeedFile` (default `<local.path>/root.seed`): the 32-byte root seed, mode 0600.
         public var rootSeedFile: String
+        /// `blockingThreads` (default twice the cores, at least 4; 0 to 256): the threads that run the
+        /// vault's blocking file work (writes with `fsync`), off Swift's cooperative pool; 0 runs it
+        /// inline on the calling task's thread. Vaults with the same value share one pool.
+        public var blockingThreads: Int = BlockingPool.defaultThreadCount
 
         /// Creates tier 1 settings.
         public init(path: String, rootSeedFile: String? = nil) {
@@ -26,7 +31,9 @@ extension StrongroomConfiguration {
         }
 
         /// `local.path: …, local.rootSeedFile: …` (no secret: the seed file's path only).
-        public var description: String { "local.path: \(path), local.rootSeedFile: \(rootSeedFile)" }
+        public var description: String {
+            "local.path: \(path), local.rootSeedFile: \(rootSeedFile), blockingThreads: \(blockingThreads)"
+        }
     }
 }
 
@@ -40,7 +47,10 @@ public struct LocalTierProvider: TierProvider {
     public var settingKeys: [String] { ["local.path", "local.rootSeedFile"] }
 
     public func settings(from reader: ConfigurationReader) throws(StrongroomError) -> StrongroomConfiguration.Local {
-        StrongroomConfiguration.Local(path: try reader.required("local.path"), rootSeedFile: try reader.string("local.rootSeedFile"))
+        var local = StrongroomConfiguration.Local(
+            path: try reader.required("local.path"), rootSeedFile: try reader.string("local.rootSeedFile"))
+        local.blockingThreads = try reader.blockingThreads()
+        return local
     }
 
     public func initialise(

@@ -14,7 +14,7 @@ public enum LocalVault {
     public static func initialise(
         _ settings: StrongroomConfiguration.Local, logger: Logger
     ) async throws -> VaultID {
-        let blobs = DirectoryBlobStore(root: settings.path)
+        let blobs = DirectoryBlobStore(root: settings.path, pool: .shared(threads: settings.blockingThreads))
         if try POSIX.fileInfo("\(settings.path)/\(VaultState.key)") != nil {
             throw StrongroomError(
                 .vaultAlreadyExists, "\(settings.path) already holds a vault; nothing was changed")
@@ -24,24 +24,28 @@ public enum LocalVault {
                 .vaultAlreadyExists,
                 "root seed file \(settings.rootSeedFile) already exists; refusing to overwrite a root seed")
         }
-        try POSIX.makeDirectories(settings.path)
-        try SecretFile.checkPrivateDirectory(settings.path)
-        let seedDirectory = POSIX.parentDirectory(of: settings.rootSeedFile)
-        if !seedDirectory.isEmpty { try POSIX.makeDirectories(seedDirectory) }
+        // Directories and the root seed are written (and fsynced) on the blocking pool.
+        let seed = try await blobs.pool.run { () throws -> SecretBytes in
+            try POSIX.makeDirectories(settings.path)
+            try SecretFile.checkPrivateDirectory(settings.path)
+            let seedDirectory = POSIX.parentDirectory(of: settings.rootSeedFile)
+            if !seedDirectory.isEmpty { try POSIX.makeDirectories(seedDirectory) }
 
-        let seed = try StrongroomError.mappingCrypto { () throws(CryptoError) in try SecureRandom.secretBytes(count: LocalKeyring.rootSeedSize) }
-        let fd = try POSIX.open(settings.rootSeedFile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
-        do {
-            try seed.withUnsafeBytes { bytes throws(StrongroomError) in try POSIX.writeAll(fd, bytes, settings.rootSeedFile) }
-            guard fchmod(fd, 0o600) == 0 else { throw POSIX.error("fchmod", settings.rootSeedFile) }
-            try POSIX.fsync(fd, settings.rootSeedFile)
-        } catch {
+            let fresh = try StrongroomError.mappingCrypto { () throws(CryptoError) in try SecureRandom.secretBytes(count: LocalKeyring.rootSeedSize) }
+            let fd = try POSIX.open(settings.rootSeedFile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+            do {
+                try fresh.withUnsafeBytes { bytes throws(StrongroomError) in try POSIX.writeAll(fd, bytes, settings.rootSeedFile) }
+                guard fchmod(fd, 0o600) == 0 else { throw POSIX.error("fchmod", settings.rootSeedFile) }
+                try POSIX.fsync(fd, settings.rootSeedFile)
+            } catch {
+                POSIX.close(fd)
+                try? POSIX.unlink(settings.rootSeedFile)
+                throw error
+            }
             POSIX.close(fd)
-            try? POSIX.unlink(settings.rootSeedFile)
-            throw error
+            if !seedDirectory.isEmpty { try POSIX.fsyncDirectory(seedDirectory) }
+            return fresh
         }
-        POSIX.close(fd)
-        if !seedDirectory.isEmpty { try POSIX.fsyncDirectory(seedDirectory) }
 
         let vaultID = VaultID(bytes: try StrongroomError.mappingCrypto { () throws(CryptoError) in try SecureRandom.bytes(count: 16) })
         let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: seed)
@@ -67,7 +71,8 @@ public enum LocalVault {
     public static func open(
         _ settings: StrongroomConfiguration.Local, lockTimeout: Duration, logger: Logger, faults: FaultInjection
     ) async throws -> ShareStore {
-        let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: lockTimeout, faults: faults)
+        let blobs = DirectoryBlobStore(
+            root: settings.path, lockTimeout: lockTimeout, faults: faults, pool: .shared(threads: settings.blockingThreads))
         let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .local)
         let seed = try readRootSeed(settings.rootSeedFile)
         let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: seed)

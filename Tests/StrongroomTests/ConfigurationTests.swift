@@ -260,4 +260,30 @@ import Strongroom
         }
         #expect(error?.reason.contains("hsm.maxSessions") == true)
     }
+
+    /// `blockingThreads` sizes the pool blocking work runs on, for tier 1 and tier 3 alike.
+    @Test func blockingThreadsIsReadForEveryTierWithItsLimits() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let local = try write("tier: local\nlocal:\n  path: /srv/vault\n", name: "l.yaml", in: directory)
+        let byDefault = try await StrongroomConfiguration.load(filePath: local, environment: [:])
+        guard let defaults = byDefault.settings as? StrongroomConfiguration.Local else { Issue.record("not local"); return }
+        #expect(defaults.blockingThreads == BlockingPool.defaultThreadCount)
+        #expect(defaults.blockingThreads >= 4)
+        let inline = try await StrongroomConfiguration.load(filePath: local, environment: ["STRONGROOM_BLOCKING_THREADS": "0"])
+        guard let none = inline.settings as? StrongroomConfiguration.Local else { Issue.record("not local"); return }
+        #expect(none.blockingThreads == 0)
+
+        let hsmFile = try write(
+            "tier: hsm\nblockingThreads: 12\nhsm:\n  module: /m.so\n  tokenLabel: t\n  blobPath: /b\n", name: "h.yaml", in: directory)
+        let hsm = try await StrongroomConfiguration.load(filePath: hsmFile, environment: [:])
+        guard let settings = hsm.settings as? StrongroomConfiguration.HSM else { Issue.record("not hsm"); return }
+        #expect(settings.blockingThreads == 12)
+        let error = await #expect(throws: StrongroomError.self) {
+            try await StrongroomConfiguration.load(filePath: hsmFile, environment: ["STRONGROOM_BLOCKING_THREADS": "-1"])
+        }
+        #expect(error?.code == .configuration)
+        #expect(error?.reason.contains("'blockingThreads'") == true)
+        #expect(error?.reason.contains("0 to 256") == true)
+    }
 }
