@@ -123,11 +123,11 @@ extension ShareStore {
 
     /// The number of share versions and sealed records, by one streaming walk; `eachShare` runs for
     /// each share id on the way, before its versions are listed.
-    private func countVersions(eachShare: ((ShareID) async throws -> Void)? = nil) async throws -> Int {
+    private func countVersions(eachShare: (ShareID) async throws -> Void = { _ in }) async throws -> Int {
         var total = 0
         try await blobs.forEachChild(of: ShareStore.sharesPrefix) { name in
             guard let id = try? ShareID(name) else { return }
-            try await eachShare?(id)
+            try await eachShare(id)
             total += try await versionNumbers(id).count
         }
         try await blobs.forEachChild(of: ShareStore.recordsPrefix) { name in
