@@ -17,7 +17,8 @@ extension ShareStore {
     ///   - dryRun: count what would be rewrapped and change nothing.
     ///   - concurrency: share versions rewrapped at once (1 to 64). Above 1 pays off when the keyring
     ///     is remote or has several sessions (an HSM, a KMS); each version is still replaced atomically.
-    ///   - progress: called after each share version.
+    ///   - progress: called after each share version. With a handler, the rotation first counts the
+    ///     share versions (``RotationProgress/total``): one more listing of each share.
     public func rotateWrappingKey(
         dryRun: Bool = false, concurrency: Int = 1, progress: (@Sendable (RotationProgress) -> Void)? = nil
     ) async throws -> RotationReport {
@@ -30,7 +31,7 @@ extension ShareStore {
                 let target = state.rotation?.target ?? state.currentKEKVersion + 1
                 var planned = state
                 planned.currentKEKVersion = target
-                let total = try await countVersions()
+                let total = progress == nil ? 0 : try await countVersions()
                 return try await rewrapAll(
                     target: target, state: planned, resumed: state.rotation != nil, dryRun: true, concurrency: 1,
                     total: total, progress: progress)
@@ -55,12 +56,13 @@ extension ShareStore {
             try faults.check(.rotationJournalWritten)
             // Under the exclusive lock no write or erase is in flight: finish every destroy a crash
             // interrupted and delete every temporary file a crashed write left, in the whole vault.
-            // The same walk counts the share versions, for progress.
+            // With a progress handler, the same walk counts the share versions for `total` (one more
+            // listing per share: worth it when someone watches, not otherwise).
             var leftovers = InterruptedWork()
             for prefix in ["", ShareStore.sharesPrefix, ShareStore.recordsPrefix] {
                 leftovers.add(try await blobs.finishInterrupted(under: prefix, holdingExclusiveLock: true))
             }
-            let total = try await countVersions { id in
+            let total = try await countVersions(counting: progress != nil) { id in
                 leftovers.add(try await self.blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: true))
             }
             log(leftovers, "vault.location", blobs.location)
@@ -122,14 +124,18 @@ extension ShareStore {
     }
 
     /// The number of share versions and sealed records, by one streaming walk; `eachShare` runs for
-    /// each share id on the way, before its versions are listed.
-    private func countVersions(eachShare: (ShareID) async throws -> Void = { _ in }) async throws -> Int {
+    /// each share id on the way, before its versions are listed. With `counting` false, only
+    /// `eachShare` runs and the result is 0.
+    private func countVersions(
+        counting: Bool = true, eachShare: (ShareID) async throws -> Void = { _ in }
+    ) async throws -> Int {
         var total = 0
         try await blobs.forEachChild(of: ShareStore.sharesPrefix) { name in
             guard let id = try? ShareID(name) else { return }
             try await eachShare(id)
-            total += try await versionNumbers(id).count
+            if counting { total += try await versionNumbers(id).count }
         }
+        guard counting else { return 0 }
         try await blobs.forEachChild(of: ShareStore.recordsPrefix) { name in
             if name.hasSuffix(".srb"), (try? ShareID(String(name.dropLast(4)))) != nil { total += 1 }
         }

@@ -29,7 +29,7 @@ public struct ShareVersionInfo: Sendable, Hashable {
 public struct RotationProgress: Sendable, Hashable {
     /// Share versions visited so far.
     public var done: Int
-    /// Share versions in the vault when the rotation started.
+    /// Share versions in the vault when the rotation started (counted before the first is visited).
     public var total: Int
     /// Of those visited, how many were rewrapped now.
     public var rewrapped: Int
