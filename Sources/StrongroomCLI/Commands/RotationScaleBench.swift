@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import SecureCrypto
 import Strongroom
+import Synchronization
 
 /// `strongroom bench --rotation-scale 10000,100000,1000000`: rotation's time and memory as the vault
 /// grows. One tier 1 vault is filled through ``ShareStore/store(_:_:metadata:)`` (real sealed envelopes,
@@ -29,9 +30,14 @@ struct RotationScaleBench {
         for size in sizes.sorted() {
             let start = ContinuousClock.now
             let from = filled
+            let stored = Atomic<Int>(0)
             try await bench.spread(size - from, over: RotationScaleBench.fillTasks) { offset in
                 let id = try ShareID(String(format: "r-%07d", from + offset))
                 _ = try await store.store(id, try SecureRandom.secretBytes(count: 32))
+                let done = stored.wrappingAdd(1, ordering: .relaxed).newValue
+                if done % RotationScaleBench.progressEvery == 0 {
+                    RotationScaleBench.note("fill: \(from + done) share versions after \(String(format: "%.1f", (ContinuousClock.now - start).seconds)) s")
+                }
             }
             filled = size
             bench.report(op: "fill", concurrency: RotationScaleBench.fillTasks, count: size - from, elapsed: .now - start)
@@ -39,7 +45,14 @@ struct RotationScaleBench {
             let resetPeak = RotationScaleBench.resetPeakRSS()
             let before = RotationScaleBench.procStatusMiB("VmRSS")
             let rotationStart = ContinuousClock.now
-            let report = try await store.rotateWrappingKey(concurrency: level)
+            // A progress line every `progressEvery` versions (time so far, peak RSS so far) shows
+            // the rate and the memory as the rotation goes. The handler makes the rotation count
+            // first (one more directory read per share), as `strongroom rotate` on a terminal does.
+            let report = try await store.rotateWrappingKey(concurrency: level) { progress in
+                guard progress.done % RotationScaleBench.progressEvery == 0 else { return }
+                RotationScaleBench.note(
+                    "rotate: \(progress.done)/\(progress.total) after \(String(format: "%.1f", (ContinuousClock.now - rotationStart).seconds)) s, peak RSS \(String(format: "%.1f", RotationScaleBench.procStatusMiB("VmHWM"))) MiB")
+            }
             let elapsed = ContinuousClock.now - rotationStart
             guard report.rewrapped == size, report.failedCount == 0 else {
                 throw StrongroomError(.integrityCheckFailed, "rotation rewrapped \(report.rewrapped) of \(size) share versions")
@@ -48,6 +61,13 @@ struct RotationScaleBench {
             extra[resetPeak ? "peak_rss_mib" : "process_peak_rss_mib"] = RotationScaleBench.procStatusMiB("VmHWM")
             bench.report(op: "rotate_scale", concurrency: level, count: report.rewrapped, elapsed: elapsed, extra: extra)
         }
+    }
+
+    /// Share versions between two progress lines on stderr.
+    static let progressEvery = 50_000
+
+    static func note(_ line: String) {
+        FileHandle.standardError.write(Data("\(line)\n".utf8))
     }
 
     /// Resets the kernel's peak-RSS mark (`VmHWM`) to the current RSS (Linux 4.0 and later); false
