@@ -30,11 +30,11 @@ struct RotationScaleBench {
         for size in sizes.sorted() {
             let start = ContinuousClock.now
             let from = filled
-            let stored = Atomic<Int>(0)
+            let stored = Counter()
             try await bench.spread(size - from, over: RotationScaleBench.fillTasks) { offset in
                 let id = try ShareID(String(format: "r-%07d", from + offset))
                 _ = try await store.store(id, try SecureRandom.secretBytes(count: 32))
-                let done = stored.wrappingAdd(1, ordering: .relaxed).newValue
+                let done = stored.increment()
                 if done % RotationScaleBench.progressEvery == 0 {
                     RotationScaleBench.note("fill: \(from + done) share versions after \(String(format: "%.1f", (ContinuousClock.now - start).seconds)) s")
                 }
@@ -61,6 +61,12 @@ struct RotationScaleBench {
             extra[resetPeak ? "peak_rss_mib" : "process_peak_rss_mib"] = RotationScaleBench.procStatusMiB("VmHWM")
             bench.report(op: "rotate_scale", concurrency: level, count: report.rewrapped, elapsed: elapsed, extra: extra)
         }
+    }
+
+    /// A count that concurrent tasks share.
+    final class Counter: Sendable {
+        private let value = Atomic<Int>(0)
+        func increment() -> Int { value.wrappingAdd(1, ordering: .relaxed).newValue }
     }
 
     /// Share versions between two progress lines on stderr.
