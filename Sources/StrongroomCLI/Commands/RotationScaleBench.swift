@@ -89,7 +89,9 @@ struct RotationScaleBench {
     static func procStatusMiB(_ field: String) -> Double {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix("\(field):") {
-            let kilobytes = line.dropFirst(field.count + 1).split(separator: " ").first.flatMap { Double($0) } ?? 0
+            // "VmHWM:\t   35000 kB": a tab, then spaces.
+            let kilobytes = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first
+                .flatMap { Double($0) } ?? 0
             return kilobytes / 1024
         }
         return 0
