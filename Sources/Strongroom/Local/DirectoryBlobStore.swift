@@ -294,7 +294,8 @@ public struct DirectoryBlobStore: BlobStore {
         let now = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9
         let minimumAge = Double(abandonedWriteAge.components.seconds)
         var removed = false
-        for name in try directory.names() {
+        // Only hidden names are collected: the shares directory may hold a million share names.
+        for name in try directory.names(where: { $0.hasPrefix(".") }) {
             if name.hasPrefix(DirectoryBlobStore.tombstonePrefix) {
                 do {
                     guard let status = try directory.status(name) else { continue }

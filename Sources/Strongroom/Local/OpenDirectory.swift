@@ -203,10 +203,18 @@ final class OpenDirectory: Sendable {
 
     /// The names in this directory, without `.` and `..`.
     func names() throws(StrongroomError) -> [String] {
+        try names { _ in true }
+    }
+
+    /// The names in this directory (without `.` and `..`) that `include` accepts; only those are
+    /// held, so a large directory of which few names are wanted is read in constant memory.
+    func names(where include: (String) -> Bool) throws(StrongroomError) -> [String] {
         let stream = try openStream()
         defer { closedir(stream) }
         var names: [String] = []
-        while let name = try nextName(stream) { names.append(name) }
+        while let name = try nextName(stream) {
+            if include(name) { names.append(name) }
+        }
         return names
     }
 
