@@ -31,6 +31,9 @@ public struct S3BlobStore: BlobStore {
     /// Test hook: crash points inside ``destroy(_:)``.
     public var faults: FaultInjection = .none
     private let localLock = AsyncReadWriteLock()
+    /// Keys asked for per `ListObjectsV2` request (1 to 1,000; S3 returns at most 1,000): the most
+    /// names ``forEachChild(of:_:)`` holds at once.
+    public var listPageSize = 1000
 
     /// Creates a store over `client`'s bucket under `prefix` (a `/` is added when missing).
     public init(client: S3Client, prefix: String, lockTimeout: Duration = .seconds(60), leaseDuration: Duration = .seconds(60), logger: Logger) {
@@ -76,14 +79,43 @@ public struct S3BlobStore: BlobStore {
     }
 
     public func children(of childPrefix: String) async throws -> [String] {
-        let base = childPrefix.isEmpty ? prefix : try objectKey(String(childPrefix.dropLast(childPrefix.hasSuffix("/") ? 1 : 0))) + "/"
+        let base = try listingBase(childPrefix)
+        let pageSize = listPageSize
         let listing = try await CloudErrors.mapping { () async throws(AWSError) in
-            try await client.listAll(prefix: base, delimiter: "/")
+            try await client.listAll(prefix: base, delimiter: "/", pageSize: pageSize)
         }
+        return S3BlobStore.names(keys: listing.keys, commonPrefixes: listing.commonPrefixes, under: base).sorted()
+    }
+
+    /// Walks `ListObjectsV2` one page (``listPageSize`` keys) at a time, passing each page's names
+    /// before the next page is requested: constant memory for a prefix of any size.
+    public func forEachChild(of childPrefix: String, _ body: (String) async throws -> Void) async throws {
+        let base = try listingBase(childPrefix)
+        let pageSize = listPageSize
+        var token: String?
+        repeat {
+            let after = token
+            let page = try await CloudErrors.mapping { () async throws(AWSError) in
+                try await client.listObjectsV2(prefix: base, delimiter: "/", continuationToken: after, maxKeys: pageSize)
+            }
+            for name in S3BlobStore.names(keys: page.keys, commonPrefixes: page.commonPrefixes, under: base).sorted() {
+                try await body(name)
+            }
+            token = page.continuationToken
+        } while token != nil
+    }
+
+    /// The object key prefix that `childPrefix` (a blob key prefix, "" for the store's root) names.
+    private func listingBase(_ childPrefix: String) throws(StrongroomError) -> String {
+        childPrefix.isEmpty ? prefix : try objectKey(String(childPrefix.dropLast(childPrefix.hasSuffix("/") ? 1 : 0))) + "/"
+    }
+
+    /// The child names a listing under `base` shows, hidden ones left out.
+    private static func names(keys: [String], commonPrefixes: [String], under base: String) -> Set<String> {
         var names = Set<String>()
-        for key in listing.keys { names.insert(String(key.dropFirst(base.count))) }
-        for common in listing.commonPrefixes { names.insert(String(common.dropFirst(base.count).dropLast())) }
-        return names.filter { !$0.isEmpty && !$0.hasPrefix(".") }.sorted()
+        for key in keys { names.insert(String(key.dropFirst(base.count))) }
+        for common in commonPrefixes { names.insert(String(common.dropFirst(base.count).dropLast())) }
+        return names.filter { !$0.isEmpty && !$0.hasPrefix(".") }
     }
 
     /// Deletes every version and delete marker of the object, so that a crash at any instant leaves

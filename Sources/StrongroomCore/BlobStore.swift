@@ -35,6 +35,16 @@ public protocol BlobStore: Sendable {
     /// The names directly under `prefix` (a key ending in `/`), sorted; hidden names (temporary
     /// files, tombstones of interrupted destroys, anything starting with `.`) are skipped.
     func children(of prefix: String) async throws -> [String]
+    /// Calls `body` once with each name directly under `prefix` (a key ending in `/`), in no particular
+    /// order, skipping hidden names as ``children(of:)`` does, and holding at most one page of names
+    /// in memory whatever the number of children: the walk for work over a whole vault (rotation,
+    /// migration), where a sorted listing would hold every name at once.
+    ///
+    /// A name present for the whole walk is passed exactly once; one created or removed during the
+    /// walk may or may not be. `body` runs before the next name is read; an error it throws ends the
+    /// walk and is rethrown. The default implementation walks ``children(of:)``, which holds every
+    /// name: stores that can list in pages implement this.
+    func forEachChild(of prefix: String, _ body: (String) async throws -> Void) async throws
     /// Destroys every copy of a blob the store can reach; a missing blob is not an error. Crash-atomic:
     /// a crash at any instant leaves the blob either whole under its key or gone from `read` and
     /// `children`, never damaged under its key; what the crash left hidden is finished by
@@ -72,6 +82,11 @@ extension BlobStore {
         return key.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { component in
             !component.isEmpty && component != "." && component != ".." && !component.hasPrefix(".")
         }
+    }
+
+    /// Walks ``children(of:)``: correct for any store, but holds every name at once.
+    public func forEachChild(of prefix: String, _ body: (String) async throws -> Void) async throws {
+        for name in try await children(of: prefix) { try await body(name) }
     }
 
     /// Deletes what interrupted writes and destroys left under `prefix`; call only while holding the

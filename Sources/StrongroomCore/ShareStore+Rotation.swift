@@ -17,7 +17,8 @@ extension ShareStore {
     ///   - dryRun: count what would be rewrapped and change nothing.
     ///   - concurrency: share versions rewrapped at once (1 to 64). Above 1 pays off when the keyring
     ///     is remote or has several sessions (an HSM, a KMS); each version is still replaced atomically.
-    ///   - progress: called after each share version.
+    ///   - progress: called after each share version. With a handler, the rotation first counts the
+    ///     share versions (``RotationProgress/total``): one more listing of each share.
     public func rotateWrappingKey(
         dryRun: Bool = false, concurrency: Int = 1, progress: (@Sendable (RotationProgress) -> Void)? = nil
     ) async throws -> RotationReport {
@@ -30,8 +31,10 @@ extension ShareStore {
                 let target = state.rotation?.target ?? state.currentKEKVersion + 1
                 var planned = state
                 planned.currentKEKVersion = target
+                let total = progress == nil ? 0 : try await countVersions()
                 return try await rewrapAll(
-                    target: target, state: planned, resumed: state.rotation != nil, dryRun: true, concurrency: 1, progress: progress)
+                    target: target, state: planned, resumed: state.rotation != nil, dryRun: true, concurrency: 1,
+                    total: total, progress: progress)
             }
         }
         return try await blobs.withLock(.exclusive) {
@@ -53,23 +56,27 @@ extension ShareStore {
             try faults.check(.rotationJournalWritten)
             // Under the exclusive lock no write or erase is in flight: finish every destroy a crash
             // interrupted and delete every temporary file a crashed write left, in the whole vault.
+            // With a progress handler, the same walk counts the share versions for `total` (one more
+            // listing per share: worth it when someone watches, not otherwise).
             var leftovers = InterruptedWork()
             for prefix in ["", ShareStore.sharesPrefix, ShareStore.recordsPrefix] {
                 leftovers.add(try await blobs.finishInterrupted(under: prefix, holdingExclusiveLock: true))
             }
-            for id in try await shareIDs() {
-                leftovers.add(try await blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: true))
+            let total = try await countVersions(counting: progress != nil) { id in
+                leftovers.add(try await self.blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: true))
             }
             log(leftovers, "vault.location", blobs.location)
             var report = try await rewrapAll(
-                target: target, state: state, resumed: resumed, dryRun: false, concurrency: concurrency, progress: progress)
+                target: target, state: state, resumed: resumed, dryRun: false, concurrency: concurrency, total: total,
+                progress: progress)
             report.finishedInterrupted = leftovers
-            guard report.failures.isEmpty else {
+            if report.failedCount > 0 {
+                let first = report.failures.first ?? "(not kept)"
                 logger.error(
-                    "rotation incomplete", metadata: ["kek.version": "\(target)", "rotation.failed": "\(report.failures.count)"])
+                    "rotation incomplete", metadata: ["kek.version": "\(target)", "rotation.failed": "\(report.failedCount)"])
                 throw StrongroomError(
                     .rotationIncomplete,
-                    "\(report.failures.count) share version(s) could not be rewrapped to KEK version \(target) and were left as they were; the old KEK stays active. Erase or restore them, then run rotate again. First: \(report.failures[0])")
+                    "\(report.failedCount) share version(s) could not be rewrapped to KEK version \(target) and were left as they were; the old KEK stays active. Erase or restore them, then run rotate again. First: \(first)")
             }
             for torn in report.tornBlobs {
                 logger.warning("rotation skipped a blob that is not an envelope", metadata: ["problem": "\(torn)"])
@@ -89,32 +96,60 @@ extension ShareStore {
     /// Whether any share version or record is sealed under KEK version `kekVersion` (blobs that are
     /// not readable envelopes cannot be opened under any KEK and are not counted).
     private func anyBlob(sealedUnder kekVersion: UInt32) async throws -> Bool {
-        var work: [(ShareID, UInt64, String)] = []
-        for id in try await shareIDs() {
-            for version in try await versionNumbers(id) { work.append((id, version, ShareStore.blobKey(id, version))) }
-        }
-        for name in try await recordNames() { work.append((name, ShareStore.recordVersion, ShareStore.recordKey(name))) }
-        for (id, version, key) in work {
+        var found = false
+        try await forEachVersion { id, version in
+            guard !found else { return }  // the walk still ends, without reading another blob
+            let key = version == ShareStore.recordVersion ? ShareStore.recordKey(id) : ShareStore.blobKey(id, version)
             guard let blob = try await blobs.read(key),
                 let envelope = try? checkedEnvelope(blob.bytes, id: id, version: version)
-            else { continue }
-            if envelope.sealed.kekVersion == kekVersion { return true }
+            else { return }
+            found = envelope.sealed.kekVersion == kekVersion
         }
-        return false
+        return found
+    }
+
+    /// Calls `body` with every share version, then every sealed record (as version
+    /// ``recordVersion``), walking the share and record directories as the blob store streams them
+    /// (``BlobStore/forEachChild(of:_:)``, in no particular order): memory stays constant in the
+    /// number of shares; one share's version numbers are held at a time.
+    func forEachVersion(_ body: (ShareID, UInt64) async throws -> Void) async throws {
+        try await blobs.forEachChild(of: ShareStore.sharesPrefix) { name in
+            guard let id = try? ShareID(name) else { return }
+            for version in try await versionNumbers(id) { try await body(id, version) }
+        }
+        try await blobs.forEachChild(of: ShareStore.recordsPrefix) { name in
+            guard name.hasSuffix(".srb"), let id = try? ShareID(String(name.dropLast(4))) else { return }
+            try await body(id, ShareStore.recordVersion)
+        }
+    }
+
+    /// The number of share versions and sealed records, by one streaming walk; `eachShare` runs for
+    /// each share id on the way, before its versions are listed. With `counting` false, only
+    /// `eachShare` runs and the result is 0.
+    private func countVersions(
+        counting: Bool = true, eachShare: (ShareID) async throws -> Void = { _ in }
+    ) async throws -> Int {
+        var total = 0
+        try await blobs.forEachChild(of: ShareStore.sharesPrefix) { name in
+            guard let id = try? ShareID(name) else { return }
+            try await eachShare(id)
+            if counting { total += try await versionNumbers(id).count }
+        }
+        guard counting else { return 0 }
+        try await blobs.forEachChild(of: ShareStore.recordsPrefix) { name in
+            if name.hasSuffix(".srb"), (try? ShareID(String(name.dropLast(4)))) != nil { total += 1 }
+        }
+        return total
     }
 
     private func rewrapAll(
-        target: UInt32, state: VaultState, resumed: Bool, dryRun: Bool, concurrency: Int,
+        target: UInt32, state: VaultState, resumed: Bool, dryRun: Bool, concurrency: Int, total: Int,
         progress: (@Sendable (RotationProgress) -> Void)?
     ) async throws -> RotationReport {
-        // Only ids and version numbers are held; each blob is read, rewrapped and written back in turn.
-        // Sealed records (version 0) are rewrapped like share versions.
-        var work: [(ShareID, UInt64)] = []
-        for id in try await shareIDs() {
-            for version in try await versionNumbers(id) { work.append((id, version)) }
-        }
-        for name in try await recordNames() { work.append((name, ShareStore.recordVersion)) }
-        let tally = Locked(Tally(progress: RotationProgress(done: 0, total: work.count, rewrapped: 0, alreadyCurrent: 0, failed: 0)))
+        // Nothing per share outlives its visit: the walk streams the share directories, each blob is
+        // read, rewrapped and written back in turn, and the report keeps counts plus the first
+        // ``Tally/keptProblems`` problems. Sealed records (version 0) are rewrapped like share versions.
+        let tally = Locked(Tally(progress: RotationProgress(done: 0, total: total, rewrapped: 0, alreadyCurrent: 0, failed: 0)))
         let record: @Sendable (Outcome) -> Void = { outcome in
             let event = tally.withLock { tally in
                 tally.add(outcome)
@@ -123,29 +158,30 @@ extension ShareStore {
             progress?(event)
         }
         if concurrency == 1 {
-            for (id, version) in work {
+            try await forEachVersion { id, version in
                 record(try await rewrapOne(id, version, target: target, state: state, dryRun: dryRun, tally: tally))
             }
         } else {
             try await withThrowingTaskGroup(of: Outcome.self) { group in
-                var next = 0
-                while next < work.count || !group.isEmpty {
-                    while next < work.count && next - tally.withLock({ $0.progress.done }) < concurrency {
-                        let (id, version) = work[next]
-                        next += 1
-                        group.addTask {
-                            try await self.rewrapOne(id, version, target: target, state: state, dryRun: dryRun, tally: tally)
-                        }
+                var running = 0
+                try await forEachVersion { id, version in
+                    if running == concurrency, let outcome = try await group.next() {
+                        record(outcome)
+                        running -= 1
                     }
-                    if let outcome = try await group.next() { record(outcome) }
+                    group.addTask {
+                        try await self.rewrapOne(id, version, target: target, state: state, dryRun: dryRun, tally: tally)
+                    }
+                    running += 1
                 }
+                while let outcome = try await group.next() { record(outcome) }
             }
         }
         let final = tally.withLock { $0 }
         return RotationReport(
             fromVersions: final.fromVersions.sorted(), targetVersion: target, resumed: resumed, dryRun: dryRun,
             rewrapped: final.progress.rewrapped, alreadyCurrent: final.progress.alreadyCurrent, failures: final.failures,
-            tornBlobs: final.torn)
+            failedCount: final.progress.failed, tornBlobs: final.torn, tornBlobCount: final.tornCount)
     }
 
     enum Outcome: Sendable {
@@ -158,24 +194,31 @@ extension ShareStore {
     }
 
     struct Tally: Sendable {
+        /// Failures and torn blobs kept with their text (each also counted): the report stays small
+        /// however many share versions fail.
+        static let keptProblems = 100
+
         var progress: RotationProgress
         var fromVersions = Set<UInt32>()
         var failures: [String] = []
         var torn: [String] = []
+        var tornCount = 0
         var replaced = 0
 
         mutating func add(_ outcome: Outcome) {
             progress.done += 1
             switch outcome {
             case .gone: break
-            case .torn(let problem): torn.append(problem)
+            case .torn(let problem):
+                tornCount += 1
+                if torn.count < Tally.keptProblems { torn.append(problem) }
             case .alreadyCurrent: progress.alreadyCurrent += 1
             case .rewrapped(let from):
                 progress.rewrapped += 1
                 fromVersions.insert(from)
             case .failed(let reason):
                 progress.failed += 1
-                failures.append(reason)
+                if failures.count < Tally.keptProblems { failures.append(reason) }
             }
         }
     }

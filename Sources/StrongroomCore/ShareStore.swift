@@ -476,20 +476,23 @@ public final class ShareStore: Sendable {
             }
             return envelope.sealed.kekVersion
         }
-        for id in try await shareIDs() {
-            let versions = try await versionNumbers(id)
-            if !versions.isEmpty { shares += 1 }
-            for version in versions {
-                guard let blob = try await blobs.read(ShareStore.blobKey(id, version)) else { continue }
-                versionsTotal += 1
-                if let kek = check(blob.bytes, id: id, version: version, what: "share '\(id)' version \(version)") {
-                    perKEK[kek, default: 0] += 1
-                }
+        // One streaming walk (shares in the store's order, one share's versions held at a time).
+        var lastShare: ShareID?
+        try await forEachVersion { id, version in
+            if version == ShareStore.recordVersion {
+                guard let blob = try await blobs.read(ShareStore.recordKey(id)) else { return }
+                _ = check(blob.bytes, id: id, version: version, what: "record '\(id)'")
+                return
             }
-        }
-        for name in try await recordNames() {
-            guard let blob = try await blobs.read(ShareStore.recordKey(name)) else { continue }
-            _ = check(blob.bytes, id: name, version: ShareStore.recordVersion, what: "record '\(name)'")
+            if id != lastShare {
+                shares += 1
+                lastShare = id
+            }
+            guard let blob = try await blobs.read(ShareStore.blobKey(id, version)) else { return }
+            versionsTotal += 1
+            if let kek = check(blob.bytes, id: id, version: version, what: "share '\(id)' version \(version)") {
+                perKEK[kek, default: 0] += 1
+            }
         }
         return VaultStatus(
             vaultID: vaultID, tier: tier, kekID: state.kekID, currentKEKVersion: state.currentKEKVersion,

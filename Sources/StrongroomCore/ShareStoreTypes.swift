@@ -29,7 +29,7 @@ public struct ShareVersionInfo: Sendable, Hashable {
 public struct RotationProgress: Sendable, Hashable {
     /// Share versions visited so far.
     public var done: Int
-    /// Share versions in the vault when the rotation started.
+    /// Share versions in the vault when the rotation started (counted before the first is visited).
     public var total: Int
     /// Of those visited, how many were rewrapped now.
     public var rewrapped: Int
@@ -53,12 +53,18 @@ public struct RotationReport: Sendable, Hashable {
     public var rewrapped: Int
     /// Share versions already under the target KEK.
     public var alreadyCurrent: Int
-    /// Share versions that could not be rewrapped, with the reason (empty when the rotation finished).
+    /// Share versions that could not be rewrapped, with the reason (empty when the rotation finished);
+    /// the first 100 of ``failedCount``.
     public var failures: [String]
+    /// How many share versions could not be rewrapped (``failures`` keeps the first 100 reasons).
+    public var failedCount = 0
     /// Blobs under a share version's or record's name that are not envelopes at all (torn or foreign
-    /// files: empty or without the magic), one line each naming the file. They hold nothing any KEK opens,
-    /// so they were left as they are and did not hold the rotation back; erase those versions.
+    /// files: empty or without the magic), one line each naming the file; the first 100 of
+    /// ``tornBlobCount``. They hold nothing any KEK opens, so they were left as they are and did not
+    /// hold the rotation back; erase those versions.
     public var tornBlobs: [String] = []
+    /// How many such blobs the rotation found (``tornBlobs`` names the first 100).
+    public var tornBlobCount = 0
     /// What crashes had left and this rotation finished: interrupted erases completed, temporary
     /// files of interrupted writes deleted (empty for a dry run).
     public var finishedInterrupted = InterruptedWork()

@@ -158,6 +158,15 @@ public struct DirectoryBlobStore: BlobStore {
         return try directory.names().filter { !$0.hasPrefix(".") }.sorted()
     }
 
+    /// Streams `readdir` over the directory (see ``OpenDirectory/forEachName(_:)``): constant memory
+    /// for a directory of any size, names in the file system's order.
+    public func forEachChild(of prefix: String, _ body: (String) async throws -> Void) async throws {
+        guard let directory = try openPrefix(prefix) else { return }
+        try await directory.forEachName { name in
+            if !name.hasPrefix(".") { try await body(name) }
+        }
+    }
+
     /// Destroys a blob so that a crash at any instant leaves it either whole under its name or gone
     /// from every listing, never damaged under its name:
     ///
@@ -306,7 +315,8 @@ public struct DirectoryBlobStore: BlobStore {
         let now = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9
         let minimumAge = Double(abandonedWriteAge.components.seconds)
         var removed = false
-        for name in try directory.names() {
+        // Only hidden names are collected: the shares directory may hold a million share names.
+        for name in try directory.names(where: { $0.hasPrefix(".") }) {
             if name.hasPrefix(DirectoryBlobStore.tombstonePrefix) {
                 do {
                     guard let status = try directory.status(name) else { continue }

@@ -204,6 +204,32 @@ final class OpenDirectory: Sendable {
 
     /// The names in this directory, without `.` and `..`.
     func names() throws(StrongroomError) -> [String] {
+        try names { _ in true }
+    }
+
+    /// The names in this directory (without `.` and `..`) that `include` accepts; only those are
+    /// held, so a large directory of which few names are wanted is read in constant memory.
+    func names(where include: (String) -> Bool) throws(StrongroomError) -> [String] {
+        let stream = try openStream()
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let name = try nextName(stream) {
+            if include(name) { names.append(name) }
+        }
+        return names
+    }
+
+    /// Calls `body` with each name in this directory (without `.` and `..`) in the order `readdir`
+    /// returns them, holding only `readdir`'s own buffer: a directory of any size is walked in
+    /// constant memory. A name present for the whole walk is passed exactly once (POSIX `readdir`).
+    func forEachName(_ body: (String) async throws -> Void) async throws {
+        let stream = try openStream()
+        defer { closedir(stream) }
+        while let name = try nextName(stream) { try await body(name) }
+    }
+
+    /// A `readdir` stream over this directory, from its start; the caller `closedir`s it.
+    private func openStream() throws(StrongroomError) -> OpaquePointer {
         // fdopendir takes over the descriptor it is given: give it a duplicate, rewound, since a
         // duplicate shares the directory's read position.
         let copy = fcntl(descriptor.rawValue, F_DUPFD_CLOEXEC, 0)
@@ -213,16 +239,23 @@ final class OpenDirectory: Sendable {
             _ = Glibc.close(copy)
             throw failure
         }
-        defer { closedir(stream) }
         rewinddir(stream)
-        var names: [String] = []
-        while let entry = readdir(stream) {
+        return stream
+    }
+
+    /// The next name `stream` returns, skipping `.` and `..`; nil at the end.
+    private func nextName(_ stream: OpaquePointer) throws(StrongroomError) -> String? {
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { throw POSIX.error("readdir", path) }
+                return nil
+            }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." { return name }
         }
-        return names
     }
 
     /// fsyncs the directory, making the names created, renamed or removed in it durable.

@@ -80,13 +80,26 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "--frost: signatures to time per configuration.")
     var frostCount: Int = 500
 
+    @Option(name: .long, help: ArgumentHelp("Measure rotation at scale instead (tier local): grow one vault to each of these share-version counts in turn (comma-separated, e.g. 10000,100000,1000000) and rotate it there, reporting time, rate and the rotation's peak RSS.", valueName: "counts"))
+    var rotationScale: String?
+
     @Flag(name: .long, help: "Print one JSON object per measurement instead of a table.")
     var json = false
+
+    var rotationScaleSizes: [Int] { (rotationScale ?? "").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     var concurrencies: [Int] { concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func validate() throws {
         guard !frost || (tier == "local" && frostCount > 0) else { throw ValidationError("--frost measures tier 1 (local) with a positive --frost-count") }
+        if let rotationScale {
+            let sizes = rotationScaleSizes
+            guard tier == "local", !frost, !sizes.isEmpty, sizes.count == rotationScale.split(separator: ",").count,
+                sizes.allSatisfy({ $0 > 0 && $0 <= 9_999_999 })
+            else {
+                throw ValidationError("--rotation-scale measures tier 1 (local) and takes share-version counts from 1 to 9999999, comma-separated (got '\(rotationScale)')")
+            }
+        }
         guard TierRegistry.standard.provider(named: tier) != nil else {
             throw ValidationError("--tier must be one of \(TierRegistry.standard.names.joined(separator: ", ")) (got '\(tier)')")
         }
@@ -120,6 +133,10 @@ struct BenchCommand: AsyncParsableCommand {
 
             if frost {
                 try await FrostBench(bench: self, base: base, logger: logger).run()
+                return
+            }
+            if rotationScale != nil {
+                try await RotationScaleBench(bench: self, base: base, sizes: rotationScaleSizes, logger: logger).run()
                 return
             }
             let ids = try (0..<max(count, rotateCount, 64)).map { try ShareID(String(format: "s-%06d", $0)) }
@@ -227,7 +244,7 @@ struct BenchCommand: AsyncParsableCommand {
     private let runPrefix = "strongroom-bench-\(UUID().uuidString.prefix(8).lowercased())/"
 
     /// Runs `body` for indices 0..<total on `tasks` concurrent tasks (task k takes k, k+tasks, ...).
-    private func spread(_ total: Int, over tasks: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+    func spread(_ total: Int, over tasks: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
         if tasks == 1 {
             for index in 0..<total { try await body(index) }
             return

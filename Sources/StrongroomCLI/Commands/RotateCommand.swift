@@ -25,12 +25,14 @@ struct RotateCommand: AsyncParsableCommand {
             let store = try await options.openStore(logger: options.makeLogger())
             let showProgress = Terminal.standardErrorIsTerminal
             let started = ContinuousClock.now
-            let report = try await store.rotateWrappingKey(dryRun: dryRun, concurrency: concurrency) { progress in
-                guard showProgress, progress.done % 64 == 0 || progress.done == progress.total else { return }
+            // Progress only on a terminal: counting the share versions for it costs a listing per share.
+            let show: @Sendable (RotationProgress) -> Void = { progress in
+                guard progress.done % 64 == 0 || progress.done == progress.total else { return }
                 FileHandle.standardError.write(Data(
                     "\rrewrapping: \(progress.done)/\(progress.total) (rewrapped \(progress.rewrapped), already current \(progress.alreadyCurrent), failed \(progress.failed))".utf8))
                 if progress.done == progress.total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
+            let report = try await store.rotateWrappingKey(dryRun: dryRun, concurrency: concurrency, progress: showProgress ? show : nil)
             let seconds = (ContinuousClock.now - started).seconds
             let from = report.fromVersions.map(String.init).joined(separator: ", ")
             if report.dryRun {
