@@ -66,7 +66,7 @@ import Testing
 
     /// Sizes no other test uses: one served from a shared slab slot (4096 bytes), one with an
     /// allocation of its own.
-    @Test(arguments: [(4093, 4096), (10_007, 10_007)])
+    @Test(.serialized, arguments: [(4093, 4096), (10_007, 10_007)])  // one process-wide observer: one case at a time
     func memoryIsZeroedWhenReleased(size: Int, allocation: Int) throws {
         let seen = Mutex<(count: Int, nonZero: Int)>((0, 0))
         SecretBytes.wipeObserver.withLock { observer in
