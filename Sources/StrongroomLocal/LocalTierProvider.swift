@@ -72,7 +72,8 @@ public struct LocalTierProvider: TierProvider {
         options: VaultCreationOptions, logger: Logger
     ) async throws -> BenchmarkVault {
         let path = "\(scratchDirectory)/\(name)"
-        let throwaway = StrongroomConfiguration.Local(path: path)
+        var throwaway = StrongroomConfiguration.Local(path: path)
+        throwaway.blockingThreads = settings.blockingThreads
         _ = try await LocalVault.initialise(throwaway, logger: logger)
         let store = try await LocalVault.open(throwaway, logger: logger)
         return BenchmarkVault(store: store) { LocalVault.removeDirectory(path) }
