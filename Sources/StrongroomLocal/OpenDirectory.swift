@@ -219,13 +219,27 @@ final class OpenDirectory: Sendable {
         return names
     }
 
-    /// Calls `body` with each name in this directory (without `.` and `..`) in the order `readdir`
-    /// returns them, holding only `readdir`'s own buffer: a directory of any size is walked in
-    /// constant memory. A name present for the whole walk is passed exactly once (POSIX `readdir`).
+    /// How many names ``forEachName(_:)`` reads ahead and orders by inode before visiting them.
+    static let walkBatch = 4096
+
+    /// Calls `body` with each name in this directory (without `.` and `..`), holding at most
+    /// ``walkBatch`` names: a directory of any size is walked in constant memory. A name present for
+    /// the whole walk is passed exactly once (POSIX `readdir`). Each batch is visited in inode order,
+    /// not `readdir`'s (hash) order: inodes made one after another sit together on disk, so a walk
+    /// that reads and rewrites what each name holds (rotation) touches the disk in order; ext4's hash
+    /// order halved tier 1 rotation's rate.
     func forEachName(_ body: (String) async throws -> Void) async throws {
         let stream = try openStream()
         defer { closedir(stream) }
-        while let name = try nextName(stream) { try await body(name) }
+        var batch: [(inode: UInt64, name: String)] = []
+        batch.reserveCapacity(OpenDirectory.walkBatch)
+        while true {
+            batch.removeAll(keepingCapacity: true)
+            while batch.count < OpenDirectory.walkBatch, let entry = try nextEntry(stream) { batch.append(entry) }
+            if batch.isEmpty { return }
+            batch.sort { $0.inode < $1.inode }
+            for entry in batch { try await body(entry.name) }
+        }
     }
 
     /// A `readdir` stream over this directory, from its start; the caller `closedir`s it.
@@ -245,6 +259,11 @@ final class OpenDirectory: Sendable {
 
     /// The next name `stream` returns, skipping `.` and `..`; nil at the end.
     private func nextName(_ stream: OpaquePointer) throws(StrongroomError) -> String? {
+        try nextEntry(stream)?.name
+    }
+
+    /// The next name `stream` returns with its inode number, skipping `.` and `..`; nil at the end.
+    private func nextEntry(_ stream: OpaquePointer) throws(StrongroomError) -> (inode: UInt64, name: String)? {
         while true {
             errno = 0
             guard let entry = readdir(stream) else {
@@ -254,7 +273,7 @@ final class OpenDirectory: Sendable {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name != "." && name != ".." { return name }
+            if name != "." && name != ".." { return (UInt64(entry.pointee.d_ino), name) }
         }
     }
 
