@@ -199,7 +199,7 @@ struct BenchCommand: AsyncParsableCommand {
             values[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
         }
         return try StrongroomConfiguration.load(
-            settings: values.compactMapValues { $0 }, source: "the bench options", registry: .standard)
+            settings: values, source: "the bench options", registry: .standard)
     }
 
     private func makeVault(

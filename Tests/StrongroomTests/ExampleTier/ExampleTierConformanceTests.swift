@@ -24,12 +24,7 @@ struct ExampleFixture: TierConformanceFixture {
     private var logger: Logger { Logger(label: "example") { _ in SwiftLogNoOpLogHandler() } }
 
     func open(faults: FaultInjection) async throws -> ShareStore {
-        let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: .seconds(30), faults: faults)
-        let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .example)
-        let key = try SecretFile.read(
-            settings.keyFile, what: "example key file", setting: "example.keyFile", unreadable: .configuration,
-            sizes: 32...32, trimmingNewlines: false)
-        return try provider.open(blobs: blobs, state: state, vaultID: vaultID, key: key, faults: faults, logger: logger)
+        try await provider.open(settings, lockTimeout: .seconds(30), faults: faults, logger: logger)
     }
 
     func blobStore() async throws -> any BlobStore { DirectoryBlobStore(root: settings.path) }

@@ -131,7 +131,12 @@ struct ExampleTierProvider: TierProvider {
     }
 
     func open(_ settings: ExampleSettings, lockTimeout: Duration, logger: Logger) async throws -> ShareStore {
-        let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: lockTimeout)
+        try await open(settings, lockTimeout: lockTimeout, faults: .none, logger: logger)
+    }
+
+    /// Opens the vault with fault injection (the conformance fixture's crash points).
+    func open(_ settings: ExampleSettings, lockTimeout: Duration, faults: FaultInjection, logger: Logger) async throws -> ShareStore {
+        let blobs = DirectoryBlobStore(root: settings.path, lockTimeout: lockTimeout, faults: faults)
         let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .example)
         guard FileManager.default.fileExists(atPath: settings.keyFile) else {
             throw StrongroomError(.exampleKeyFileMissing, "example key file \(settings.keyFile) is gone")
@@ -139,7 +144,7 @@ struct ExampleTierProvider: TierProvider {
         let key = try SecretFile.read(
             settings.keyFile, what: "example key file", setting: "example.keyFile", unreadable: .configuration,
             sizes: 32...32, trimmingNewlines: false)
-        return try open(blobs: blobs, state: state, vaultID: vaultID, key: key, faults: .none, logger: logger)
+        return try open(blobs: blobs, state: state, vaultID: vaultID, key: key, faults: faults, logger: logger)
     }
 
     /// The store over `blobs` with `key`, which must be the vault's (its check value).
