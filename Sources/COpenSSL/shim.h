@@ -65,4 +65,29 @@ static inline int sr_rand_bytes(void *out, int len) {
     return RAND_bytes((unsigned char *)out, len);
 }
 
+// X25519 (RFC 7748) on EVP_PKEY raw keys.
+static inline EVP_PKEY *sr_x25519_private(const void *key) {
+    return EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, (const unsigned char *)key, 32);
+}
+
+static inline EVP_PKEY *sr_x25519_public(const void *key) {
+    return EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, (const unsigned char *)key, 32);
+}
+
+static inline int sr_x25519_get_public(EVP_PKEY *pkey, void *out) {
+    size_t len = 32;
+    return EVP_PKEY_get_raw_public_key(pkey, (unsigned char *)out, &len) == 1 && len == 32;
+}
+
+// Derives the 32-byte shared secret; returns 1 on success.
+static inline int sr_x25519_derive(EVP_PKEY *priv, EVP_PKEY *peer, void *out) {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(priv, NULL);
+    if (ctx == NULL) return 0;
+    size_t len = 32;
+    int ok = EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, peer) == 1 &&
+             EVP_PKEY_derive(ctx, (unsigned char *)out, &len) == 1 && len == 32;
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
 #endif
