@@ -30,8 +30,15 @@ public enum AESGCM {
         _ plaintext: SecretBytes, key: SecretBytes, iv: [UInt8], aad: [UInt8]
     ) throws(CryptoError) -> Sealed {
         try checkSizes(key: key, iv: iv)
+        return try seal(plaintext, key: key, iv: iv, aad: aad, cipher: .aes256GCM)
+    }
+
+    /// AES-GCM sealing under a cipher of the key's size (HPKE's AES-128-GCM suite for its test vectors).
+    static func seal(
+        _ plaintext: SecretBytes, key: SecretBytes, iv: [UInt8], aad: [UInt8], cipher: OpenSSLCipher
+    ) throws(CryptoError) -> Sealed {
         let context = try CipherContext()
-        try initialise(context, key: key, iv: iv, encrypt: true)
+        try initialise(context, key: key, iv: iv, encrypt: true, cipher: cipher)
         try authenticate(context, aad: aad)
         var ciphertext = [UInt8](repeating: 0, count: plaintext.count)
         if plaintext.count > 0 {
@@ -63,11 +70,18 @@ public enum AESGCM {
         _ sealed: Sealed, key: SecretBytes, iv: [UInt8], aad: [UInt8]
     ) throws(CryptoError) -> SecretBytes {
         try checkSizes(key: key, iv: iv)
+        return try open(sealed, key: key, iv: iv, aad: aad, cipher: .aes256GCM)
+    }
+
+    /// AES-GCM opening under a cipher of the key's size (see ``seal(_:key:iv:aad:cipher:)``).
+    static func open(
+        _ sealed: Sealed, key: SecretBytes, iv: [UInt8], aad: [UInt8], cipher: OpenSSLCipher
+    ) throws(CryptoError) -> SecretBytes {
         guard sealed.tag.count == tagSize else {
             throw CryptoError(.authenticationFailed, "AES-GCM tag must be \(tagSize) bytes, got \(sealed.tag.count)")
         }
         let context = try CipherContext()
-        try initialise(context, key: key, iv: iv, encrypt: false)
+        try initialise(context, key: key, iv: iv, encrypt: false, cipher: cipher)
         try authenticate(context, aad: aad)
         return try SecretBytes(count: sealed.ciphertext.count, filling: { (output) throws(CryptoError) in
             if sealed.ciphertext.count > 0 {
@@ -105,10 +119,10 @@ public enum AESGCM {
     }
 
     private static func initialise(
-        _ context: CipherContext, key: SecretBytes, iv: [UInt8], encrypt: Bool
+        _ context: CipherContext, key: SecretBytes, iv: [UInt8], encrypt: Bool, cipher: OpenSSLCipher
     ) throws(CryptoError) {
         let mode: Int32 = encrypt ? 1 : 0
-        let cipher = try OpenSSLCipher.aes256GCM.handle()
+        let cipher = try cipher.handle()
         guard sr_cipher_init(context.handle, cipher, nil, nil, mode) == 1,
             sr_gcm_set_ivlen(context.handle, Int32(iv.count)) == 1
         else { throw CryptoError.openSSL(.libraryFailure, "AES-GCM context setup failed") }

@@ -25,6 +25,7 @@ final class OpenSSLCipher: @unchecked Sendable {
     }
 
     static let aes256GCM = OpenSSLCipher(name: "AES-256-GCM")
+    static let aes128GCM = OpenSSLCipher(name: "AES-128-GCM")
     static let aesWrap = [16: OpenSSLCipher(name: "AES-128-WRAP"), 24: OpenSSLCipher(name: "AES-192-WRAP"),
                           32: OpenSSLCipher(name: "AES-256-WRAP")]
     static let aesWrapPad = [16: OpenSSLCipher(name: "AES-128-WRAP-PAD"), 24: OpenSSLCipher(name: "AES-192-WRAP-PAD"),
