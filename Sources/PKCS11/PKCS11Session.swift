@@ -62,6 +62,27 @@ public struct PKCS11Session: @unchecked Sendable {
         return ObjectHandle(rawValue: UInt(key))
     }
 
+    /// `C_CreateObject` of a secret key whose `CKA_VALUE` is `value`: the template plus the value,
+    /// read straight from locked memory (never copied into the template buffer).
+    public func createSecretKey(_ template: [Attribute], value: SecretBytes) throws -> ObjectHandle {
+        var object: CK_OBJECT_HANDLE = 0
+        try withTemplate(template) { list, count in
+            let total = Int(count) + 1
+            let full = UnsafeMutablePointer<CK_ATTRIBUTE>.allocate(capacity: total)
+            defer { full.deallocate() }
+            if let list { full.initialize(from: list, count: Int(count)) }
+            try value.withUnsafeBytes { raw in
+                (full + Int(count)).initialize(
+                    to: CK_ATTRIBUTE(
+                        type: CK_ATTRIBUTE_TYPE(CKA_VALUE), pValue: UnsafeMutableRawPointer(mutating: raw.baseAddress),
+                        ulValueLen: CK_ULONG(raw.count)))
+                try check("C_CreateObject", functions.pointee.C_CreateObject!(handle, full, CK_ULONG(total), &object))
+            }
+        }
+        connection.noteSessionObject(template)
+        return ObjectHandle(rawValue: UInt(object))
+    }
+
     /// `C_SetAttributeValue`: changes attributes of an object (for example its label).
     public func setAttributes(_ template: [Attribute], of object: ObjectHandle) throws {
         try withTemplate(template) { list, count in

@@ -68,6 +68,29 @@ public final class KMSKeyring: Keyring {
         }
     }
 
+    /// Seals `share` under the store's `dataKey` and has KMS Encrypt that key under KEK version
+    /// `kekVersion`'s key, with the same encryption context GenerateDataKey uses (a vault with a
+    /// recovery key: the data key is made in process so that it can be sealed to the recovery key).
+    public func seal(_ share: SecretBytes, dataKey: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws
+        -> SealedShare
+    {
+        guard dataKey.count == AESGCM.keySize else {
+            throw StrongroomError(.invalidInput, "a data key is \(AESGCM.keySize) bytes, got \(dataKey.count)")
+        }
+        let keyID = try await keys.keyID(for: kekVersion)
+        let context = try context(associatedData)
+        let wrapped = try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in
+            try await kms.encrypt(keyID: keyID, plaintext: dataKey, context: context)
+        }
+        return try StrongroomError.mappingCrypto { () throws(CryptoError) in
+            let iv = try SecureRandom.bytes(count: AESGCM.ivSize)
+            let sealed = try AESGCM.seal(share, key: dataKey, iv: iv, aad: associatedData)
+            return SealedShare(
+                kekVersion: kekVersion, wrapMechanism: KMSKeyring.mechanismKMS, wrappedKey: wrapped, iv: iv,
+                ciphertext: sealed.ciphertext, tag: sealed.tag)
+        }
+    }
+
     public func open(_ sealed: SealedShare, associatedData: [UInt8]) async throws -> SecretBytes {
         guard sealed.wrapMechanism == KMSKeyring.mechanismKMS else {
             throw StrongroomError(

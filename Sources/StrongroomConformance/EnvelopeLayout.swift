@@ -1,4 +1,4 @@
-/// Where the fields of a v1 envelope lie in a blob, read as docs/format.md specifies it (the suite
+/// Where the fields of a v1 or v2 envelope lie in a blob, read as docs/format.md specifies it (the suite
 /// reads the format on its own, so it also checks that a tier writes what the specification says).
 /// Holds only public bytes: the header, the wrapped data key, the IV, the ciphertext and the tag.
 struct EnvelopeLayout: Sendable, Equatable {
@@ -16,6 +16,8 @@ struct EnvelopeLayout: Sendable, Equatable {
     let ciphertext: Range<Int>
     /// Field 22.
     let tag: Range<Int>
+    /// A v2 envelope's recovery section (kind, length and body), or nil.
+    private(set) var recoverySection: Range<Int>? = nil
 
     static let magic: [UInt8] = Array("SRSH".utf8)
 
@@ -32,15 +34,32 @@ struct EnvelopeLayout: Sendable, Equatable {
             return bytes[range].reduce(0) { $0 << 8 | UInt64($1) }
         }
         guard let magic = take(4), Array(bytes[magic]) == EnvelopeLayout.magic,
-            number(1) == 1, take(1) != nil, take(2) != nil, take(16) != nil,
+            let format = number(1), format == 1 || format == 2, take(1) != nil, take(2) != nil, take(16) != nil,
             let idLength = number(1), take(Int(idLength)) != nil
         else { return nil }
         let shareVersionOffset = offset
-        guard take(8) != nil, take(8) != nil, let metadataLength = number(2), take(Int(metadataLength)) != nil,
-            let kekIDLength = number(1), take(Int(kekIDLength)) != nil,
+        guard take(8) != nil, take(8) != nil, let metadataLength = number(2), take(Int(metadataLength)) != nil
+        else { return nil }
+        // v2: a list of key sections, the tier's (kind 1) first, then at most a recovery section.
+        var sections: UInt64 = 1
+        var tierSectionEnd: Int?
+        if format == 2 {
+            guard let count = number(1), count == 1 || count == 2, number(1) == 1, let length = number(2) else { return nil }
+            sections = count
+            tierSectionEnd = offset + Int(length)
+        }
+        guard let kekIDLength = number(1), take(Int(kekIDLength)) != nil,
             let kekVersion = number(4), take(4) != nil,
-            let wrappedLength = number(2), let wrappedKey = take(Int(wrappedLength)),
-            let ivLength = number(1), let iv = take(Int(ivLength)),
+            let wrappedLength = number(2), let wrappedKey = take(Int(wrappedLength))
+        else { return nil }
+        if let tierSectionEnd {
+            guard offset == tierSectionEnd else { return nil }
+            if sections == 2 {
+                guard number(1) == 2, let length = number(2), let section = take(Int(length)) else { return nil }
+                recoverySection = (section.lowerBound - 3)..<section.upperBound
+            }
+        }
+        guard let ivLength = number(1), let iv = take(Int(ivLength)),
             let ciphertextLength = number(4), let ciphertext = take(Int(ciphertextLength)),
             let tag = take(16), offset == bytes.count
         else { return nil }

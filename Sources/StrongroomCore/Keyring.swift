@@ -59,6 +59,14 @@ public protocol Keyring: Sendable {
     var kekID: String { get }
     /// Seals `share` under a fresh data key wrapped by KEK version `kekVersion`.
     func seal(_ share: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws -> SealedShare
+    /// Seals `share` under `dataKey` — a fresh 32-byte AES-256 key the store generated (so that it
+    /// can also seal it to the vault's recovery key) — and wraps that data key under KEK version
+    /// `kekVersion`. The result opens with ``open(_:associatedData:)`` like any other.
+    ///
+    /// A tier that cannot take a data key from outside keeps the default, which throws
+    /// ``StrongroomError/Code/recoveryUnsupported``: such a vault cannot be given a recovery key.
+    func seal(_ share: SecretBytes, dataKey: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws
+        -> SealedShare
     /// Unwraps the data key and opens the share.
     func open(_ sealed: SealedShare, associatedData: [UInt8]) async throws -> SecretBytes
     /// Re-wraps the data key under KEK version `target`, leaving the ciphertext as it is, and verifies
@@ -76,4 +84,17 @@ public protocol Keyring: Sendable {
 extension Keyring {
     /// Nothing to check: the tier's KEK versions cannot be half made.
     public func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws {}
+}
+
+extension Keyring {
+    /// The default for tiers that make their data keys themselves: refuses, so that such a vault
+    /// cannot be given a recovery key (``ShareStore/enrolRecoveryKey(_:dryRun:concurrency:progress:)``
+    /// checks this before it changes anything).
+    public func seal(_ share: SecretBytes, dataKey: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws
+        -> SealedShare
+    {
+        throw StrongroomError(
+            .recoveryUnsupported,
+            "the \(tier) tier's keyring cannot seal a share under a data key Strongroom made, so this vault cannot take a recovery key")
+    }
 }

@@ -51,7 +51,11 @@ extension ShareStore {
                 }
                 if spans { break }
                 state = try await freshState()
-                if state.currentKEKVersion == envelope.sealed.kekVersion { break }
+                if state.currentKEKVersion == envelope.sealed.kekVersion,
+                    try ShareStore.sealsToCurrentRecoveryKey(envelope.recovery?.fingerprint, state)
+                {
+                    break
+                }
                 revision = try await blobs.read(key)?.revision
             }
             let clearText = ShareStore.unauthenticatedRecordKey(name)
@@ -61,13 +65,7 @@ extension ShareStore {
 
     private func sealRecord(_ name: ShareID, _ plain: SecretBytes, state: VaultState) async throws -> Envelope {
         let created = UInt64(Date().timeIntervalSince1970)
-        let aad = Envelope.associatedData(
-            tierCode: tier.code, vaultID: vaultID, shareID: name, shareVersion: ShareStore.recordVersion, createdAt: created,
-            metadata: [])
-        let sealed = try await keyring.seal(plain, associatedData: aad, kekVersion: state.currentKEKVersion)
-        return Envelope(
-            tierCode: tier.code, vaultID: vaultID, shareID: name, shareVersion: ShareStore.recordVersion, createdAt: created,
-            metadata: [], kekID: keyring.kekID, sealed: sealed)
+        return try await sealEnvelope(name, ShareStore.recordVersion, plain, [], created, state).1
     }
 
     /// Reads and authenticates a record, or returns nil when there is none. A record that does not

@@ -126,7 +126,7 @@ extension ShareStore {
     /// The number of share versions and sealed records, by one streaming walk; `eachShare` runs for
     /// each share id on the way, before its versions are listed. With `counting` false, only
     /// `eachShare` runs and the result is 0.
-    private func countVersions(
+    func countVersions(
         counting: Bool = true, eachShare: (ShareID) async throws -> Void = { _ in }
     ) async throws -> Int {
         var total = 0

@@ -113,7 +113,9 @@ public final class ShareStore: Sendable {
                 }
                 if try await blobs.create(ShareStore.blobKey(id, version), envelope.serialized()) {
                     if !spans {
-                        try await confirmCurrentKEK(id, version, secret: secret, sealedUnder: sealed.kekVersion)
+                        try await confirmCurrentKEK(
+                            id, version, secret: secret, sealedUnder: sealed.kekVersion,
+                            recovery: envelope.recovery?.fingerprint)
                     }
                     logger.debug(
                         "stored share",
@@ -125,15 +127,43 @@ public final class ShareStore: Sendable {
         }
     }
 
-    private func sealEnvelope(
+    /// Seals one share version (or record, version 0) under the current KEK. With a recovery key for
+    /// new blobs (``VaultState/recoveryKeyForNewBlobs()``), the store makes the data key, seals it to
+    /// the recovery key and has the keyring seal the share under it: a v2 envelope. Otherwise v1.
+    func sealEnvelope(
         _ id: ShareID, _ version: UInt64, _ secret: SecretBytes, _ metadata: [UInt8], _ created: UInt64, _ state: VaultState
     ) async throws -> (SealedShare, Envelope) {
-        let aad = Envelope.associatedData(
-            tierCode: tier.code, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created, metadata: metadata)
-        let sealed = try await keyring.seal(secret, associatedData: aad, kekVersion: state.currentKEKVersion)
+        try await sealEnvelope(id, version, secret, metadata, created, state, recoveryKey: try state.recoveryKeyForNewBlobs())
+    }
+
+    /// ``sealEnvelope(_:_:_:_:_:_:)`` with the recovery key given (enrolment seals to the key it enrols).
+    func sealEnvelope(
+        _ id: ShareID, _ version: UInt64, _ secret: SecretBytes, _ metadata: [UInt8], _ created: UInt64, _ state: VaultState,
+        recoveryKey: RecoveryPublicKey?
+    ) async throws -> (SealedShare, Envelope) {
+        guard let recoveryKey else {
+            let aad = Envelope.associatedData(
+                tierCode: tier.code, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created,
+                metadata: metadata)
+            let sealed = try await keyring.seal(secret, associatedData: aad, kekVersion: state.currentKEKVersion)
+            let envelope = Envelope(
+                tierCode: tier.code, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created,
+                metadata: metadata, kekID: keyring.kekID, sealed: sealed)
+            return (sealed, envelope)
+        }
+        let dataKey = try StrongroomError.mappingCrypto { () throws(CryptoError) in
+            try SecureRandom.secretBytes(count: AESGCM.keySize)
+        }
+        let header = Envelope.header(
+            formatVersion: Envelope.formatVersion2, tierCode: tier.code, vaultID: vaultID, shareID: id,
+            shareVersion: version, createdAt: created, metadata: metadata)
+        let section = try RecoverySection.seal(
+            dataKey, to: recoveryKey, vaultID: vaultID, shareID: id, shareVersion: version, header: header)
+        let sealed = try await keyring.seal(
+            secret, dataKey: dataKey, associatedData: header + section.serialized(), kekVersion: state.currentKEKVersion)
         let envelope = Envelope(
             tierCode: tier.code, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: created,
-            metadata: metadata, kekID: keyring.kekID, sealed: sealed)
+            metadata: metadata, kekID: keyring.kekID, sealed: sealed, recovery: section)
         return (sealed, envelope)
     }
 
@@ -142,18 +172,25 @@ public final class ShareStore: Sendable {
     /// may have been written after the rotation listed the shares. Seal it again under the current
     /// KEK (replacing it only if it is still ours); a rotation that started after the state read
     /// below lists the shares after our write, so it rewraps the blob itself.
+    ///
+    /// The same goes for a recovery key enrolment that began since the state was read: the new blob
+    /// must carry a section for the key new blobs are sealed to.
     private func confirmCurrentKEK(
-        _ id: ShareID, _ version: UInt64, secret: SecretBytes, sealedUnder kek: UInt32
+        _ id: ShareID, _ version: UInt64, secret: SecretBytes, sealedUnder kek: UInt32, recovery: [UInt8]?
     ) async throws {
         let key = ShareStore.blobKey(id, version)
         // The common case costs one read: no rotation began, the blob is under the current KEK.
         var state = try await freshState()
-        if state.currentKEKVersion == kek { return }
+        if state.currentKEKVersion == kek, try ShareStore.sealsToCurrentRecoveryKey(recovery, state) { return }
         for round in 0..<5 {
             if round > 0 { state = try await freshState() }
             guard let blob = try await blobs.read(key) else { return }  // erased meanwhile
             let current = try checkedEnvelope(blob.bytes, id: id, version: version)
-            if current.sealed.kekVersion == state.currentKEKVersion { return }
+            if current.sealed.kekVersion == state.currentKEKVersion,
+                try ShareStore.sealsToCurrentRecoveryKey(current.recovery?.fingerprint, state)
+            {
+                return
+            }
             logger.info(
                 "a rotation began while storing; sealing the new share version under the new KEK",
                 metadata: ["share.id": "\(id)", "share.version": "\(version)", "kek.version": "\(state.currentKEKVersion)"])
@@ -162,6 +199,12 @@ public final class ShareStore: Sendable {
         }
         throw StrongroomError(
             .io, "share '\(id)' version \(version) was stored, but kept changing while it was moved to the new KEK; run rotate again")
+    }
+
+    /// Whether a blob whose recovery section names `fingerprint` (nil: none) is what `state` has new
+    /// blobs sealed to.
+    static func sealsToCurrentRecoveryKey(_ fingerprint: [UInt8]?, _ state: VaultState) throws(StrongroomError) -> Bool {
+        fingerprint == (try state.recoveryKeyForNewBlobs())?.fingerprint
     }
 
     func cachedOrFreshState() async throws -> VaultState {
@@ -318,10 +361,9 @@ public final class ShareStore: Sendable {
     func open(_ bytes: [UInt8], id: ShareID, version: UInt64, state: VaultState) async throws -> SecretBytes {
         let envelope = try checkedEnvelope(bytes, id: id, version: version)
         try ShareStore.checkKEKVersion(envelope, state: state)
-        let aad = Envelope.associatedData(
-            tierCode: tier.code, vaultID: vaultID, shareID: id, shareVersion: version, createdAt: envelope.createdAt,
-            metadata: envelope.metadata)
-        return try await keyring.open(envelope.sealed, associatedData: aad)
+        // The header was checked to name this vault, tier, share and version; in v2 the recovery
+        // section follows it in the associated data, so it cannot be stripped or swapped.
+        return try await keyring.open(envelope.sealed, associatedData: envelope.associatedData)
     }
 
     /// Parses a blob and checks that its header names this vault, tier, share id and version.
@@ -458,10 +500,13 @@ public final class ShareStore: Sendable {
         var versionsTotal = 0
         var unreadable = 0
         var problems: [String] = []
+        let recoveryFingerprint = try state.recoveryKeyForNewBlobs()?.fingerprint
+        var withoutRecovery = 0
         func check(_ bytes: [UInt8], id: ShareID, version: UInt64, what: String) -> UInt32? {
             let envelope: Envelope
             do {
                 envelope = try checkedEnvelope(bytes, id: id, version: version)
+                if let recoveryFingerprint, envelope.recovery?.fingerprint != recoveryFingerprint { withoutRecovery += 1 }
             } catch {
                 unreadable += 1
                 let reason = Envelope.tornReason(bytes).map { "not a Strongroom envelope (\($0)): a torn or foreign file" }
@@ -498,7 +543,8 @@ public final class ShareStore: Sendable {
             vaultID: vaultID, tier: tier, kekID: state.kekID, currentKEKVersion: state.currentKEKVersion,
             oldestActiveKEKVersion: state.oldestActiveKEKVersion, pendingRotationTarget: state.rotation?.target,
             shareCount: shares, versionCount: versionsTotal, versionsPerKEKVersion: perKEK,
-            unreadableBlobs: unreadable, problems: problems)
+            unreadableBlobs: unreadable, problems: problems, recoveryFingerprint: state.recovery?.fingerprint,
+            pendingRecoveryFingerprint: state.pendingRecovery?.fingerprint, versionsWithoutRecovery: withoutRecovery)
     }
 
     // MARK: Helpers

@@ -96,6 +96,13 @@ public struct VaultStatus: Sendable, Hashable {
     /// an unreadable header, one naming another share, vault or tier, or a KEK version outside the
     /// active range. Empty for a healthy vault.
     public var problems: [String] = []
+    /// The enrolled recovery key's fingerprint (64 hex digits), or nil when the vault has none.
+    public var recoveryFingerprint: String? = nil
+    /// The fingerprint of a recovery key whose enrolment began and has not finished, or nil.
+    public var pendingRecoveryFingerprint: String? = nil
+    /// Share versions and records whose blob has no recovery section for the key new blobs are
+    /// sealed to (the pending one, else the enrolled one); 0 when the vault has no recovery key.
+    public var versionsWithoutRecovery: Int = 0
 }
 
 /// Points where tests make a rotation stop as if the process had crashed (the conformance suite,
@@ -111,6 +118,14 @@ public enum FaultPoint: Sendable, Hashable {
     case rotationAfterReplace(index: Int)
     /// Every share is rewrapped; old KEKs not yet retired and the journal not yet cleared.
     case rotationBeforeFinish
+    /// A recovery key enrolment's journal was written; no blob re-sealed yet.
+    case recoveryJournalWritten
+    /// Blob number `index` (0-based) of an enrolment was re-sealed in memory but not yet written back.
+    case recoveryBeforeReplace(index: Int)
+    /// Blob number `index` of an enrolment was written back.
+    case recoveryAfterReplace(index: Int)
+    /// Every blob carries the new recovery section; the journal is not yet cleared.
+    case recoveryBeforeFinish
     /// A load has read its blob and not yet opened it (loads take no lock).
     case loadBlobRead
     /// A destroy has removed the blob's key (a directory store: renamed it to a tombstone; S3: put a

@@ -1,4 +1,5 @@
 import Foundation
+import SecureCrypto
 
 /// The vault's non-secret state, kept as `vault.json` in its blob store (docs/format.md). A tier
 /// writes it when it creates a vault; ``ShareStore`` keeps it from then on.
@@ -9,6 +10,34 @@ public struct VaultState: Codable, Sendable, Equatable {
         public var target: UInt32
         /// When it began, in seconds since 1970.
         public var startedAt: UInt64
+    }
+
+    /// A recovery public key (docs/format.md, "Recovery key"): what it is and since when.
+    public struct Recovery: Codable, Sendable, Equatable {
+        /// The X25519 public key, 64 hex digits.
+        public var publicKey: String
+        /// SHA-256 of the key bytes, 64 hex digits.
+        public var fingerprint: String
+        /// When it was enrolled (for a pending enrolment: when the enrolment began), in seconds since 1970.
+        public var enrolledAt: UInt64
+
+        /// The entry for `key`, enrolled at `time`.
+        public init(_ key: RecoveryPublicKey, at time: UInt64) {
+            self.publicKey = Hex.encode(key.bytes)
+            self.fingerprint = Hex.encode(key.fingerprint)
+            self.enrolledAt = time
+        }
+
+        /// The key, checked against its fingerprint.
+        public func key() throws(StrongroomError) -> RecoveryPublicKey {
+            guard let bytes = Hex.decode(publicKey), let key = try? RecoveryPublicKey(bytes: bytes),
+                Hex.encode(key.fingerprint) == fingerprint.lowercased()
+            else {
+                throw StrongroomError(
+                    .integrityCheckFailed, "the vault state's recovery key does not match its fingerprint \(fingerprint)")
+            }
+            return key
+        }
     }
 
     /// The state file's format version.
@@ -30,6 +59,18 @@ public struct VaultState: Codable, Sendable, Equatable {
     public var seedCheck: String?
     /// When the vault was created, in seconds since 1970.
     public var createdAt: UInt64
+    /// The recovery key every share version is sealed to, once an enrolment finished (absent in
+    /// vaults without one and in state files written before recovery keys existed).
+    public var recovery: Recovery?
+    /// The journal of an enrolment that has begun and not finished (resumable after a crash): new
+    /// share versions are already sealed to this key; ``recovery`` names the key until it finishes.
+    public var pendingRecovery: Recovery?
+
+    /// The recovery key new share versions are sealed to: a pending enrolment's, else the enrolled one.
+    public func recoveryKeyForNewBlobs() throws(StrongroomError) -> RecoveryPublicKey? {
+        guard let entry = pendingRecovery ?? recovery else { return nil }
+        return try entry.key()
+    }
 
     /// The state of a new vault: KEK version 1 current and the only one active.
     public init(vaultID: VaultID, tier: Tier, kekID: String, seedCheck: String? = nil, createdAt: UInt64) {

@@ -54,6 +54,14 @@ public final class HSMKeyring: Keyring {
         ]
     }
 
+    /// A data key the store made, imported by `C_CreateObject` (the value is added by the session).
+    static func importedDataKeyTemplate(private: Bool = true) -> [Attribute] {
+        [
+            .objectClass(.secretKey), .keyType(.aes), .token(false), .private(`private`), .sensitive(true),
+            .extractable(true), .encrypt(true), .decrypt(false),
+        ]
+    }
+
     /// A data key unwrapped to be used (decrypt only) or to be wrapped again (extractable).
     static func unwrappedTemplate(extractable: Bool, private: Bool = true) -> [Attribute] {
         [
@@ -72,6 +80,29 @@ public final class HSMKeyring: Keyring {
             defer { try? session.destroy(dataKey) }
             let sealed = try session.encryptGCM(key: dataKey, iv: iv, aad: associatedData, plaintext: share)
             let wrapped = try session.wrap(dataKey, with: kek, mechanism: HSMKeyring.wrapMechanism)
+            return SealedShare(
+                kekVersion: kekVersion, wrapMechanism: UInt32(HSMKeyring.wrapMechanism.rawValue), wrappedKey: wrapped,
+                iv: iv, ciphertext: sealed.ciphertext, tag: sealed.tag)
+        }
+    }
+
+    /// Seals `share` under the store's `dataKey` (a vault with a recovery key: the data key is made on
+    /// the host so that it can also be sealed to the recovery key). The key enters the HSM as a
+    /// session object (`C_CreateObject`: sensitive, extractable so the KEK can wrap it), seals the
+    /// share by `C_Encrypt` and is wrapped under the KEK like a generated one, then destroyed.
+    public func seal(_ share: SecretBytes, dataKey: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws
+        -> SealedShare
+    {
+        guard dataKey.count == 32 else {
+            throw StrongroomError(.invalidInput, "a data key is 32 bytes, got \(dataKey.count)")
+        }
+        let iv = try SecureRandom.bytes(count: HSMKeyring.ivSize)
+        return try await run("seal", integrityPath: false) { session in
+            let kek = try kekHandle(session, kekVersion)
+            let key = try session.createSecretKey(HSMKeyring.importedDataKeyTemplate(private: privateObjects), value: dataKey)
+            defer { try? session.destroy(key) }
+            let sealed = try session.encryptGCM(key: key, iv: iv, aad: associatedData, plaintext: share)
+            let wrapped = try session.wrap(key, with: kek, mechanism: HSMKeyring.wrapMechanism)
             return SealedShare(
                 kekVersion: kekVersion, wrapMechanism: UInt32(HSMKeyring.wrapMechanism.rawValue), wrappedKey: wrapped,
                 iv: iv, ciphertext: sealed.ciphertext, tag: sealed.tag)

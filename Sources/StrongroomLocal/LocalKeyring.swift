@@ -67,6 +67,25 @@ public final class LocalKeyring: Keyring {
         }
     }
 
+    /// Seals `share` under the store's `dataKey` and wraps that key with AES key wrap under KEK
+    /// version `kekVersion` (a vault with a recovery key).
+    public func seal(_ share: SecretBytes, dataKey: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws
+        -> SealedShare
+    {
+        guard dataKey.count == AESGCM.keySize else {
+            throw StrongroomError(.invalidInput, "a data key is \(AESGCM.keySize) bytes, got \(dataKey.count)")
+        }
+        let kek = try kek(version: kekVersion)
+        return try StrongroomError.mappingCrypto { () throws(CryptoError) in
+            let iv = try SecureRandom.bytes(count: AESGCM.ivSize)
+            let sealed = try AESGCM.seal(share, key: dataKey, iv: iv, aad: associatedData)
+            let wrapped = try AESKeyWrap.wrap(dataKey, kek: kek)
+            return SealedShare(
+                kekVersion: kekVersion, wrapMechanism: AESKeyWrap.mechanismRFC3394, wrappedKey: wrapped, iv: iv,
+                ciphertext: sealed.ciphertext, tag: sealed.tag)
+        }
+    }
+
     public func open(_ sealed: SealedShare, associatedData: [UInt8]) async throws -> SecretBytes {
         let dataKey = try unwrapDataKey(sealed)
         return try sealed.openCiphertext(dataKey: dataKey, associatedData: associatedData)

@@ -13,9 +13,18 @@ struct InitCommand: AsyncParsableCommand {
         help: "Tier 3: create the vault even if the token fails the KEK protection checks of `strongroom hsm check` (a test module such as NSS softokn). Never for real keys.")
     var acceptWeakToken = false
 
+    @Option(
+        name: .customLong("recovery-key"),
+        help: ArgumentHelp(
+            "A recovery public key file (recovery.pub): every share version will also be sealed to it.",
+            valueName: "file"))
+    var recoveryKey: String?
+
     func run() async throws {
         try await Terminal.run {
             let logger = options.makeLogger()
+            // Read before anything is created: a bad key file leaves no vault behind.
+            let recovery = try recoveryKey.map(RecoveryKeyFile.read)
             let configuration = try await options.loadConfiguration()
             let created = try await configuration.provider.initialise(
                 configuration: configuration,
@@ -23,6 +32,12 @@ struct InitCommand: AsyncParsableCommand {
                 logger: logger)
             print("created vault \(created.vaultID.hex)")
             for line in created.details { print("  \(line)") }
+            if let recovery {
+                // The vault is empty: the enrolment is journalled and finished at once.
+                let store = try await ShareStore.open(configuration: configuration, logger: logger)
+                _ = try await store.enrolRecoveryKey(recovery)
+                print("  recovery key: \(recovery.fingerprintText)")
+            }
             print(created.advice)
         }
     }

@@ -83,10 +83,21 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
+    @Flag(name: .long, help: "Print the status as one JSON object.")
+    var json = false
+
     func run() async throws {
         try await Terminal.run {
             let store = try await options.openStore(logger: options.makeLogger())
             let status = try await store.status()
+            if json {
+                try printJSON(status)
+                guard status.problems.isEmpty else {
+                    throw StrongroomError(
+                        .integrityCheckFailed, "\(status.problems.count) blob(s) in vault \(status.vaultID) cannot be used")
+                }
+                return
+            }
             print("vault:            \(status.vaultID) (tier \(status.tier))")
             print("current KEK:      version \(status.currentKEKVersion)")
             print("oldest active:    version \(status.oldestActiveKEKVersion)")
@@ -94,6 +105,14 @@ struct StatusCommand: AsyncParsableCommand {
                 print("rotation:         PENDING to version \(pending); run `strongroom rotate` to finish it")
             } else {
                 print("rotation:         none pending")
+            }
+            if let pending = status.pendingRecoveryFingerprint {
+                print("recovery key:     \(status.recoveryFingerprint ?? "none") (enrolment of \(pending) PENDING; run `strongroom recovery enrol` to finish it)")
+            } else {
+                print("recovery key:     \(status.recoveryFingerprint ?? "none")")
+            }
+            if status.recoveryFingerprint != nil || status.pendingRecoveryFingerprint != nil {
+                print("without recovery: \(status.versionsWithoutRecovery) share version(s) and record(s)")
             }
             print("shares:           \(status.shareCount) (\(status.versionCount) versions)")
             for (kek, count) in status.versionsPerKEKVersion.sorted(by: { $0.key < $1.key }) {
@@ -108,5 +127,25 @@ struct StatusCommand: AsyncParsableCommand {
             }
             print("problems:         none")
         }
+    }
+}
+
+extension StatusCommand {
+    /// `status --json`: the same facts as the text, for scripts.
+    func printJSON(_ status: VaultStatus) throws {
+        var object: [String: Any] = [
+            "vaultID": status.vaultID.hex, "tier": status.tier.name, "kekID": status.kekID,
+            "currentKEKVersion": status.currentKEKVersion, "oldestActiveKEKVersion": status.oldestActiveKEKVersion,
+            "shareCount": status.shareCount, "versionCount": status.versionCount,
+            "versionsPerKEKVersion": Dictionary(
+                uniqueKeysWithValues: status.versionsPerKEKVersion.map { (String($0.key), $0.value) }),
+            "unreadableBlobs": status.unreadableBlobs, "problems": status.problems,
+            "recoveryKeyFingerprint": status.recoveryFingerprint ?? NSNull(),
+            "pendingRecoveryKeyFingerprint": status.pendingRecoveryFingerprint ?? NSNull(),
+            "versionsWithoutRecovery": status.versionsWithoutRecovery,
+        ]
+        object["pendingRotationTarget"] = status.pendingRotationTarget ?? NSNull()
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+        print(String(decoding: data, as: UTF8.self))
     }
 }

@@ -57,7 +57,13 @@ final class ExampleKeyring: Keyring {
     }
 
     func seal(_ share: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws -> SealedShare {
-        let dataKey = try SecureRandom.secretBytes(count: 32)
+        try await seal(share, dataKey: try SecureRandom.secretBytes(count: 32), associatedData: associatedData, kekVersion: kekVersion)
+    }
+
+    /// A data key the store made (a vault with a recovery key): wrapped like one made here.
+    func seal(_ share: SecretBytes, dataKey: SecretBytes, associatedData: [UInt8], kekVersion: UInt32) async throws
+        -> SealedShare
+    {
         let iv = try SecureRandom.bytes(count: 12)
         let sealed = try AESGCM.seal(share, key: dataKey, iv: iv, aad: associatedData)
         return SealedShare(
