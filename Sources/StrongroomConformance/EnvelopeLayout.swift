@@ -18,6 +18,8 @@ struct EnvelopeLayout: Sendable, Equatable {
     let tag: Range<Int>
     /// A v2 envelope's recovery section (kind, length and body), or nil.
     private(set) var recoverySection: Range<Int>? = nil
+    /// Where a v2 envelope's section count lies, or nil for v1.
+    private(set) var sectionCountOffset: Int? = nil
 
     static let magic: [UInt8] = Array("SRSH".utf8)
 
@@ -44,6 +46,7 @@ struct EnvelopeLayout: Sendable, Equatable {
         var sections: UInt64 = 1
         var tierSectionEnd: Int?
         if format == 2 {
+            sectionCountOffset = offset
             guard let count = number(1), count == 1 || count == 2, number(1) == 1, let length = number(2) else { return nil }
             sections = count
             tierSectionEnd = offset + Int(length)

@@ -142,12 +142,12 @@ extension Probe {
     /// ``TierConformance/Check/everyBitFlip``. The bits are shared out among a few tasks, each
     /// flipping bits of its own share's blob (all blobs have the same shape), so a tier behind a
     /// network is not bound by one request at a time.
-    func everyBitFlip() async throws(ConformanceFailure) {
+    func everyBitFlip(prefix: String = "flip-me-") async throws(ConformanceFailure) {
         let workers = 6
         let value = "a 32-byte threshold key share!!"
         var originals: [[UInt8]] = []
         for worker in 0..<workers {
-            let share = try id("flip-me-\(worker)")
+            let share = try id("\(prefix)\(worker)")
             _ = try await step("store \(share)") {
                 try await store.store(share, try secret(value), metadata: ["k": "v"])
             }
@@ -157,8 +157,8 @@ extension Probe {
         try expect(
             originals.allSatisfy { $0.count == length }, "blob sizes", expected: "blobs of one size",
             actual: "\(originals.map(\.count))")
-        _ = try envelope(originals[0], "flip-me-0")
-        let shares = try (0..<workers).map { worker throws(ConformanceFailure) in try id("flip-me-\(worker)") }
+        _ = try envelope(originals[0], "\(prefix)0")
+        let shares = try (0..<workers).map { worker throws(ConformanceFailure) in try id("\(prefix)\(worker)") }
         let reader = self.store
         let writer = self.blobs
         let snapshot = originals

@@ -53,6 +53,10 @@ public struct TierConformance: Sendable {
         /// A rotation that crashes at the point: every share still loads from a new instance, the
         /// rotation is pending, new shares go under the new KEK, and the next rotation finishes it.
         case crashDuringRotation(at: FaultPoint)
+        /// With a recovery key enrolled, shares are written as v2 envelopes with a recovery section
+        /// for the key; every single-bit flip of one is an integrity error; the recovery section
+        /// stripped, or swapped with another blob's, is refused; rotation keeps the section.
+        case recoveryKey
 
         /// The rotation points the suite crashes at, with ten share versions in the vault: the journal
         /// written; before and after the first, a middle and the last version is written back; before
@@ -71,7 +75,7 @@ public struct TierConformance: Sendable {
                 .lifecycle, .clearErrors, .blobStoreContract, .copiesAndSwaps, .everyBitFlip, .wrongKey,
                 .concurrency, .rotation, .dryRun, .blobRestoredFromBeforeRotation,
                 .corruptedWrappedKeyDuringRotation, .corruptedCiphertextDuringRotation,
-            ] + rotationCrashPoints.map { .crashDuringRotation(at: $0) }
+            ] + rotationCrashPoints.map { .crashDuringRotation(at: $0) } + [.recoveryKey]
 
         /// The check's name, as tests and failures show it.
         public var description: String {
@@ -89,6 +93,7 @@ public struct TierConformance: Sendable {
             case .corruptedWrappedKeyDuringRotation: "corruptedWrappedKeyDuringRotation"
             case .corruptedCiphertextDuringRotation: "corruptedCiphertextDuringRotation"
             case .crashDuringRotation(let point): "crashDuringRotation(\(point))"
+            case .recoveryKey: "recoveryKey"
             }
         }
     }
@@ -141,6 +146,7 @@ extension TierConformance.Check {
         case .corruptedWrappedKeyDuringRotation: try await probe.corruptedDuringRotation(ciphertext: false)
         case .corruptedCiphertextDuringRotation: try await probe.corruptedDuringRotation(ciphertext: true)
         case .crashDuringRotation(let point): try await probe.crashDuringRotation(at: point)
+        case .recoveryKey: try await probe.recoveryKey()
         }
     }
 }
