@@ -264,7 +264,8 @@ struct RecoveryPair {
         var count = 0
         try await reader.forEachVersion { version in
             let n = version.id.rawValue.dropFirst(2)
-            #expect(text(try await reader.open(version.id, version: version.version)) == "secret \(n)")
+            let opened = try await reader.open(version.id, version: version.version)
+            #expect(text(opened) == "secret \(n)")
             #expect(ShareStore.decodeMetadata(version.metadata) == ["n": String(n)])
             count += 1
         }
