@@ -33,6 +33,8 @@ public struct RecoveryBlobReader: Sendable {
     public let publicKey: RecoveryPublicKey
     private let privateKey: SecretBytes
     private let checkedVault = Locked<VaultID?>(nil)
+    /// Without `vault.json`: the vault the first envelope named, which every other must name too.
+    private let envelopeVault = Locked<VaultID?>(nil)
 
     /// A reader over `blobs` with the recovery private key (32 bytes, X25519).
     public init(blobs: any BlobStore, privateKey: SecretBytes) throws {
@@ -74,11 +76,14 @@ public struct RecoveryBlobReader: Sendable {
     /// envelope but does not parse, names another vault, or lies under another share's name is an
     /// error naming it.
     public func forEachVersion(_ body: (RecoverableVersion) async throws -> Void) async throws {
-        var vaultID = try await vaultState()
+        var vaultID = try await expectedVault()
         func visit(_ key: String, _ id: ShareID, _ version: UInt64) async throws {
             guard let blob = try await blobs.read(key), Envelope.tornReason(blob.bytes) == nil else { return }
             let envelope = try checked(blob.bytes, key: key, id: id, version: version, vaultID: vaultID)
-            vaultID = vaultID ?? envelope.vaultID
+            if vaultID == nil {
+                vaultID = envelope.vaultID
+                envelopeVault.withLock { $0 = envelope.vaultID }
+            }
             try await body(
                 RecoverableVersion(
                     id: id, version: version, createdAt: envelope.createdAt, metadata: envelope.metadata,
@@ -99,7 +104,7 @@ public struct RecoveryBlobReader: Sendable {
     /// the section must name this key's fingerprint, the data key opens by HPKE with the info binding
     /// the vault, share and version, and the share with the v2 associated data.
     public func open(_ id: ShareID, version: UInt64) async throws -> SecretBytes {
-        let vaultID = try await vaultState()
+        let vaultID = try await expectedVault()
         let key = version == ShareStore.recordVersion ? ShareStore.recordKey(id) : ShareStore.blobKey(id, version)
         let what = "\(version == ShareStore.recordVersion ? "record '\(id)'" : "share '\(id)' version \(version)") (\(blobs.location)/\(key))"
         guard let blob = try await blobs.read(key) else {
@@ -126,6 +131,13 @@ public struct RecoveryBlobReader: Sendable {
                 .integrityCheckFailed,
                 "\(what): the share did not open under the data key of its recovery section: the blob was altered", cause: error.reason)
         }
+    }
+
+    /// The vault every envelope must name: `vault.json`'s, else the one the walk found first (nil
+    /// before a walk of a copy without `vault.json`).
+    private func expectedVault() async throws -> VaultID? {
+        if let fromState = try await vaultState() { return fromState }
+        return envelopeVault.withLock { $0 }
     }
 
     /// Parses a blob stored under (id, version) and checks that its header says so and names the
