@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SecureCrypto
 import StrongroomCore
 
@@ -29,7 +30,8 @@ extension FROSTGroup {
         }
         let group = try publicKeys(record)
         let helpers = try Repair.checkHelpers(helpers, target: lost, group: group)
-        for helper in helpers where try record.member(helper).erased {
+        for helper in helpers {
+            guard try record.member(helper).erased else { continue }
             throw FROSTError(.shareGone, "helper \(helper)'s key share of group '\(name)' was erased; pick helpers that still hold their shares")
         }
         let target = try participant(lost)
@@ -59,10 +61,10 @@ extension FROSTGroup {
             // Step two: each helper opens its parts and seals its sum to the lost participant.
             var sealedSums: [[UInt8]] = []
             for helper in helpers {
-                let participant = try participant(helper)
+                let party = try participant(helper)
                 var parts: [SecretBytes] = []
-                for sealed in sealedParts[helper] ?? [] { parts.append(try await participant.open(sealed: sealed)) }
-                let sum = try await participant.repairCombine(commitments: commitments, parts: parts)
+                for sealed in sealedParts[helper] ?? [] { parts.append(try await party.open(sealed: sealed)) }
+                let sum = try await party.repairCombine(commitments: commitments, parts: parts)
                 sealedSums.append(try FROSTChannel.seal(sum, to: channelKeys[lost]!))
             }
             sealedParts.removeAll()
@@ -71,12 +73,12 @@ extension FROSTGroup {
             for sealed in sealedSums { sums.append(try await target.open(sealed: sealed)) }
             let key = try await target.repairedKeyPackage(record: record, publicKeys: nil, commitments: commitments, sums: sums)
             sums.removeAll()
-            let store = try store(lost)
-            let version = try await store.store(try shareID(lost), try key.serialized(), metadata: metadata(lost, epoch: key.epoch))
+            let targetStore = try store(lost)
+            let version = try await targetStore.store(try shareID(lost), try key.serialized(), metadata: metadata(lost, epoch: key.epoch))
             var next = record
             let index = next.members.firstIndex { $0.identifier == lost }!
             next.members[index].version = version
-            next.members[index].tier = store.tier.rawValue
+            next.members[index].tier = targetStore.tier.rawValue
             next.members[index].erased = false
             for store in distinctStores { try await writeRecord(next, to: store) }
             try await eraseChannelKeys(parties)

@@ -122,19 +122,34 @@ import Testing
         }
     }
 
-    func participantsWithThirdErased(_ suite: Ciphersuite, vaults: LocalVaults) async throws -> (FROSTGroup, [FROSTParticipant], PublicKeyPackage) {
+    /// A 2-of-3 group in three vaults whose participant 3 was erased, as three participants, with the
+    /// original bytes of 3's key package.
+    func participantsWithThirdErased(_ suite: Ciphersuite, vaults: LocalVaults) async throws -> ([FROSTParticipant], PublicKeyPackage, SecretBytes) {
         let stores = try await vaults.make(3)
         let group = try FROSTGroup(name: "escrow", stores: stores, logger: quiet)
         let publicKeys = try await group.create(suite: suite, minSigners: 2, method: .distributed)
+        let original = try await storedKeyPackage(group, 3)
         try await group.erase(3)
         let participants = try (1...3).map { try FROSTParticipant(group: "escrow", identifier: ParticipantID($0), store: stores[ParticipantID($0)]!, logger: quiet) }
-        return (group, participants, publicKeys)
+        return (participants, publicKeys, original)
+    }
+
+    /// A signature by `signers`, each with its own store and record, aggregated by a coordinator.
+    func signWithParticipants(_ signers: [FROSTParticipant], _ publicKeys: PublicKeyPackage) async throws -> Signature {
+        let coordinator = try FROSTCoordinator(group: "escrow", publicKeys: publicKeys)
+        let session = try SessionID.random()
+        var commitments: [[UInt8]] = []
+        for p in signers { commitments.append(try await p.commit(session: session)) }
+        let package = try coordinator.signingPackage(session: session, message: message, commitments: commitments)
+        var shares: [[UInt8]] = []
+        for p in signers { shares.append(try await p.sign(package)) }
+        return try coordinator.aggregate(signingPackage: package, shares: shares)
     }
 
     @Test(arguments: suites)
     func aTamperedStepOneOrStepTwoMessageIsRefusedNamingItsSender(_ suite: Ciphersuite) async throws {
         let vaults = try LocalVaults()
-        let (group, p, publicKeys) = try await participantsWithThirdErased(suite, vaults: vaults)
+        let (p, publicKeys, original) = try await participantsWithThirdErased(suite, vaults: vaults)
         let session = try SessionID.random()
         let one = try await p[0].repairHelp(session: session, lost: 3, helpers: [1, 2])
         let two = try await p[1].repairHelp(session: session, lost: 3, helpers: [1, 2])
@@ -183,11 +198,11 @@ import Testing
         let nothing = await #expect(throws: StrongroomError.self) { try await p[2].store.versions(try p[2].shareID) }
         #expect(nothing?.code == .shareNotFound)
 
-        // The honest sums repair it; 2+3 sign.
+        // The honest sums repair it; 2+3 sign, each with its own record, through a coordinator.
         try await p[2].repairFinish(commitments: commitments, sums: [sum2, sum1])
-        let signature = try await FROSTGroup(name: "escrow", stores: try await vaults.reopen(), logger: quiet).sign(message: message, signers: [2, 3])
+        #expect(try await p[2].store.load(try p[2].shareID) == original)
+        let signature = try await signWithParticipants([p[1], p[2]], publicKeys)
         #expect(try FROST.verify(signature, message: message, groupKey: publicKeys.groupKey))
-        _ = group
     }
 
     @Test(arguments: suites)
@@ -230,13 +245,11 @@ import Testing
         #expect(try await fresh.load(try lost.shareID) == original)
         #expect(try await fresh.list().map(\.id.rawValue) == ["frost.escrow.p3"])
         #expect(try await lost.publicKeyPackage() == publicKeys)
-        // The coordinator signs with 1 (its vault) and 3 (the new vault).
-        let coordinator = try FROSTCoordinator(group: "escrow", publicKeys: publicKeys)
-        let signing = try SessionID.random()
-        let commits = [try await helpers[0].commit(session: signing), try await lost.commit(session: signing)]
-        let package = try coordinator.signingPackage(session: signing, message: message, commitments: commits)
-        let signature = try coordinator.aggregate(signingPackage: package, shares: [try await helpers[0].sign(package), try await lost.sign(package)])
-        #expect(try FROST.verify(signature, message: message, groupKey: publicKeys.groupKey))
+        // 1 (its vault) and 3 (the new vault) sign, and so do 2 and 3.
+        for signers in [[helpers[0], lost], [helpers[1], lost]] {
+            let signature = try await signWithParticipants(signers, publicKeys)
+            #expect(try FROST.verify(signature, message: message, groupKey: publicKeys.groupKey))
+        }
     }
 
     /// What a helper sends in step one reveals nothing of its share: its parts are fresh random scalars

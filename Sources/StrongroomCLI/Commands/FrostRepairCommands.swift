@@ -44,7 +44,7 @@ struct FrostRepair: AsyncParsableCommand {
             let logger = options.global.makeLogger()
             let group = try await options.openExisting(logger: logger)
             let report = try await group.repair(participant, helpers: helperIDs)
-            print("repaired participant \(report.participant)'s key share of group '\(group.name)' with helpers \(report.helpers.map(String.init).joined(separator: ",")): checked against its verifying share, stored as version \(report.version) (epoch \(report.epoch))")
+            print("repaired participant \(report.participant)'s key share of group '\(group.name)' with helpers \(report.helpers.map { String($0) }.joined(separator: ",")): checked against its verifying share, stored as version \(report.version) (epoch \(report.epoch))")
         }
     }
 }
@@ -56,9 +56,9 @@ extension SessionDirectory {
 
     /// Every helper's `repair1.p<I>` broadcast.
     func repairCommitments() throws -> [[UInt8]] {
-        let files = try files(prefix: "repair1.p")
-        guard !files.isEmpty else { throw FROSTError(.invalidInput, "no repair1.p<I> files in \(path); the helpers run repair-help first") }
-        return try files.map { try read($0.1) }
+        let found = try files(prefix: "repair1.p")
+        guard !found.isEmpty else { throw FROSTError(.invalidInput, "no repair1.p<I> files in \(path); the helpers run repair-help first") }
+        return try found.map { try read($0.1) }
     }
 
     /// The channel key `key.p<id>` of this run, checked to be `id`'s.
