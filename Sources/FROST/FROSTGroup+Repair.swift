@@ -23,6 +23,7 @@ extension FROSTGroup {
     /// as a new version; then every store's record names that version and no longer marks it erased.
     /// The group key, the verifying shares and the epoch do not change. See docs/frost.md,
     /// "Repairing a lost share".
+    @discardableResult
     public func repair(_ lost: ParticipantID, helpers: [ParticipantID]) async throws -> RepairReport {
         let record = try await currentRecord()
         if record.pendingRefresh != nil {

@@ -126,6 +126,34 @@ import Testing
             let info = try cli.run(["frost", "info", "--config", configs[3]!, "--group", "vault7"])
             #expect(info.stdout.contains("group public key: \(groupKey.trimmingCharacters(in: .whitespacesAndNewlines))"), "\(info.stdout)")
         }
+
+        // Participant 3's whole vault is lost: a new, empty vault gets the share back, checked against
+        // the group's public key package from the DKG's `group` file; then 1 and the new vault sign.
+        configs[3] = try cli.writeConfig("p3-new.yaml", "tier: local\nlocal:\n  path: \(cli.directory)/vault-p3-new\n")
+        #expect(try cli.run(["init", "--config", configs[3]!]).status == 0)
+        let again = "\(cli.directory)/repair-new-vault"
+        check(try cli.run(["frost", "coordinator", "start", "--session-dir", again]), "start")
+        let withoutRecord = try participant(3, "repair-key", again)
+        #expect(withoutRecord.status == 66 && withoutRecord.stderr.contains("no group 'vault7'"), "\(withoutRecord.stderr)")
+        check(try participant(3, "repair-key", again, ["--public-keys", "\(dkg)/group"]), "repair-key 3 (new vault)")
+        for id in [1, 2] { check(try participant(id, "repair-key", again), "repair-key \(id)") }
+        for id in [1, 2] { check(try participant(id, "repair-help", again, ["--lost", "3", "--helpers", "2,1"]), "repair-help \(id)") }
+        for id in [1, 2] { check(try participant(id, "repair-combine", again), "repair-combine \(id)") }
+        let unchecked = try participant(3, "repair-finish", again)
+        #expect(unchecked.status == 66 && unchecked.stderr.contains("public key package"), "\(unchecked.stderr)")
+        check(try participant(3, "repair-finish", again, ["--public-keys", "\(dkg)/group"]), "repair-finish (new vault)")
+        let signing = "\(cli.directory)/sign-new-vault"
+        check(try cli.run(["frost", "coordinator", "start", "--session-dir", signing]), "start")
+        for id in [1, 3] { check(try participant(id, "commit", signing), "commit \(id)") }
+        check(try coordinator("signing-package", signing, ["--message", "release 10"]), "signing-package")
+        for id in [1, 3] { check(try participant(id, "sign", signing), "sign \(id)") }
+        let aggregate = try coordinator("aggregate", signing)
+        check(aggregate, "aggregate with the new vault")
+        let verify = try cli.run([
+            "frost", "verify", "--config", configs[2]!, "--group", "vault7", "--signature", aggregate.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+            "--message", "release 10",
+        ])
+        check(verify, "verify with the new vault's signature")
     }
 
     @Test func helpDescribesTheRepairCommands() throws {
