@@ -116,6 +116,21 @@ import Testing
         #expect(encs.count == Self.implementations.count, "each seal draws a fresh ephemeral key")
     }
 
+    /// The independent implementation checks itself against RFC 9180 Appendix A.1.1 (every value of the
+    /// KEM, key schedule, nonces, exports) and refuses tampered inputs, before it is trusted above.
+    @Test func independentImplementationPassesAppendixA11() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", URL(fileURLWithPath: Self.script).deletingLastPathComponent().appendingPathComponent("strongroom_hpke.py").path]
+        let errors = Pipe()
+        process.standardOutput = Pipe()
+        process.standardError = errors
+        try process.run()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "strongroom_hpke.py self-test failed: \(stderr)")
+    }
+
     /// With the ephemeral key fixed, Swift and the independent Python implementation produce the same
     /// bytes for the AES-256-GCM suite: a known answer for the suite the RFC has no vector for.
     @Test func fixedEphemeralKeyGivesTheSameBytesAsTheIndependentImplementation() throws {
