@@ -44,6 +44,14 @@ import Strongroom
                 "regenerate Tests/StrongroomTests/EnvelopeV2Example.swift with worked_example_v2.py --swift-fixture")
     }
 
+    /// The Python implementation's own unit tests (scripts/format/test_envelope_v2.py): the strict v2
+    /// parser refuses every malformed layout, the recovery opener every mismatch, v1 still opens.
+    @Test func independentImplementationUnitTestsPass() throws {
+        let result = try Self.python("test_envelope_v2.py", [])
+        #expect(result.status == 0, "test_envelope_v2.py failed: \(result.errors)")
+        #expect(result.errors.contains("OK"), "\(result.errors)")
+    }
+
     /// The recovery section's values follow from the spec with Swift's own HPKE and recovery key: the
     /// fingerprint, the public key, and the sealed data key byte for byte (with the example's fixed
     /// ephemeral key), and Swift's HPKE opens the Python-sealed data key.
