@@ -42,9 +42,9 @@ import Testing
 
     /// What the v2 recovery section binds: info = "strongroom/recovery/v2" || vault id || share id, its
     /// length first || version; aad = a header-like byte string.
-    static let info = Array("strongroom/recovery/v2".utf8) + Array(UInt8(0xa0)...UInt8(0xaf)) + [5] + Array("p-1.x".utf8)
+    static let info: [UInt8] = Array("strongroom/recovery/v2".utf8) + Array(UInt8(0xa0)...UInt8(0xaf)) + [5] + Array("p-1.x".utf8)
         + [0, 0, 0, 0, 0, 0, 0, 7]
-    static let aad = Array("SRSH".utf8) + [2, 1, 0, 0] + Array(repeating: 0x5a, count: 40)
+    static let aad: [UInt8] = Array("SRSH".utf8) + [2, 1, 0, 0] + Array(repeating: 0x5a, count: 40)
 
     @Test(arguments: [HPKE.AEAD.aes256GCM, .aes128GCM])
     func swiftSealsAndBothPythonImplementationsOpen(aead: HPKE.AEAD) throws {

@@ -45,10 +45,12 @@ import Testing
         #expect(initialised.status == 0, "init --recovery-key failed: \(initialised.stderr)")
 
         // Two shares (one with metadata), then a second version of the first; binary bytes throughout.
-        let alice1 = Self.randomShare(32), bob1 = Self.randomShare(57), alice2 = Self.randomShare(1) + [0x0a, 0x00]
-        for (arguments, share) in [
+        let alice1 = Self.randomShare(32), bob1 = Self.randomShare(57)
+        let alice2: [UInt8] = Self.randomShare(1) + [0x0a, 0x00]
+        let puts: [([String], [UInt8])] = [
             (["put", "alice", "--meta", "party=1", "--meta", "note=a/b"], alice1), (["put", "bob"], bob1), (["put", "alice"], alice2),
-        ] {
+        ]
+        for (arguments, share) in puts {
             let put = try cli.run(arguments + ["--config", config], stdin: Data(share))
             #expect(put.status == 0, "\(arguments): \(put.stderr)")
         }
@@ -99,9 +101,9 @@ import Testing
         for (key, value) in expected {
             let parts = key.split(separator: " ")
             let path = "\(out)/\(parts[0])/\(parts[1])"
-            #expect(FileManager.default.contents(atPath: path).map(Array.init) == value.share, "\(path)")
-            let mode = (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
-            #expect(mode == 0o600, "\(path) has mode \(String(mode, radix: 8))")
+            #expect(FileManager.default.contents(atPath: path).map { [UInt8]($0) } == value.share, "\(path)")
+            var info = stat()
+            #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600, "\(path) has mode \(String(info.st_mode & 0o777, radix: 8))")
         }
 
         // One blob by name, with the vault id from the copy's vault.json.

@@ -40,7 +40,8 @@ import Strongroom
         let printed = try Self.python("worked_example_v2.py", ["--swift-fixture"])
         #expect(printed.status == 0, "worked_example_v2.py failed: \(printed.errors)")
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("EnvelopeV2Example.swift")
-        #expect(printed.output == (try String(contentsOf: fixture, encoding: .utf8)),
+        let current = try String(contentsOf: fixture, encoding: .utf8)
+        #expect(printed.output == current,
                 "regenerate Tests/StrongroomTests/EnvelopeV2Example.swift with worked_example_v2.py --swift-fixture")
     }
 
@@ -61,7 +62,7 @@ import Strongroom
         #expect(Hex.encode(recoveryKey.bytes) == V.recoveryPublicKeyHex)
         #expect(Hex.encode(recoveryKey.fingerprint) == V.fingerprintHex)
 
-        let info = Array("strongroom/recovery/v2".utf8) + Hex.decode(V.vaultIDHex)! + [UInt8(V.shareID.utf8.count)]
+        let info: [UInt8] = Array("strongroom/recovery/v2".utf8) + Hex.decode(V.vaultIDHex)! + [UInt8(V.shareID.utf8.count)]
             + Array(V.shareID.utf8) + withUnsafeBytes(of: V.shareVersion.bigEndian) { Array($0) }
         #expect(Hex.encode(info) == V.hpkeInfoHex)
         let header = Hex.decode(V.headerHex)!
@@ -76,7 +77,8 @@ import Strongroom
         let opened = try HPKE.open(
             HPKE.Sealed(enc: Hex.decode(V.encHex)!, ciphertext: Hex.decode(V.sealedDataKeyHex)!), privateKey: privateKey,
             info: info, aad: header)
-        #expect(opened == (try Self.secretBytes(V.dataKeyHex)))
+        let dataKey = try Self.secretBytes(V.dataKeyHex)
+        #expect(opened == dataKey)
     }
 
     /// The Swift store opens the Python-made v2 blob through its tier section with the root seed, as
@@ -105,8 +107,9 @@ import Strongroom
         #expect(FileManager.default.createFile(
             atPath: keyPath, contents: Data(Hex.decode(V.recoveryPrivateKeyHex)!), attributes: [.posixPermissions: 0o600]))
         let blob = Hex.decode(V.blobHex)!
-        func open(_ bytes: [UInt8], key: String = keyPath, shareID: String = V.shareID) throws -> (status: Int32, output: String, errors: String) {
-            let path = "\(directory.path)/blob.srb"
+        let blobPath = "\(directory.path)/blob.srb"
+        func open(_ bytes: [UInt8], key: String, shareID: String = V.shareID) throws -> (status: Int32, output: String, errors: String) {
+            let path = blobPath
             try? FileManager.default.removeItem(atPath: path)
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             return try Self.python("open_recovery_blob.py", [
@@ -114,14 +117,14 @@ import Strongroom
                 path,
             ])
         }
-        let opened = try open(blob)
+        let opened = try open(blob, key: keyPath)
         #expect(opened.status == 0, "\(opened.errors)")
         #expect(opened.output == V.plaintext)
 
         let otherKey = "\(directory.path)/other.key"
+        let otherKeyBytes: [UInt8] = try X25519.generatePrivateKey().withUnsafeBytes { Array($0) }
         #expect(FileManager.default.createFile(
-            atPath: otherKey, contents: Data(Hex.encode(try X25519.generatePrivateKey().withUnsafeBytes { Array($0) }).utf8),
-            attributes: [.posixPermissions: 0o600]))
+            atPath: otherKey, contents: Data(Hex.encode(otherKeyBytes).utf8), attributes: [.posixPermissions: 0o600]))
         let wrongKey = try open(blob, key: otherKey)
         #expect(wrongKey.status == 2)
         #expect(wrongKey.errors.contains("sealed to the recovery key with fingerprint \(V.fingerprintHex)"), "\(wrongKey.errors)")
@@ -130,22 +133,22 @@ import Strongroom
         for offset in [157, 163, 200, 240, 274] {
             var altered = blob
             altered[offset] ^= 0x01
-            let refused = try open(altered)
+            let refused = try open(altered, key: keyPath)
             #expect(refused.status == 2, "offset \(offset)")
             #expect(refused.errors.contains("integrity"), "offset \(offset): \(refused.errors)")
         }
         // Without its recovery section (section count 1) the blob no longer opens with the recovery key.
-        let stripped = Array(blob[..<67]) + [1] + Array(blob[68..<154]) + Array(blob[275...])
-        let strippedResult = try open(stripped)
+        let stripped: [UInt8] = Array(blob[..<67]) + [1] + Array(blob[68..<154]) + Array(blob[275...])
+        let strippedResult = try open(stripped, key: keyPath)
         #expect(strippedResult.status == 2)
         #expect(strippedResult.errors.contains("without a recovery section"), "\(strippedResult.errors)")
-        let otherShare = try open(blob, shareID: "bob-share")
+        let otherShare = try open(blob, key: keyPath, shareID: "bob-share")
         #expect(otherShare.status == 2)
         #expect(otherShare.errors.contains("expected 'bob-share'"), "\(otherShare.errors)")
 
         // A group/other-readable private key file is refused before anything is read.
         #expect(chmod(keyPath, 0o644) == 0)
-        let exposed = try open(blob)
+        let exposed = try open(blob, key: keyPath)
         #expect(exposed.status == 2)
         #expect(exposed.errors.contains("allows group/other access"), "\(exposed.errors)")
     }
