@@ -227,7 +227,7 @@ def check_seed(seed: bytes, vault_id: bytes, expected_check: bytes) -> None:
 
 @dataclass(frozen=True)
 class Envelope:
-    """A structurally valid v1 envelope, as parsed from blob bytes.
+    """A structurally valid v1 or v2 envelope, as parsed from blob bytes.
 
     ``header`` is the blob's bytes of fields 1-11 (offset 0 up to the end of field 11).
     ``prefix_len`` is the length of fields 1-8 (the part the reader rebuilds itself).
