@@ -1,6 +1,7 @@
 import Foundation
-@testable import SecureCrypto
 import Testing
+
+@testable import SecureCrypto
 
 /// The recovery section's suite, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM, has no
 /// RFC 9180 vector; it is cross-checked here in both directions against two independent
@@ -21,7 +22,9 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
@@ -32,9 +35,12 @@ import Testing
         let answers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "hpke_crosscheck.py failed (python3 and pyhpke are required): \(stderr)")
+        #expect(
+            process.terminationStatus == 0, "hpke_crosscheck.py failed (python3 and pyhpke are required): \(stderr)")
         let lines = answers.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(lines.count == requests.count, "hpke_crosscheck.py answered \(lines.count) of \(requests.count) requests: \(stderr)")
+        #expect(
+            lines.count == requests.count,
+            "hpke_crosscheck.py answered \(lines.count) of \(requests.count) requests: \(stderr)")
         return lines
     }
 
@@ -42,7 +48,8 @@ import Testing
 
     /// What the v2 recovery section binds: info = "strongroom/recovery/v2" || vault id || share id, its
     /// length first || version; aad = a header-like byte string.
-    static let info: [UInt8] = Array("strongroom/recovery/v2".utf8) + Array(UInt8(0xa0)...UInt8(0xaf)) + [5] + Array("p-1.x".utf8)
+    static let info: [UInt8] =
+        Array("strongroom/recovery/v2".utf8) + Array(UInt8(0xa0)...UInt8(0xaf)) + [5] + Array("p-1.x".utf8)
         + [0, 0, 0, 0, 0, 0, 0, 7]
     static let aad: [UInt8] = Array("SRSH".utf8) + [2, 1, 0, 0] + Array(repeating: 0x5a, count: 40)
 
@@ -67,7 +74,8 @@ import Testing
                 requests.append("open \(common) \(Self.field(item.aad)) \(hex(sealed.enc)) \(hex(sealed.ciphertext))")
                 expected.append("ok \(Self.field(item.plaintext))")
                 // Another aad, and an altered tag: both implementations refuse.
-                requests.append("open \(common) \(Self.field(item.aad + [1])) \(hex(sealed.enc)) \(hex(sealed.ciphertext))")
+                requests.append(
+                    "open \(common) \(Self.field(item.aad + [1])) \(hex(sealed.enc)) \(hex(sealed.ciphertext))")
                 expected.append("error")
                 var altered = sealed.ciphertext
                 altered[altered.count - 1] ^= 0x01
@@ -110,7 +118,8 @@ import Testing
                 _ = try HPKE.open(sealed, privateKey: recipient, info: Self.info + [0], aad: Self.aad, aead: aead)
             }
             #expect(throws: CryptoError.self) {
-                _ = try HPKE.open(sealed, privateKey: recipient, info: Self.info, aad: Array(Self.aad.dropLast()), aead: aead)
+                _ = try HPKE.open(
+                    sealed, privateKey: recipient, info: Self.info, aad: Array(Self.aad.dropLast()), aead: aead)
             }
         }
         #expect(encs.count == Self.implementations.count, "each seal draws a fresh ephemeral key")
@@ -121,7 +130,11 @@ import Testing
     @Test func independentImplementationPassesAppendixA11() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", URL(fileURLWithPath: Self.script).deletingLastPathComponent().appendingPathComponent("strongroom_hpke.py").path]
+        process.arguments = [
+            "python3",
+            URL(fileURLWithPath: Self.script).deletingLastPathComponent().appendingPathComponent("strongroom_hpke.py")
+                .path,
+        ]
         let errors = Pipe()
         process.standardOutput = Pipe()
         process.standardError = errors
@@ -139,7 +152,8 @@ import Testing
         let ephemeral = try X25519.generatePrivateKey()
         let dataKey = try SecureRandom.secretBytes(count: 32)
         let sealed = try HPKE.seal(
-            to: publicKey, info: Self.info, aad: Self.aad, plaintext: dataKey, aead: .aes256GCM, ephemeralKey: ephemeral)
+            to: publicKey, info: Self.info, aad: Self.aad, plaintext: dataKey, aead: .aes256GCM, ephemeralKey: ephemeral
+        )
         let answers = try Self.ask([
             "seal own 2 \(hex(publicKey)) \(Self.field(Self.info)) \(Self.field(Self.aad)) \(hex(dataKey)) \(hex(ephemeral))"
         ])

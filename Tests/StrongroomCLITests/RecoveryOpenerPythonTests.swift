@@ -15,7 +15,8 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", opener] + arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -33,7 +34,8 @@ import Testing
         let cli = try CLI()
         defer { cli.cleanup() }
         let seedFile = "\(cli.directory)/root.seed"
-        let config = try cli.writeConfig("c.yaml", "tier: local\nlocal:\n  path: \(cli.vault)\n  rootSeedFile: \(seedFile)\n")
+        let config = try cli.writeConfig(
+            "c.yaml", "tier: local\nlocal:\n  path: \(cli.vault)\n  rootSeedFile: \(seedFile)\n")
 
         // The recovery key pair: the public half in recovery.pub, the private half only in this test.
         let privateKey = try X25519.generatePrivateKey()
@@ -45,10 +47,12 @@ import Testing
         #expect(initialised.status == 0, "init --recovery-key failed: \(initialised.stderr)")
 
         // Two shares (one with metadata), then a second version of the first; binary bytes throughout.
-        let alice1 = Self.randomShare(32), bob1 = Self.randomShare(57)
+        let alice1 = Self.randomShare(32)
+        let bob1 = Self.randomShare(57)
         let alice2: [UInt8] = Self.randomShare(1) + [0x0a, 0x00]
         let puts: [([String], [UInt8])] = [
-            (["put", "alice", "--meta", "party=1", "--meta", "note=a/b"], alice1), (["put", "bob"], bob1), (["put", "alice"], alice2),
+            (["put", "alice", "--meta", "party=1", "--meta", "note=a/b"], alice1), (["put", "bob"], bob1),
+            (["put", "alice"], alice2),
         ]
         for (arguments, share) in puts {
             let put = try cli.run(arguments + ["--config", config], stdin: Data(share))
@@ -70,7 +74,9 @@ import Testing
         // The private key, 0600, in a file of its own (64 hex digits).
         let keyFile = "\(cli.directory)/recovery.key"
         let keyHex = privateKey.withUnsafeBytes { Self.hex(Array($0)) }
-        #expect(FileManager.default.createFile(atPath: keyFile, contents: Data((keyHex + "\n").utf8), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: keyFile, contents: Data((keyHex + "\n").utf8), attributes: [.posixPermissions: 0o600]))
 
         // Walk the copy and print every version.
         let walked = try Self.python(["--private-key-file", keyFile, "--vault", copy])
@@ -78,8 +84,8 @@ import Testing
         var seen: [String: (metadata: String, share: String)] = [:]
         for line in walked.output.split(separator: "\n") {
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let share = object["share"] as? String, let version = object["version"] as? Int,
-                  let metadata = object["metadata"] as? String, let hex = object["hex"] as? String
+                let share = object["share"] as? String, let version = object["version"] as? Int,
+                let metadata = object["metadata"] as? String, let hex = object["hex"] as? String
             else {
                 Issue.record("not a share line: \(line)")
                 continue
@@ -103,11 +109,15 @@ import Testing
             let path = "\(out)/\(parts[0])/\(parts[1])"
             #expect(FileManager.default.contents(atPath: path).map { [UInt8]($0) } == value.share, "\(path)")
             var info = stat()
-            #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600, "\(path) has mode \(String(info.st_mode & 0o777, radix: 8))")
+            #expect(
+                stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600,
+                "\(path) has mode \(String(info.st_mode & 0o777, radix: 8))")
         }
 
         // One blob by name, with the vault id from the copy's vault.json.
-        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(copy)/vault.json"))) as? [String: Any]
+        let state =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(copy)/vault.json")))
+            as? [String: Any]
         let vaultID = try #require(state?["vaultID"] as? String)
         let one = try Self.python([
             "--private-key-file", keyFile, "--vault-id", vaultID, "--share-id", "bob", "--version", "1", "--hex",
@@ -119,7 +129,9 @@ import Testing
         // Another recovery key opens nothing, and says whose key the blobs were sealed to.
         let otherFile = "\(cli.directory)/other.key"
         let other = try X25519.generatePrivateKey().withUnsafeBytes { Self.hex(Array($0)) }
-        #expect(FileManager.default.createFile(atPath: otherFile, contents: Data(other.utf8), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: otherFile, contents: Data(other.utf8), attributes: [.posixPermissions: 0o600]))
         let wrong = try Self.python(["--private-key-file", otherFile, "--vault", copy])
         #expect(wrong.status == 2)
         #expect(!wrong.output.contains("\"hex\""), "a wrong key opened something: \(wrong.output)")

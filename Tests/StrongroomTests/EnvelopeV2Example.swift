@@ -7,7 +7,7 @@ enum EnvelopeV2Example {
     static let vaultIDHex = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
     static let shareID = "alice-share"
     static let shareVersion: UInt64 = 1
-    static let createdAt: UInt64 = 1767225600
+    static let createdAt: UInt64 = 1_767_225_600
     static let metadata = #"{"party":"1"}"#
     static let kekVersion: UInt32 = 1
     static let dataKeyHex = "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
@@ -18,7 +18,8 @@ enum EnvelopeV2Example {
     static let fingerprintHex = "16786d4e5ef744112f1ac45c977dffe54d67cc9de645ef8cfed3dea798f0c04e"
     static let ephemeralPrivateKeyHex = "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
     static let encHex = "493e82fc74464a59268817623d2053c5eb8e2cc4a988b4fee179ec6b010d531d"
-    static let sealedDataKeyHex = "df7eaffbec91f092aaacacf9e89f1d3a8e180884179aef261a7d853f0ca0ba5572997795538a2492b401e0f7be83a336"
+    static let sealedDataKeyHex =
+        "df7eaffbec91f092aaacacf9e89f1d3a8e180884179aef261a7d853f0ca0ba5572997795538a2492b401e0f7be83a336"
     static let hpkeInfoHex =
         "7374726f6e67726f6f6d2f7265636f766572792f7632a0a1a2a3a4a5a6a7a8a9aaabacadaeaf0b616c6963652d736861"
         + "72650000000000000001"

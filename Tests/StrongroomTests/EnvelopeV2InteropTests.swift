@@ -1,7 +1,8 @@
 import Foundation
-@testable import SecureCrypto
-import Testing
 import Strongroom
+import Testing
+
+@testable import SecureCrypto
 @testable import StrongroomCore
 @testable import StrongroomLocal
 
@@ -16,11 +17,14 @@ import Strongroom
         .deletingLastPathComponent().appendingPathComponent("scripts/format").path
 
     /// Runs `python3 scripts/format/<script> arguments`: (status, stdout, stderr).
-    static func python(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    static func python(_ script: String, _ arguments: [String]) throws -> (
+        status: Int32, output: String, errors: String
+    ) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "\(formatDirectory)/\(script)"] + arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -39,10 +43,12 @@ import Strongroom
     @Test func fixtureIsWhatTheIndependentImplementationPrints() throws {
         let printed = try Self.python("worked_example_v2.py", ["--swift-fixture"])
         #expect(printed.status == 0, "worked_example_v2.py failed: \(printed.errors)")
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("EnvelopeV2Example.swift")
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "EnvelopeV2Example.swift")
         let current = try String(contentsOf: fixture, encoding: .utf8)
-        #expect(printed.output == current,
-                "regenerate Tests/StrongroomTests/EnvelopeV2Example.swift with worked_example_v2.py --swift-fixture")
+        #expect(
+            printed.output == current,
+            "regenerate Tests/StrongroomTests/EnvelopeV2Example.swift with worked_example_v2.py --swift-fixture")
     }
 
     /// The Python implementation's own unit tests (scripts/format/test_envelope_v2.py): the strict v2
@@ -62,7 +68,8 @@ import Strongroom
         #expect(Hex.encode(recoveryKey.bytes) == V.recoveryPublicKeyHex)
         #expect(Hex.encode(recoveryKey.fingerprint) == V.fingerprintHex)
 
-        let info: [UInt8] = Array("strongroom/recovery/v2".utf8) + Hex.decode(V.vaultIDHex)! + [UInt8(V.shareID.utf8.count)]
+        let info: [UInt8] =
+            Array("strongroom/recovery/v2".utf8) + Hex.decode(V.vaultIDHex)! + [UInt8(V.shareID.utf8.count)]
             + Array(V.shareID.utf8) + withUnsafeBytes(of: V.shareVersion.bigEndian) { Array($0) }
         #expect(Hex.encode(info) == V.hpkeInfoHex)
         let header = Hex.decode(V.headerHex)!
@@ -70,12 +77,14 @@ import Strongroom
         #expect(Array(blob.prefix(header.count)) == header)
 
         let sealed = try HPKE.seal(
-            to: recoveryKey.bytes, info: info, aad: header, plaintext: try Self.secretBytes(V.dataKeyHex), aead: .aes256GCM,
+            to: recoveryKey.bytes, info: info, aad: header, plaintext: try Self.secretBytes(V.dataKeyHex),
+            aead: .aes256GCM,
             ephemeralKey: try Self.secretBytes(V.ephemeralPrivateKeyHex))
         #expect(Hex.encode(sealed.enc) == V.encHex)
         #expect(Hex.encode(sealed.ciphertext) == V.sealedDataKeyHex)
         let opened = try HPKE.open(
-            HPKE.Sealed(enc: Hex.decode(V.encHex)!, ciphertext: Hex.decode(V.sealedDataKeyHex)!), privateKey: privateKey,
+            HPKE.Sealed(enc: Hex.decode(V.encHex)!, ciphertext: Hex.decode(V.sealedDataKeyHex)!),
+            privateKey: privateKey,
             info: info, aad: header)
         let dataKey = try Self.secretBytes(V.dataKeyHex)
         #expect(opened == dataKey)
@@ -90,7 +99,8 @@ import Strongroom
         let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: try Self.secretBytes(V.rootSeedHex))
         let blobs = DirectoryBlobStore(root: directory.path)
         let state = VaultState(
-            vaultID: vaultID, tier: .local, kekID: keyring.kekID, seedCheck: Hex.encode(try keyring.seedCheck()), createdAt: 0)
+            vaultID: vaultID, tier: .local, kekID: keyring.kekID, seedCheck: Hex.encode(try keyring.seedCheck()),
+            createdAt: 0)
         _ = try await blobs.create(VaultState.key, try state.encoded())
         _ = try await blobs.create("shares/\(V.shareID)/\(V.shareVersion).srb", Hex.decode(V.blobHex)!)
         let store = ShareStore(vaultID: vaultID, keyring: keyring, blobs: blobs, logger: quietLogger)
@@ -104,18 +114,25 @@ import Strongroom
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let keyPath = "\(directory.path)/recovery.key"
-        #expect(FileManager.default.createFile(
-            atPath: keyPath, contents: Data(Hex.decode(V.recoveryPrivateKeyHex)!), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: keyPath, contents: Data(Hex.decode(V.recoveryPrivateKeyHex)!),
+                attributes: [.posixPermissions: 0o600]))
         let blob = Hex.decode(V.blobHex)!
         let blobPath = "\(directory.path)/blob.srb"
-        func open(_ bytes: [UInt8], key: String, shareID: String = V.shareID) throws -> (status: Int32, output: String, errors: String) {
+        func open(_ bytes: [UInt8], key: String, shareID: String = V.shareID) throws -> (
+            status: Int32, output: String, errors: String
+        ) {
             let path = blobPath
             try? FileManager.default.removeItem(atPath: path)
             try Data(bytes).write(to: URL(fileURLWithPath: path))
-            return try Self.python("open_recovery_blob.py", [
-                "--private-key-file", key, "--vault-id", V.vaultIDHex, "--share-id", shareID, "--version", "\(V.shareVersion)",
-                path,
-            ])
+            return try Self.python(
+                "open_recovery_blob.py",
+                [
+                    "--private-key-file", key, "--vault-id", V.vaultIDHex, "--share-id", shareID, "--version",
+                    "\(V.shareVersion)",
+                    path,
+                ])
         }
         let opened = try open(blob, key: keyPath)
         #expect(opened.status == 0, "\(opened.errors)")
@@ -123,11 +140,15 @@ import Strongroom
 
         let otherKey = "\(directory.path)/other.key"
         let otherKeyBytes: [UInt8] = try X25519.generatePrivateKey().withUnsafeBytes { Array($0) }
-        #expect(FileManager.default.createFile(
-            atPath: otherKey, contents: Data(Hex.encode(otherKeyBytes).utf8), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: otherKey, contents: Data(Hex.encode(otherKeyBytes).utf8), attributes: [.posixPermissions: 0o600]
+            ))
         let wrongKey = try open(blob, key: otherKey)
         #expect(wrongKey.status == 2)
-        #expect(wrongKey.errors.contains("sealed to the recovery key with fingerprint \(V.fingerprintHex)"), "\(wrongKey.errors)")
+        #expect(
+            wrongKey.errors.contains("sealed to the recovery key with fingerprint \(V.fingerprintHex)"),
+            "\(wrongKey.errors)")
 
         // The recovery section spans offsets 154..<275 (kind, length, body); the enc, the sealed data key.
         for offset in [157, 163, 200, 240, 274] {

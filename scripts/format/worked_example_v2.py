@@ -174,7 +174,7 @@ enum EnvelopeV2Example {{
     static let vaultIDHex = "{VAULT_ID.hex()}"
     static let shareID = "{SHARE_ID}"
     static let shareVersion: UInt64 = {SHARE_VERSION}
-    static let createdAt: UInt64 = {CREATED_AT}
+    static let createdAt: UInt64 = {CREATED_AT:_}
     static let metadata = #"{METADATA.decode()}"#
     static let kekVersion: UInt32 = {KEK_VERSION}
     static let dataKeyHex = "{DEK.hex()}"
@@ -185,7 +185,8 @@ enum EnvelopeV2Example {{
     static let fingerprintHex = "{fingerprint(public_key).hex()}"
     static let ephemeralPrivateKeyHex = "{EPHEMERAL_PRIVATE_KEY.hex()}"
     static let encHex = "{sealed.enc.hex()}"
-    static let sealedDataKeyHex = "{sealed.sealed_data_key.hex()}"
+    static let sealedDataKeyHex =
+        {split(sealed.sealed_data_key.hex(), "        ")}
     static let hpkeInfoHex =
         {split(sealed.info.hex(), "        ")}
     static let headerHex =
