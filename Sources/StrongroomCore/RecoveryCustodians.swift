@@ -84,7 +84,7 @@ public enum RecoveryCustodians {
         guard let first = parts.first else {
             throw StrongroomError(.recoveryPartsInsufficient, "no custodian parts were given")
         }
-        let infos = try parts.map { part throws(StrongroomError) in try inspect(part.bytes, source: part.source) }
+        let infos = try parts.map { try inspect($0.bytes, source: $0.source) }
         let reference = infos[0]
         var indices: [Int: String] = [:]
         for (part, info) in zip(parts, infos) {
@@ -108,7 +108,7 @@ public enum RecoveryCustodians {
         guard parts.count >= reference.threshold else {
             throw StrongroomError(
                 .recoveryPartsInsufficient,
-                "\(reference.threshold) of the \(reference.custodians) custodian parts are needed to rebuild recovery key \(short(reference.keyFingerprint)); got \(parts.count) (\(parts.map(\.source).joined(separator: ", ")))")
+                "\(reference.threshold) of the \(reference.custodians) custodian parts are needed to rebuild recovery key \(short(reference.keyFingerprint)); got \(parts.count) (\(parts.map { $0.source }.joined(separator: ", ")))")
         }
         var shares: [Shamir.Part] = []
         for (part, info) in zip(parts, infos) {
@@ -123,7 +123,7 @@ public enum RecoveryCustodians {
         guard publicKey.fingerprint == reference.keyFingerprint else {
             throw StrongroomError(
                 .recoveryPartRejected,
-                "the parts \(parts.map(\.source).joined(separator: ", ")) opened but do not rebuild recovery key \(short(reference.keyFingerprint)): one of them was sealed with a wrong value; try another set of \(reference.threshold)")
+                "the parts \(parts.map { $0.source }.joined(separator: ", ")) opened but do not rebuild recovery key \(short(reference.keyFingerprint)): one of them was sealed with a wrong value; try another set of \(reference.threshold)")
         }
         return (privateKey, publicKey)
     }
@@ -149,7 +149,7 @@ public enum RecoveryCustodians {
                 .recoveryPartRejected,
                 "\(source) is corrupted (its checksum does not match its contents); use another custodian's part")
         }
-        var reader = ByteReader(bytes: bytes, offset: 5)
+        var reader = PartFieldReader(bytes: bytes, offset: 5)
         let fingerprint = reader.take(32)
         let index = Int(reader.byte()), custodians = Int(reader.byte()), threshold = Int(reader.byte())
         let kdf = reader.byte()
@@ -187,7 +187,7 @@ public enum RecoveryCustodians {
     ) throws(StrongroomError) -> SecretBytes {
         let header = Array(bytes[0..<PartLayout.headerSize])
         let salt = Array(bytes[(PartLayout.headerSize - Argon2id.saltSize)..<PartLayout.headerSize])
-        var reader = ByteReader(bytes: bytes, offset: PartLayout.headerSize)
+        var reader = PartFieldReader(bytes: bytes, offset: PartLayout.headerSize)
         let iv = reader.take(AESGCM.ivSize)
         let sealed = AESGCM.Sealed(ciphertext: reader.take(X25519.keySize), tag: reader.take(AESGCM.tagSize))
         let key: SecretBytes
@@ -198,7 +198,7 @@ public enum RecoveryCustodians {
         }
         do {
             return try AESGCM.open(sealed, key: key, iv: iv, aad: header)
-        } catch where error.code == .authenticationFailed {
+        } catch let error as CryptoError where error.code == .authenticationFailed {
             // The checksum matched, so the bytes are as written: the passphrase is what differs.
             throw StrongroomError(
                 .recoveryPassphraseRejected,
@@ -250,7 +250,7 @@ enum PartLayout {
 }
 
 /// Reads fields of a buffer whose length was already checked.
-private struct ByteReader {
+private struct PartFieldReader {
     let bytes: [UInt8]
     var offset: Int
 

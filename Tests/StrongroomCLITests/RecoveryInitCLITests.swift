@@ -250,13 +250,13 @@ import Testing
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty)
 
-        let open = "\(cli.directory)/open"
-        try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: false, attributes: nil)
-        chmod(open, 0o777)
+        let openDirectory = "\(cli.directory)/open"
+        try FileManager.default.createDirectory(atPath: openDirectory, withIntermediateDirectories: false, attributes: nil)
+        chmod(openDirectory, 0o777)
         let writable = try RecoveryInitCLITests.make(cli, out: "open")
         #expect(writable.result.status == 77, "\(writable.result.stderr)")
         #expect(writable.result.stderr.contains("writable by its group or others"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: open).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: openDirectory).isEmpty)
 
         try Data("x".utf8).write(to: URL(fileURLWithPath: "\(cli.directory)/afile"))
         let file = try RecoveryInitCLITests.make(cli, out: "afile")

@@ -53,7 +53,9 @@ struct RecoveryInitCommand: AsyncParsableCommand {
                 index in
                 try reader.newPassphrase(for: "custodian \(index) of \(custodians) (\(names[index - 1]))")
             }
-            try directory.writeNewFiles(Array(zip(names, parts)) + [("recovery.pub", publicKey.fileContents)])
+            try directory.writeNewFiles(
+                names.indices.map { (name: names[$0], bytes: parts[$0]) }
+                    + [(name: "recovery.pub", bytes: publicKey.fileContents)])
             print("created recovery key \(publicKey.fingerprintText)")
             print("  public key:   \(directory.display("recovery.pub"))")
             for (index, name) in names.enumerated() {
