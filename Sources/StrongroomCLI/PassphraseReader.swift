@@ -89,7 +89,6 @@ struct PassphraseReader {
                     .invalidInput, "there is no terminal to ask \(what) on; pass the passphrases with --passphrase-fd FD")
             }
             defer { close(tty) }
-            _ = prompt.utf8CString.withUnsafeBufferPointer { write(tty, $0.baseAddress, $0.count - 1) }
             var saved = termios()
             guard tcgetattr(tty, &saved) == 0 else {
                 throw StrongroomError(.io, "cannot read the terminal's settings", cause: String(cString: strerror(errno)))
@@ -97,7 +96,10 @@ struct PassphraseReader {
             var quiet = saved
             quiet.c_lflag &= ~tcflag_t(ECHO | ECHONL)
             EchoGuard.arm(fd: tty, saved: saved)
+            // Echo off first (TCSAFLUSH drops anything typed before), then the prompt: what is typed
+            // after the prompt appears is read, and never echoed.
             _ = tcsetattr(tty, TCSAFLUSH, &quiet)
+            _ = prompt.utf8CString.withUnsafeBufferPointer { write(tty, $0.baseAddress, $0.count - 1) }
             defer {
                 _ = tcsetattr(tty, TCSAFLUSH, &saved)
                 EchoGuard.disarm()
