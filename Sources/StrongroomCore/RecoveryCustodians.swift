@@ -199,10 +199,11 @@ public enum RecoveryCustodians {
         do {
             return try AESGCM.open(sealed, key: key, iv: iv, aad: header)
         } catch let error as CryptoError where error.code == .authenticationFailed {
-            // The checksum matched, so the bytes are as written: the passphrase is what differs.
+            // The checksum matched, so the bytes are as written (unless edited on purpose, checksum and
+            // all): the passphrase is what differs.
             throw StrongroomError(
                 .recoveryPassphraseRejected,
-                "the passphrase does not open \(source) (part \(info.index) of \(info.custodians)); the part itself is intact, ask its custodian again")
+                "the passphrase does not open \(source) (part \(info.index) of \(info.custodians)): a wrong passphrase (the file is as written, its checksum matches), or a part edited on purpose; ask its custodian again")
         } catch {
             throw StrongroomError(.crypto, "could not open \(source)", underlying: error)
         }

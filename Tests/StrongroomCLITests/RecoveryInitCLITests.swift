@@ -168,6 +168,18 @@ import Testing
             #expect(corrupt?.reason.contains("\(p2.source) is corrupted") == true, "offset \(offset): \(String(describing: corrupt))")
         }
 
+        // An edited header with its checksum recomputed (part 3 claiming to be index 4 or 5): the header
+        // is the AES-GCM associated data, so the part no longer opens (without that binding it would,
+        // and rebuild a wrong key).
+        for index: UInt8 in [4, 5] {
+            var edited = p3.bytes
+            edited[37] = index
+            edited = Array(edited[0..<129]) + SHA256.hash(Array(edited[0..<129]))
+            let unbound = await failure([p1, p2, (p3.source, edited)])
+            #expect(unbound?.code == .recoveryPassphraseRejected, "index \(index): \(String(describing: unbound))")
+            #expect(unbound?.reason.contains("does not open \(p3.source)") == true)
+        }
+
         // Truncated, and grown.
         for bytes in [Array(p3.bytes.prefix(100)), Array(p3.bytes.dropLast()), p3.bytes + [0], []] {
             let cut = await failure([p1, p2, (p3.source, bytes)])
