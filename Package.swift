@@ -150,7 +150,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "StrongroomCLITests",
-            dependencies: ["StrongroomCLI"],
+            dependencies: ["StrongroomCLI", "StrongroomCore", "SecureCrypto"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests",

@@ -14,4 +14,13 @@ static inline int strongroom_prctl_get_dumpable(void) {
     return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 }
 #endif
+/* crypto_pwhash with Argon2id v1.3 (crypto_pwhash_ALG_ARGON2ID13) on untyped buffers: its password is a
+   `const char *` and its output and salt `unsigned char *`, which Swift cannot pass from raw buffers
+   without binding memory. Returns 0, or -1 (limits out of range, or out of memory). */
+static inline int strongroom_pwhash_argon2id(void *out, unsigned long long outlen, const void *passwd,
+                                             unsigned long long passwdlen, const void *salt,
+                                             unsigned long long opslimit, size_t memlimit) {
+    return crypto_pwhash((unsigned char *)out, outlen, (const char *)passwd, passwdlen,
+                         (const unsigned char *)salt, opslimit, memlimit, crypto_pwhash_ALG_ARGON2ID13);
+}
 #endif

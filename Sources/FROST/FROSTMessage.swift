@@ -9,8 +9,8 @@ import SecureCrypto
 /// the version, the kind, the ciphersuite, every length, that scalars are canonical and elements
 /// valid, and fails with ``FROSTError/Code/malformedEncoding`` naming the sender.
 ///
-/// Messages that carry a secret share (DKG round two, refresh round two) are encoded into and decoded
-/// from ``SecretBytes`` only.
+/// Messages that carry a secret share (DKG round two, refresh round two, repair parts and sums) are
+/// encoded into and decoded from ``SecretBytes`` only.
 public enum FROSTMessage {
     /// "SRFM" (Strongroom FROST message).
     public static let magic: [UInt8] = Array("SRFM".utf8)
@@ -41,6 +41,12 @@ public enum FROSTMessage {
         case channelKey = 9
         /// A secret message sealed to its recipient's channel key (``FROSTChannel``).
         case sealed = 10
+        /// A helper's repair step-one broadcast: the images of the parts it sends (``Repair``).
+        case repairCommitments = 11
+        /// A repair step-one part δ_{i→j} for one helper: secret.
+        case repairPart = 12
+        /// A repair step-two sum σ_j for the repaired participant: secret.
+        case repairSum = 13
 
         /// A human name of the kind.
         public var description: String {
@@ -55,11 +61,14 @@ public enum FROSTMessage {
             case .publicKeyPackage: "group public key package"
             case .channelKey: "channel key"
             case .sealed: "sealed message"
+            case .repairCommitments: "repair commitments"
+            case .repairPart: "repair part"
+            case .repairSum: "repair sum"
             }
         }
 
         /// True for the kinds that carry a secret.
-        public var isSecret: Bool { self == .dkgRound2 || self == .refreshRound2 }
+        public var isSecret: Bool { self == .dkgRound2 || self == .refreshRound2 || self == .repairPart || self == .repairSum }
     }
 
     /// What every message starts with.
@@ -215,9 +224,9 @@ public enum FROSTMessage {
         }
     }
 
-    /// A secret message: the public header, then a secret scalar.
-    static func secret(_ header: Header, _ scalar: Scalar) throws -> SecretBytes {
-        let head = header.bytes
+    /// A secret message: the public header (and public `prefix` fields), then a secret scalar.
+    static func secret(_ header: Header, _ scalar: Scalar, prefix: [UInt8] = []) throws -> SecretBytes {
+        let head = header.bytes + prefix
         return try SecretBytes(count: head.count + 32) { out in
             head.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             scalar.secret.withUnsafeBytes { (out.baseAddress! + head.count).copyMemory(from: $0.baseAddress!, byteCount: 32) }

@@ -15,9 +15,9 @@ struct StrongroomCommand: AsyncParsableCommand {
             environment variables, which win (STRONGROOM_TIER, STRONGROOM_LOCAL_PATH, ...). Secrets are never \
             taken as arguments: shares come from standard input or a file.
 
-            Exit codes: 0 ok, 64 bad usage or share id, 65 integrity failure, 66 no such share or vault, \
+            Exit codes: 0 ok, 64 bad usage or share id, 65 integrity failure or recovery part rejected, 66 no such share or vault or not enough recovery parts, \
             69 tier, HSM, S3/KMS or key unavailable, 73 vault exists, 74 I/O error, 75 vault busy, 77 wrong root \
-            seed, HSM PIN refused, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 71 core dumps could not be turned off, 1 anything else.
+            seed, HSM PIN refused, wrong recovery passphrase, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 71 core dumps could not be turned off, 1 anything else.
 
             `strongroom --version` prints the version.
             """,

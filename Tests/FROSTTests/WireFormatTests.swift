@@ -28,6 +28,8 @@ import Testing
         let (refreshPackage, refreshShares) = try Refresh.round1(identifier: 2, group: group, session: session)
         func open(_ secret: SecretBytes) -> [UInt8] { secret.withUnsafeBytes { Array($0) } }
         let keyPair = try FROSTChannel.makeKeyPair()
+        let (repairCommitments, repairParts) = try Repair.step1(key, group: group, target: 1, helpers: [2, 3], session: session)
+        let repairSum = Repair.Sum(sender: 2, recipient: 1, sigma: try Scalar.random(suite), session: session)
         return Samples(
             suite: suite, session: session, keyPair: keyPair,
             messages: [
@@ -41,6 +43,9 @@ import Testing
                 (.publicKeyPackage, try FROSTMessage.encode(group, session: session)),
                 (.channelKey, try FROSTChannel.keyMessage(keyPair, suite: suite, session: session, sender: 2)),
                 (.sealed, try FROSTChannel.seal(FROSTMessage.encode(round2[0]), to: FROSTChannel.publicKey(of: keyPair))),
+                (.repairCommitments, try FROSTMessage.encode(repairCommitments, suite: suite)),
+                (.repairPart, open(try FROSTMessage.encode(repairParts[0]))),
+                (.repairSum, open(try FROSTMessage.encode(repairSum))),
             ])
     }
 
@@ -57,6 +62,9 @@ import Testing
         case .publicKeyPackage: _ = try FROSTMessage.decodePublicKeyPackage(bytes, suite: suite)
         case .channelKey: _ = try FROSTChannel.decodeKeyMessage(bytes, suite: suite)
         case .sealed: _ = try FROSTChannel.open(bytes, keyPair: keyPair, suite: suite)
+        case .repairCommitments: _ = try FROSTMessage.decodeRepairCommitments(bytes, suite: suite)
+        case .repairPart: _ = try FROSTMessage.decodeRepairPart(secretBytes(bytes), suite: suite)
+        case .repairSum: _ = try FROSTMessage.decodeRepairSum(secretBytes(bytes), suite: suite)
         }
     }
 
@@ -169,7 +177,7 @@ import Testing
         #expect("\(encoded)" == "SecretBytes(75 bytes)")
         let decoded = try FROSTMessage.decodeDKGRound2(encoded, suite: suite)
         #expect(decoded.share == share.share && decoded.sender == 1 && decoded.recipient == 2 && decoded.session == session)
-        #expect(FROSTMessage.Kind.allCases.filter(\.isSecret) == [.dkgRound2, .refreshRound2])
+        #expect(FROSTMessage.Kind.allCases.filter(\.isSecret) == [.dkgRound2, .refreshRound2, .repairPart, .repairSum])
 
         // Sealed to participant 2's channel key, it opens with that key pair only, into locked memory.
         let keyPair = try FROSTChannel.makeKeyPair()

@@ -13,7 +13,8 @@ stdout (or lowercase hex plus a newline with --hex). With --record it opens the
 sealed record DIR/records/NAME.srb instead (share version 0, docs/format.md
 "Records"), e.g. a FROST group record (NAME frost.<group>), and prints its JSON.
 
-Every error is one line on stderr and exit status 2; authentication and
+v1 and v2 blobs open (a v2 blob through its tier section; see open_recovery_blob.py for
+the recovery section). Every error is one line on stderr and exit status 2; authentication and
 structural failures of the blob say "integrity".
 """
 
@@ -133,7 +134,7 @@ def read_blob(path: str) -> bytes:
     with open(path, "rb") as f:
         data = f.read(MAX_BLOB_BYTES + 1)
     if len(data) > MAX_BLOB_BYTES:
-        raise UsageError(f"{path}: larger than {MAX_BLOB_BYTES} bytes, not a v1 blob")
+        raise UsageError(f"{path}: larger than {MAX_BLOB_BYTES} bytes, not a Strongroom blob")
     return data
 
 

@@ -1,12 +1,14 @@
-"""Strongroom envelope format v1: an independent implementation from docs/format.md.
+"""Strongroom envelope formats v1 and v2: an independent implementation from docs/format.md.
 
 This module is written from the specification text alone (docs/format.md), not from
 the Swift sources, so that it can serve as a second implementation of the blob
 format. It provides:
 
 * the tier 1 ("local") key derivations (KEK version *v*, seed check),
-* a strict parser for envelope v1 blobs (:func:`parse_envelope`),
-* a tier 1 opener (:func:`open_local`) that checks the binding of the blob to the
+* a strict parser for envelope v1 and v2 blobs (:func:`parse_envelope`); v2 has a list of key
+  sections: the tier's, then optionally the recovery section (the data key sealed with HPKE to the
+  vault's recovery public key, see :mod:`strongroom_recovery`),
+* a tier 1 opener (:func:`open_local`, v1 and v2) that checks the binding of the blob to the
   expected vault / share id / share version and decrypts the share,
 * a deterministic tier 1 sealer (:func:`seal_local`) used by the worked example and
   the tests (it takes the DEK and IV as arguments; it is not a key generator).
@@ -36,6 +38,8 @@ from cryptography.hazmat.primitives.keywrap import (
 
 MAGIC = b"SRSH"  # field 1
 FORMAT_VERSION = 1  # field 2
+FORMAT_VERSION_V2 = 2  # field 2 of an envelope with key sections
+SECTION_TIER, SECTION_RECOVERY = 1, 2  # v2 key section kinds
 TIER_LOCAL, TIER_CLOUD, TIER_HSM = 1, 2, 3  # field 3
 FLAGS = 0  # field 4 (reserved)
 VAULT_ID_LEN = 16  # field 5
@@ -84,6 +88,20 @@ FIELD_NAMES = {
     21: "ciphertext",
     22: "tag",
 }
+
+#: Envelope v2 fields that v1 has not; spans name them by these strings (v1 fields keep their numbers).
+V2_FIELDS = (
+    "section count",
+    "section kind",
+    "section length",
+    "KEM id",
+    "KDF id",
+    "AEAD id",
+    "recovery key fingerprint",
+    "enc",
+    "sealed data key",
+)
+FIELD_NAMES.update({name: name for name in V2_FIELDS})
 
 _SHARE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -209,7 +227,7 @@ def check_seed(seed: bytes, vault_id: bytes, expected_check: bytes) -> None:
 
 @dataclass(frozen=True)
 class Envelope:
-    """A structurally valid v1 envelope, as parsed from blob bytes.
+    """A structurally valid v1 or v2 envelope, as parsed from blob bytes.
 
     ``header`` is the blob's bytes of fields 1-11 (offset 0 up to the end of field 11).
     ``prefix_len`` is the length of fields 1-8 (the part the reader rebuilds itself).
@@ -232,7 +250,33 @@ class Envelope:
     tag: bytes
     header: bytes
     prefix_len: int
-    spans: tuple[tuple[int, int, int], ...]  # (field number, start offset, end offset)
+    spans: tuple[tuple[int | str, int, int], ...]  # (field number or v2 field name, start, end)
+    format_version: int = FORMAT_VERSION
+    #: v2: the recovery section, or None (v1, or a v2 blob without one).
+    recovery: "RecoverySection | None" = None
+    #: v2: the recovery section's bytes as stored (kind, length, body), b"" when there is none.
+    recovery_section: bytes = b""
+
+    @property
+    def share_aad(self) -> bytes:
+        """The share's AES-256-GCM AAD as stored: the header, then (v2) the whole recovery section."""
+        return self.header + self.recovery_section
+
+
+@dataclass(frozen=True)
+class RecoverySection:
+    """Envelope v2 key section kind 2: the data key sealed with HPKE to the recovery public key."""
+
+    kem_id: int
+    kdf_id: int
+    aead_id: int
+    fingerprint: bytes  # SHA-256 of the recovery public key
+    enc: bytes  # HPKE encapsulated key (32)
+    sealed_data_key: bytes  # AES-256-GCM ciphertext of the 32-byte data key, then its tag (48)
+
+
+def _field_label(field: int | str) -> str:
+    return f"{FIELD_NAMES[field]} (field {field})" if isinstance(field, int) else f"the v2 {field}"
 
 
 class _Reader:
@@ -243,10 +287,10 @@ class _Reader:
         self.pos = 0
         self.spans: list[tuple[int, int, int]] = []  # (field number, start, end)
 
-    def take(self, n: int, field: int) -> bytes:
+    def take(self, n: int, field: int | str) -> bytes:
         if self.pos + n > len(self.data):
             raise IntegrityError(
-                f"blob truncated in {FIELD_NAMES[field]} (field {field}): need {n} bytes "
+                f"blob truncated in {_field_label(field)}: need {n} bytes "
                 f"at offset {self.pos}, blob is {len(self.data)} bytes"
             )
         out = self.data[self.pos : self.pos + n]
@@ -254,23 +298,78 @@ class _Reader:
         self.pos += n
         return out
 
-    def uint(self, size: int, field: int) -> int:
+    def uint(self, size: int, field: int | str) -> int:
         return int.from_bytes(self.take(size, field), "big")
 
 
+RECOVERY_KEM_ID = 0x0020  # DHKEM(X25519, HKDF-SHA256)
+RECOVERY_KDF_ID = 0x0001  # HKDF-SHA256
+RECOVERY_AEAD_ID = 0x0002  # AES-256-GCM
+FINGERPRINT_LEN = 32  # SHA-256 of the recovery public key
+ENC_LEN = 32  # HPKE enc: the ephemeral X25519 public key
+SEALED_DATA_KEY_LEN = DEK_LEN + TAG_LEN  # 48
+RECOVERY_BODY_LEN = 2 + 2 + 2 + FINGERPRINT_LEN + ENC_LEN + SEALED_DATA_KEY_LEN  # 118
+
+
+def _parse_tier_key_fields(r: _Reader, end: int | None) -> tuple[str, int, int, bytes]:
+    """Fields 12-17 (v1's key section, v2's tier section body); ``end``: where a v2 body must end."""
+    k = r.uint(1, 12)
+    if k < 1:
+        raise IntegrityError("KEK id length (field 12) is 0, must be 1..255")
+    raw_kek_id = r.take(k, 13)
+    try:
+        kek_id = raw_kek_id.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise IntegrityError("KEK id (field 13) is not valid UTF-8") from None
+    kek_version = r.uint(4, 14)
+    if kek_version < 1:
+        raise IntegrityError("KEK version (field 14) is 0, must be >= 1")
+    mechanism = r.uint(4, 15)
+    w = r.uint(2, 16)
+    wrapped_dek = r.take(w, 17)
+    if end is not None and r.pos != end:
+        raise IntegrityError(
+            f"the v2 tier section's length says it ends at offset {end}, its fields end at {r.pos}"
+        )
+    return kek_id, kek_version, mechanism, wrapped_dek
+
+
+def _parse_recovery_body(r: _Reader, length: int) -> RecoverySection:
+    """The body of a v2 recovery section (kind 2): only the one suite Strongroom defines is accepted."""
+    if length != RECOVERY_BODY_LEN:
+        raise IntegrityError(f"the v2 recovery section is {length} bytes, must be {RECOVERY_BODY_LEN}")
+    kem, kdf, aead = r.uint(2, "KEM id"), r.uint(2, "KDF id"), r.uint(2, "AEAD id")
+    if (kem, kdf, aead) != (RECOVERY_KEM_ID, RECOVERY_KDF_ID, RECOVERY_AEAD_ID):
+        raise IntegrityError(
+            f"the v2 recovery section names the HPKE suite KEM 0x{kem:04x}, KDF 0x{kdf:04x}, AEAD 0x{aead:04x}; "
+            f"only 0x{RECOVERY_KEM_ID:04x}/0x{RECOVERY_KDF_ID:04x}/0x{RECOVERY_AEAD_ID:04x} "
+            "(DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM) is defined"
+        )
+    return RecoverySection(
+        kem_id=kem,
+        kdf_id=kdf,
+        aead_id=aead,
+        fingerprint=r.take(FINGERPRINT_LEN, "recovery key fingerprint"),
+        enc=r.take(ENC_LEN, "enc"),
+        sealed_data_key=r.take(SEALED_DATA_KEY_LEN, "sealed data key"),
+    )
+
+
 def parse_envelope(blob: bytes) -> Envelope:
-    """Parse a v1 blob with strict structural checks; raise :class:`IntegrityError` on any defect.
+    """Parse a v1 or v2 blob with strict structural checks; raise :class:`IntegrityError` on any defect.
 
     Checks every fixed value and range in the layout table that does not depend on
     the tier's key material. Tier-specific checks (KEK id, mechanism, wrapped DEK
-    length) are left to the tier opener.
+    length) are left to the tier opener. v2: a section count of 1 or 2; exactly one tier
+    section (kind 1), first, whose fields fill its length exactly; at most one recovery
+    section (kind 2), after it, of the one defined suite and size.
     """
     r = _Reader(blob)
     if r.take(4, 1) != MAGIC:
         raise IntegrityError("bad magic (field 1): not a Strongroom blob")
     fmt = r.uint(1, 2)
-    if fmt != FORMAT_VERSION:
-        raise IntegrityError(f"unsupported format version {fmt} (field 2); this reader knows only 1")
+    if fmt not in (FORMAT_VERSION, FORMAT_VERSION_V2):
+        raise IntegrityError(f"unsupported format version {fmt} (field 2); this reader knows 1 and 2")
     tier = r.uint(1, 3)
     if tier not in (TIER_LOCAL, TIER_CLOUD, TIER_HSM):
         raise IntegrityError(f"unknown tier {tier} (field 3)")
@@ -297,20 +396,29 @@ def parse_envelope(blob: bytes) -> Envelope:
     _check_metadata(metadata)
     header = blob[: r.pos]
 
-    k = r.uint(1, 12)
-    if k < 1:
-        raise IntegrityError("KEK id length (field 12) is 0, must be 1..255")
-    raw_kek_id = r.take(k, 13)
-    try:
-        kek_id = raw_kek_id.decode("utf-8", errors="strict")
-    except UnicodeDecodeError:
-        raise IntegrityError("KEK id (field 13) is not valid UTF-8") from None
-    kek_version = r.uint(4, 14)
-    if kek_version < 1:
-        raise IntegrityError("KEK version (field 14) is 0, must be >= 1")
-    mechanism = r.uint(4, 15)
-    w = r.uint(2, 16)
-    wrapped_dek = r.take(w, 17)
+    recovery: RecoverySection | None = None
+    recovery_section = b""
+    if fmt == FORMAT_VERSION:
+        kek_id, kek_version, mechanism, wrapped_dek = _parse_tier_key_fields(r, None)
+    else:
+        count = r.uint(1, "section count")
+        if count not in (1, 2):
+            raise IntegrityError(f"the v2 section count is {count}, must be 1 or 2")
+        kind = r.uint(1, "section kind")
+        if kind != SECTION_TIER:
+            raise IntegrityError(f"the first v2 key section is of kind {kind}, must be the tier section (kind 1)")
+        length = r.uint(2, "section length")
+        kek_id, kek_version, mechanism, wrapped_dek = _parse_tier_key_fields(r, r.pos + length)
+        if count == 2:
+            start = r.pos
+            kind = r.uint(1, "section kind")
+            if kind != SECTION_RECOVERY:
+                raise IntegrityError(
+                    f"the second v2 key section is of kind {kind}, must be the recovery section (kind 2)"
+                )
+            length = r.uint(2, "section length")
+            recovery = _parse_recovery_body(r, length)
+            recovery_section = blob[start : r.pos]
 
     iv_len = r.uint(1, 18)
     if iv_len != IV_LEN:
@@ -343,11 +451,18 @@ def parse_envelope(blob: bytes) -> Envelope:
         header=header,
         prefix_len=prefix_len,
         spans=tuple(r.spans),
+        format_version=fmt,
+        recovery=recovery,
+        recovery_section=recovery_section,
     )
 
 
-def build_prefix(tier: int, vault_id: bytes, share_id: str, share_version: int) -> bytes:
+def build_prefix(
+    tier: int, vault_id: bytes, share_id: str, share_version: int, format_version: int = FORMAT_VERSION
+) -> bytes:
     """Build fields 1-8 from the values the reader expects (not from the blob)."""
+    if format_version not in (FORMAT_VERSION, FORMAT_VERSION_V2):
+        raise UsageError(f"unknown format version {format_version}")
     validate_share_id(share_id)
     if len(vault_id) != VAULT_ID_LEN:
         raise UsageError(f"vault id must be {VAULT_ID_LEN} bytes")
@@ -356,7 +471,7 @@ def build_prefix(tier: int, vault_id: bytes, share_id: str, share_version: int) 
     sid = share_id.encode("ascii")
     return (
         MAGIC
-        + bytes([FORMAT_VERSION, tier])
+        + bytes([format_version, tier])
         + struct.pack(">H", FLAGS)
         + vault_id
         + bytes([len(sid)])
@@ -372,14 +487,15 @@ def build_header(
     share_version: int,
     created_at: int,
     metadata: bytes,
+    format_version: int = FORMAT_VERSION,
 ) -> bytes:
-    """Build the header (fields 1-11), which is also the AES-GCM AAD."""
+    """Build the header (fields 1-11): v1's AES-GCM AAD, v2's HPKE aad and the start of its AAD."""
     if not 0 <= created_at <= UINT64_MAX:
         raise UsageError(f"created at out of range: {created_at}")
     if len(metadata) > METADATA_MAX:
         raise UsageError(f"metadata longer than {METADATA_MAX} bytes")
     return (
-        build_prefix(tier, vault_id, share_id, share_version)
+        build_prefix(tier, vault_id, share_id, share_version, format_version)
         + struct.pack(">Q", created_at)
         + struct.pack(">H", len(metadata))
         + metadata
@@ -398,6 +514,22 @@ def build_key_section(kek_id: str, kek_version: int, mechanism: int, wrapped_dek
         + struct.pack(">I", mechanism)
         + struct.pack(">H", len(wrapped_dek))
         + wrapped_dek
+    )
+
+
+def build_section(kind: int, body: bytes) -> bytes:
+    """Build a v2 key section: kind u8, body length u16, body."""
+    if kind not in (SECTION_TIER, SECTION_RECOVERY) or len(body) > 0xFFFF:
+        raise UsageError("a v2 key section is of kind 1 or 2 with a body of at most 65535 bytes")
+    return bytes([kind]) + struct.pack(">H", len(body)) + body
+
+
+def build_recovery_body(fingerprint: bytes, enc: bytes, sealed_data_key: bytes) -> bytes:
+    """Build a v2 recovery section body (the one defined HPKE suite)."""
+    if (len(fingerprint), len(enc), len(sealed_data_key)) != (FINGERPRINT_LEN, ENC_LEN, SEALED_DATA_KEY_LEN):
+        raise UsageError("recovery section: fingerprint 32, enc 32 and sealed data key 48 bytes")
+    return (
+        struct.pack(">HHH", RECOVERY_KEM_ID, RECOVERY_KDF_ID, RECOVERY_AEAD_ID) + fingerprint + enc + sealed_data_key
     )
 
 
@@ -499,6 +631,9 @@ def open_local(
     ``vault.json`` (see :func:`active_kek_range`); a blob naming a KEK version outside
     it is refused, as every reader must (docs/format.md).
 
+    Opens v1 and v2 blobs (a v2 blob's tier section is v1's key section; its AAD also covers the
+    recovery section when there is one).
+
     Steps, per docs/format.md: optional seed check; strict parse; check tier 1 and
     the binding of fields 1-8 to the expected values; check KEK id == vault id hex,
     mechanism 0x2109 and a 40-byte wrapped DEK; derive the KEK of field 14; unwrap
@@ -511,9 +646,9 @@ def open_local(
         raise UsageError(f"root seed must be {ROOT_SEED_LEN} bytes, got {len(seed)}")
     if seed_check is not None:
         check_seed(seed, vault_id, seed_check)
-    expected_prefix = build_prefix(TIER_LOCAL, vault_id, share_id, share_version)
-
+    build_prefix(TIER_LOCAL, vault_id, share_id, share_version)  # the caller's values, checked first
     env = parse_envelope(blob)
+    expected_prefix = build_prefix(TIER_LOCAL, vault_id, share_id, share_version, env.format_version)
     if env.tier != TIER_LOCAL:
         raise IntegrityError(f"blob is tier {env.tier}, expected tier 1 (local)")
     if env.vault_id != vault_id:
@@ -550,7 +685,7 @@ def open_local(
                 f"{oldest}..{newest}: altered, or put back from before a finished rotation"
             )
 
-    aad = expected_prefix + blob[env.prefix_len : len(env.header)]
+    aad = expected_prefix + blob[env.prefix_len : len(env.header)] + env.recovery_section
     kek = derive_kek(seed, vault_id, env.kek_version)
     try:
         dek = aes_key_unwrap(kek, env.wrapped_dek)

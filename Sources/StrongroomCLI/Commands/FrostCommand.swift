@@ -20,7 +20,7 @@ struct FrostCommand: AsyncParsableCommand {
             act as one of them, exchanging message files with the others. See docs/frost.md.
             """,
         subcommands: [
-            FrostKeygen.self, FrostSign.self, FrostVerify.self, FrostRefresh.self, FrostInfo.self, FrostErase.self, FrostUpgrade.self,
+            FrostKeygen.self, FrostSign.self, FrostVerify.self, FrostRefresh.self, FrostInfo.self, FrostErase.self, FrostUpgrade.self, FrostRepair.self,
             FrostParticipantCommand.self, FrostCoordinatorCommand.self,
         ])
 }

@@ -86,11 +86,14 @@ struct FrostParticipantCommand: AsyncParsableCommand {
             `frost coordinator aggregate`. Between commit and sign the nonces are sealed in the participant's \
             vault and erased when it signs. DKG round-two files carry secret shares, each sealed to its \
             recipient's channel key (key.p<J>, published in round one; its private half stays in the \
-            recipient's vault until dkg-finish). See docs/frost.md, "Participants in separate processes".
+            recipient's vault until dkg-finish). A share repair: `frost coordinator start`, repair-key by every \
+            helper and the repaired participant, repair-help then repair-combine by each helper, repair-finish \
+            by the repaired participant. See docs/frost.md, "Participants in separate processes".
             """,
         subcommands: [
             FrostParticipantDKGRound1.self, FrostParticipantDKGRound2.self, FrostParticipantDKGFinish.self, FrostParticipantCommit.self,
-            FrostParticipantSign.self,
+            FrostParticipantSign.self, FrostParticipantRepairKey.self, FrostParticipantRepairHelp.self, FrostParticipantRepairCombine.self,
+            FrostParticipantRepairFinish.self,
         ])
 }
 

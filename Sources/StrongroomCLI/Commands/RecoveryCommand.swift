@@ -1,9 +1,9 @@
 import ArgumentParser
 
-/// `strongroom recovery …`: the vault's recovery key (each subcommand in its own file).
+/// `strongroom recovery …`: the recovery key and its custodians (docs/recovery.md).
 struct RecoveryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recovery",
-        abstract: "Manage the vault's recovery key: every share version's data key is also sealed to it (docs/recovery.md).",
-        subcommands: [RecoveryEnrolCommand.self])
+        abstract: "The recovery key: create it split among custodians, enrol it in a vault.",
+        subcommands: [RecoveryInitCommand.self, RecoveryEnrolCommand.self])
 }
