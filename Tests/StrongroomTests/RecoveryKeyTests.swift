@@ -272,6 +272,19 @@ struct RecoveryPair {
         }
         #expect(count == 5)
         #expect(try snapshot(copy) == listing)
+        // Without vault.json the walk fixes the vault: a blob of another vault put into the copy is
+        // an error naming it, for the walk and for an open.
+        let otherFixture = try await LocalFixture()
+        defer { Task { await otherFixture.tearDown() } }
+        let otherStore = try await otherFixture.open()
+        _ = try await otherStore.enrolRecoveryKey(pair.publicKey)
+        _ = try await otherStore.store(try id("s-9"), try secret("another vault"))
+        try FileManager.default.createDirectory(atPath: "\(copy)/shares/s-9", withIntermediateDirectories: false)
+        try FileManager.default.copyItem(
+            atPath: "\(otherFixture.settings.path)/shares/s-9/1.srb", toPath: "\(copy)/shares/s-9/1.srb")
+        await #expect(throws: StrongroomError.self) { _ = try await reader.open(try id("s-9"), version: 1) }
+        let walkError = await #expect(throws: StrongroomError.self) { try await reader.forEachVersion { _ in } }
+        #expect(walkError?.reason.contains("belongs to vault") == true)
         // Another recovery key is a clear error naming the blob.
         let other = try RecoveryBlobReader(blobs: DirectoryBlobStore(root: copy), privateKey: try X25519.generatePrivateKey())
         do {
