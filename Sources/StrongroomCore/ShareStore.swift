@@ -125,7 +125,7 @@ public final class ShareStore: Sendable {
         }
     }
 
-    private func sealEnvelope(
+    func sealEnvelope(
         _ id: ShareID, _ version: UInt64, _ secret: SecretBytes, _ metadata: [UInt8], _ created: UInt64, _ state: VaultState
     ) async throws -> (SealedShare, Envelope) {
         let aad = Envelope.associatedData(
@@ -142,7 +142,7 @@ public final class ShareStore: Sendable {
     /// may have been written after the rotation listed the shares. Seal it again under the current
     /// KEK (replacing it only if it is still ours); a rotation that started after the state read
     /// below lists the shares after our write, so it rewraps the blob itself.
-    private func confirmCurrentKEK(
+    func confirmCurrentKEK(
         _ id: ShareID, _ version: UInt64, secret: SecretBytes, sealedUnder kek: UInt32
     ) async throws {
         let key = ShareStore.blobKey(id, version)
@@ -405,7 +405,12 @@ public final class ShareStore: Sendable {
     /// version is gone `erase` throws ``StrongroomError/Code/unsafeFile`` naming each such file.
     @discardableResult
     public func erase(_ id: ShareID) async throws -> Int {
-        try await blobs.withLock(.exclusive) {
+        try await blobs.withLock(.exclusive) { try await eraseHoldingExclusiveLock(id) }
+    }
+
+    /// ``erase(_:)`` for a caller that already holds the exclusive lock (a migration's erase of its source).
+    func eraseHoldingExclusiveLock(_ id: ShareID) async throws -> Int {
+        do {
             let versions: [UInt64]
             do {
                 versions = try await versionNumbers(id)
