@@ -82,17 +82,17 @@ public struct Migration: Sendable {
     public var dryRun: Bool
     let logger: Logger
 
-    /// Prepares a migration; ``run(progress:)`` performs it.
+    /// Prepares a migration; ``run(progress:)`` performs it. It logs to `logger`, else to the destination's.
     public init(
         from source: any MigrationSource, to destination: ShareStore, concurrency: Int = 1, eraseSource: Bool = false,
-        dryRun: Bool = false, logger: Logger = Logger(label: "strongroom.migration")
+        dryRun: Bool = false, logger: Logger? = nil
     ) {
         self.source = source
         self.destination = destination
         self.concurrency = concurrency
         self.eraseSource = eraseSource
         self.dryRun = dryRun
-        var logger = logger
+        var logger = logger ?? destination.logger
         logger[metadataKey: "migration.source"] = "\(source.vaultID.hex)"
         logger[metadataKey: "migration.destination"] = "\(destination.vaultID.hex)"
         self.logger = logger
