@@ -1,3 +1,4 @@
+import Logging
 import SecureCrypto
 
 /// One share version (or record) as a ``MigrationSource`` walks it: where it is and its non-secret
@@ -60,7 +61,7 @@ extension ShareStore: MigrationSource {
             let envelope: Envelope
             do {
                 envelope = try checkedEnvelope(blob.bytes, id: id, version: version)
-            } catch {
+            } catch let error as StrongroomError {
                 if let torn = Envelope.tornReason(blob.bytes) {
                     logger.warning(
                         "migration skips a blob that is not an envelope",

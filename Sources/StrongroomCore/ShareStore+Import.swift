@@ -13,10 +13,10 @@ public enum ImportOutcome: Sendable, Hashable {
 extension StrongroomError.Code {
     /// A migration or import found a share version in the destination that differs from the source's
     /// (bytes, created-at or metadata); nothing was overwritten.
-    public static let migrationConflict = Code("migration conflict", exitStatus: 65)
+    public static let migrationConflict = StrongroomError.Code("migration conflict", exitStatus: 65)
     /// A migration was refused before it copied anything: the destination is the source vault itself,
     /// or holds shares of another vault (no journal of a migration from this source).
-    public static let migrationRefused = Code("migration refused", exitStatus: 73)
+    public static let migrationRefused = StrongroomError.Code("migration refused", exitStatus: 73)
 }
 
 extension ShareStore {
