@@ -112,11 +112,12 @@ import Testing
         let report = try await Migration(from: late, to: destination).run()
         #expect(late.wrote.withLock { $0 })
         #expect(text(try await destination.load(try id("late"))) == "late value")
-        #expect(report.versions == 4 && report.verified == 4)
+        #expect(report.versions == 4 && report.verified == 4 && report.caughtInFinalPass == 1 && report.copied == 4)
     }
 }
 
-/// A source that stores a new share into its store while the copy pass walks it (the first walk only).
+/// A source that stores a new share into its store as the copy pass's walk ends (the first walk only),
+/// as an application writing during a migration would.
 final class LateWriter: MigrationSource {
     let store: ShareStore
     let wrote = Locked(false)
@@ -129,10 +130,11 @@ final class LateWriter: MigrationSource {
         try await store.forEachShareVersion { item in
             try await body(item)
             visited += 1
-            if first && visited == 1 {
-                _ = try await store.store(try id("late"), secret("late value"))
-                wrote.withLock { $0 = true }
-            }
+        }
+        // After the copy pass's walk: only the final pass can find it.
+        if first && visited > 0 {
+            _ = try await store.store(try id("late"), secret("late value"))
+            wrote.withLock { $0 = true }
         }
     }
     func open(_ item: MigrationItem) async throws -> SecretBytes { try await store.open(item) }
