@@ -235,4 +235,27 @@ import Testing
         #expect(try cli.run(["list", "--config", source]).stdout.isEmpty)
         #expect(try cli.run(["status", "--config", destination]).status == 0)
     }
+
+    @Test func showsProgressOnATerminal() throws {
+        let cli = try cli()
+        defer { cli.cleanup() }
+        let source = try vault(cli, "local", "source")
+        let destination = try vault(cli, "local", "destination")
+        _ = try populate(cli, source, shares: 3, group: false)
+        let command = "\(CLI.binary.path) migrate --config \(source) --to \(destination)"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-qec", command, "/dev/null"]
+        process.environment = cli.environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = Pipe()
+        try process.run()
+        let transcript = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(transcript)")
+        #expect(transcript.contains("copying: 6/6 (copied 6, already present 0)"), "\(transcript)")
+        #expect(transcript.contains("final pass: 6/6 (copied 0, verified 6)"), "\(transcript)")
+        #expect(transcript.contains("copied 6 (0 in the final pass), already present 0, verified 6"), "\(transcript)")
+    }
 }
