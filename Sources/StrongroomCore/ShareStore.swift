@@ -175,7 +175,7 @@ public final class ShareStore: Sendable {
     ///
     /// The same goes for a recovery key enrolment that began since the state was read: the new blob
     /// must carry a section for the key new blobs are sealed to.
-    private func confirmCurrentKEK(
+    func confirmCurrentKEK(
         _ id: ShareID, _ version: UInt64, secret: SecretBytes, sealedUnder kek: UInt32, recovery: [UInt8]?
     ) async throws {
         let key = ShareStore.blobKey(id, version)
@@ -447,7 +447,12 @@ public final class ShareStore: Sendable {
     /// version is gone `erase` throws ``StrongroomError/Code/unsafeFile`` naming each such file.
     @discardableResult
     public func erase(_ id: ShareID) async throws -> Int {
-        try await blobs.withLock(.exclusive) {
+        try await blobs.withLock(.exclusive) { try await eraseHoldingExclusiveLock(id) }
+    }
+
+    /// ``erase(_:)`` for a caller that already holds the exclusive lock (a migration's erase of its source).
+    func eraseHoldingExclusiveLock(_ id: ShareID) async throws -> Int {
+        do {
             let versions: [UInt64]
             do {
                 versions = try await versionNumbers(id)
