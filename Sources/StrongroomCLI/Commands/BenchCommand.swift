@@ -86,6 +86,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
+    @Flag(name: .long, help: "Also time store and load in a vault with a recovery key enrolled (a throwaway key), beside each level's vault without one (ops *_recovery).")
+    var recoveryKey = false
+
     var rotationScaleSizes: [Int] { (rotationScale ?? "").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     var concurrencies: [Int] { concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -155,6 +158,18 @@ struct BenchCommand: AsyncParsableCommand {
                     throw error
                 }
                 await vault.remove()
+                if recoveryKey {
+                    let enrolled = try await makeVault(configuration, base: base, name: "r\(level)", sessions: level, logger: logger)
+                    do {
+                        let key = try RecoveryPublicKey(bytes: try X25519.publicKey(of: try X25519.generatePrivateKey()))
+                        _ = try await enrolled.store.enrolRecoveryKey(key)
+                        try await storeAndLoad(enrolled.store, ids: ids, concurrency: level, suffix: "_recovery")
+                    } catch {
+                        await enrolled.remove()
+                        throw error
+                    }
+                    await enrolled.remove()
+                }
             }
             if soak > 0 {
                 let level = concurrencies.max() ?? 1
@@ -209,6 +224,22 @@ struct BenchCommand: AsyncParsableCommand {
             configuration: configuration, name: name, scratchDirectory: base, concurrency: sessions,
             options: VaultCreationOptions(acceptWeakKeyStore: acceptWeakToken ? Terminal.weakTokenWarning : nil),
             logger: logger)
+    }
+
+    /// Store and load only, reported with `suffix` (the recovery-key comparison).
+    private func storeAndLoad(_ store: ShareStore, ids: [ShareID], concurrency level: Int, suffix: String) async throws {
+        let sample = try SecureRandom.secretBytes(count: 32)
+        let clock = ContinuousClock()
+        var start = clock.now
+        try await spread(count, over: level) { index in _ = try await store.store(ids[index], try SecureRandom.secretBytes(count: 32)) }
+        report(op: (tier == "cloud" ? "store" : "store_durable") + suffix, concurrency: level, count: count, elapsed: clock.now - start)
+        _ = try await store.store(ids[0], sample)
+        start = clock.now
+        try await spread(loadCount, over: level) { index in _ = try await store.load(ids[index % count]) }
+        report(op: "load" + suffix, concurrency: level, count: loadCount, elapsed: clock.now - start)
+        guard try await store.load(ids[0]) == sample else {
+            throw StrongroomError(.integrityCheckFailed, "benchmark share did not round-trip")
+        }
     }
 
     private func phases(_ store: ShareStore, ids: [ShareID], concurrency level: Int) async throws {
