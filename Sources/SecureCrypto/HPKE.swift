@@ -88,8 +88,7 @@ public enum HPKE {
         guard publicKey.count == X25519.keySize else {
             throw CryptoError(.invalidInput, "an HPKE X25519 recipient key is 32 bytes, got \(publicKey.count)")
         }
-        let dh = try X25519.sharedSecret(privateKey: ephemeralKey, publicKey: publicKey)
-        let enc = try X25519.publicKey(of: ephemeralKey)
+        let (dh, enc) = try X25519.agreement(privateKey: ephemeralKey, publicKey: publicKey)
         return (try extractAndExpand(dh: dh, kemContext: enc + publicKey), enc)
     }
 

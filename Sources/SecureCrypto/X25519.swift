@@ -46,6 +46,36 @@ public enum X25519 {
         return secret
     }
 
+    /// The shared secret of `privateKey` and `publicKey`, and `privateKey`'s own public key, from one
+    /// loaded key (an HPKE sender needs both for its ephemeral key: one scalar multiplication saved).
+    public static func agreement(
+        privateKey: SecretBytes, publicKey: [UInt8]
+    ) throws(CryptoError) -> (sharedSecret: SecretBytes, ownPublicKey: [UInt8]) {
+        guard publicKey.count == keySize else {
+            throw CryptoError(.invalidInput, "an X25519 public key is 32 bytes, got \(publicKey.count)")
+        }
+        let mine = try privateKeyHandle(privateKey)
+        defer { EVP_PKEY_free(mine) }
+        var own = [UInt8](repeating: 0, count: keySize)
+        guard own.withUnsafeMutableBytes({ sr_x25519_get_public(mine, $0.baseAddress) }) == 1 else {
+            throw CryptoError.openSSL(.libraryFailure, "could not compute an X25519 public key")
+        }
+        guard let peer = publicKey.withUnsafeBytes({ sr_x25519_public($0.baseAddress) }) else {
+            throw CryptoError.openSSL(.invalidInput, "not a valid X25519 public key")
+        }
+        defer { EVP_PKEY_free(peer) }
+        let secret = try SecretBytes(count: keySize, filling: { (out) throws(CryptoError) in
+            guard sr_x25519_derive(mine, peer, out.baseAddress) == 1 else {
+                throw CryptoError.openSSL(.invalidInput, "X25519 key agreement failed (a small-order public key?)")
+            }
+        })
+        let zero = [UInt8](repeating: 0, count: keySize)
+        guard !zero.withUnsafeBytes({ secret.constantTimeEquals($0) }) else {
+            throw CryptoError(.invalidInput, "X25519 key agreement gave the all-zero value: the public key has small order")
+        }
+        return (secret, own)
+    }
+
     private static func privateKeyHandle(_ privateKey: SecretBytes) throws(CryptoError) -> OpaquePointer {
         guard privateKey.count == keySize else {
             throw CryptoError(.invalidInput, "an X25519 private key is 32 bytes, got \(privateKey.count)")
