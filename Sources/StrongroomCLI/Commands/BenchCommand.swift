@@ -89,6 +89,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Also time store and load in a vault with a recovery key enrolled (a throwaway key), beside each level's vault without one (ops *_recovery).")
     var recoveryKey = false
 
+    @Flag(name: .long, help: "With --recovery-key: time the vault with the recovery key first (file systems slow down as a run creates and deletes files, so compare both orders).")
+    var recoveryFirst = false
+
     var rotationScaleSizes: [Int] { (rotationScale ?? "").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     var concurrencies: [Int] { concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -150,6 +153,7 @@ struct BenchCommand: AsyncParsableCommand {
                 report(op: figure.operation, concurrency: figure.concurrency, count: figure.count, elapsed: figure.elapsed)
             }
             for level in concurrencies {
+                if recoveryKey && recoveryFirst { try await recoveryPhases(configuration, base: base, ids: ids, level: level, logger: logger) }
                 let vault = try await makeVault(configuration, base: base, name: "c\(level)", sessions: level, logger: logger)
                 do {
                     try await phases(vault.store, ids: ids, concurrency: level)
@@ -158,18 +162,7 @@ struct BenchCommand: AsyncParsableCommand {
                     throw error
                 }
                 await vault.remove()
-                if recoveryKey {
-                    let enrolled = try await makeVault(configuration, base: base, name: "r\(level)", sessions: level, logger: logger)
-                    do {
-                        let key = try RecoveryPublicKey(bytes: try X25519.publicKey(of: try X25519.generatePrivateKey()))
-                        _ = try await enrolled.store.enrolRecoveryKey(key)
-                        try await storeAndLoad(enrolled.store, ids: ids, concurrency: level, suffix: "_recovery")
-                    } catch {
-                        await enrolled.remove()
-                        throw error
-                    }
-                    await enrolled.remove()
-                }
+                if recoveryKey && !recoveryFirst { try await recoveryPhases(configuration, base: base, ids: ids, level: level, logger: logger) }
             }
             if soak > 0 {
                 let level = concurrencies.max() ?? 1
@@ -224,6 +217,22 @@ struct BenchCommand: AsyncParsableCommand {
             configuration: configuration, name: name, scratchDirectory: base, concurrency: sessions,
             options: VaultCreationOptions(acceptWeakKeyStore: acceptWeakToken ? Terminal.weakTokenWarning : nil),
             logger: logger)
+    }
+
+    /// Store and load in a throwaway vault with a throwaway recovery key enrolled (ops `*_recovery`).
+    private func recoveryPhases(
+        _ configuration: StrongroomConfiguration, base: String, ids: [ShareID], level: Int, logger: Logger
+    ) async throws {
+        let enrolled = try await makeVault(configuration, base: base, name: "r\(level)", sessions: level, logger: logger)
+        do {
+            let key = try RecoveryPublicKey(bytes: try X25519.publicKey(of: try X25519.generatePrivateKey()))
+            _ = try await enrolled.store.enrolRecoveryKey(key)
+            try await storeAndLoad(enrolled.store, ids: ids, concurrency: level, suffix: "_recovery")
+        } catch {
+            await enrolled.remove()
+            throw error
+        }
+        await enrolled.remove()
     }
 
     /// Store and load only, reported with `suffix` (the recovery-key comparison).
