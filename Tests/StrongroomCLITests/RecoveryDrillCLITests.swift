@@ -249,3 +249,104 @@ import Testing
             extra: ["--s3-endpoint", endpoint, "--s3-region", region])
     }
 }
+
+/// `strongroom recover`'s refusals through the binary: each names the problem and writes nothing
+/// into the destination, and nothing is ever written into the source copy.
+@Suite struct RecoverRefusalCLITests {
+    static let passphrases = RecoveryDrillCLITests.passphrases
+
+    func makeParts(_ cli: CLI, _ name: String) throws -> (publicKey: String, parts: [String]) {
+        let out = "\(cli.directory)/\(name)"
+        let made = try cli.run(
+            ["recovery", "init", "--custodians", "5", "--threshold", "3", "--out", out, "--passphrase-fd", "0"],
+            stdin: Data(Self.passphrases.map { $0 + "\n" }.joined().utf8))
+        try #require(made.status == 0, "\(made.stderr)")
+        return ("\(out)/recovery.pub", (1...5).map { "\(out)/part-\($0)-of-5.srpart" })
+    }
+
+    /// Every file under `path` with its bytes: the copy must be the same after any recover.
+    func snapshot(_ path: String) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        let walker = FileManager.default.enumerator(atPath: path)
+        while let relative = walker?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: "\(path)/\(relative)", isDirectory: &isDirectory), !isDirectory.boolValue {
+                files[relative] = try Data(contentsOf: URL(fileURLWithPath: "\(path)/\(relative)"))
+            }
+        }
+        return files
+    }
+
+    func recover(_ cli: CLI, _ source: String, _ destination: String, _ parts: [String], passphrases: [String], extra: [String] = []) throws -> CLI.Result {
+        try cli.run(
+            ["recover", "--from", source, "--to", destination, "--passphrase-fd", "0"] + parts.flatMap { ["--part", $0] } + extra,
+            stdin: Data(passphrases.map { $0 + "\n" }.joined().utf8))
+    }
+
+    func isEmpty(_ cli: CLI, _ config: String) throws -> Bool {
+        let status = try cli.run(["status", "--config", config, "--json"])
+        let counts = try JSONSerialization.jsonObject(with: status.stdoutBytes) as? [String: Any]
+        return counts?["versionCount"] as? Int == 0 && counts?["shareCount"] as? Int == 0
+    }
+
+    @Test func refusalsNameTheProblemAndWriteNothing() throws {
+        let cli = try CLI()
+        defer { cli.cleanup() }
+        let (publicKey, parts) = try makeParts(cli, "ceremony")
+        let (_, otherParts) = try makeParts(cli, "other-ceremony")
+        let source = try cli.writeConfig("source.yaml")
+        try #require(try cli.run(["init", "--config", source, "--recovery-key", publicKey]).status == 0)
+        try #require(try cli.run(["put", "--config", source, "alice"], stdin: Data("share of alice".utf8)).status == 0)
+        let destination = try cli.writeConfig("dest.yaml", "tier: local\nlocal:\n  path: \(cli.directory)/dest\n")
+        try #require(try cli.run(["init", "--config", destination]).status == 0)
+        let before = try snapshot(cli.vault)
+        let p = Self.passphrases
+
+        // A wrong passphrase for part 3: refused naming part 3 (exit 77), nothing written.
+        let wrong = try recover(cli, cli.vault, destination, [parts[0], parts[1], parts[2]], passphrases: [p[0], p[1], "not the passphrase of custodian 3"])
+        #expect(wrong.status == 77, "\(wrong.stderr)")
+        #expect(wrong.stderr.contains(parts[2]), "\(wrong.stderr)")
+        #expect(!wrong.stderr.contains("not the passphrase"), "the passphrase must never be echoed")
+        // A part of another key among them: refused naming it (exit 65) before any passphrase is asked.
+        let mixed = try recover(cli, cli.vault, destination, [parts[0], parts[1], otherParts[2]], passphrases: [p[0], p[1], p[2]])
+        #expect(mixed.status == 65, "\(mixed.stderr)")
+        #expect(mixed.stderr.contains(otherParts[2]), "\(mixed.stderr)")
+        // A part that is a symbolic link is not followed.
+        let link = "\(cli.directory)/link.srpart"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: parts[2])
+        let linked = try recover(cli, cli.vault, destination, [parts[0], parts[1], link], passphrases: [p[0], p[1], p[2]])
+        #expect(linked.status == 65, "\(linked.stderr)")
+        #expect(linked.stderr.contains("symbolic link"), "\(linked.stderr)")
+        // The parts of another key (all of them valid): the copy is not sealed to it.
+        let otherKey = try recover(cli, cli.vault, destination, [otherParts[0], otherParts[1], otherParts[2]], passphrases: [p[0], p[1], p[2]])
+        #expect(otherKey.status != 0, "\(otherKey.stdout)")
+        #expect(otherKey.stderr.contains("not vault"), "\(otherKey.stderr)")
+        // A dry run rebuilds the key and counts, and writes nothing.
+        let dry = try recover(cli, cli.vault, destination, [parts[0], parts[1], parts[2]], passphrases: [p[0], p[1], p[2]], extra: ["--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("dry run") && dry.stdout.contains("1 would be recovered"), "\(dry.stdout)")
+        #expect(try isEmpty(cli, destination))
+        // No --part at all, and a source that is not a directory.
+        let none = try cli.run(["recover", "--from", cli.vault, "--to", destination])
+        #expect(none.status == 66, "\(none.stderr)")
+        let notADirectory = try recover(cli, "\(cli.vault)/vault.json", destination, [parts[0], parts[1], parts[2]], passphrases: [p[0], p[1], p[2]])
+        #expect(notADirectory.status == 64, "\(notADirectory.stderr)")
+        #expect(try isEmpty(cli, destination))
+        #expect(try snapshot(cli.vault) == before, "recover wrote into its source")
+
+        // A vault without a recovery key: its blobs cannot be recovered, and the error says so.
+        let plain = try cli.writeConfig("plain.yaml", "tier: local\nlocal:\n  path: \(cli.directory)/plain\n")
+        try #require(try cli.run(["init", "--config", plain]).status == 0)
+        try #require(try cli.run(["put", "--config", plain, "bob"], stdin: Data("share of bob".utf8)).status == 0)
+        let unenrolled = try recover(cli, "\(cli.directory)/plain", destination, [parts[0], parts[1], parts[2]], passphrases: [p[0], p[1], p[2]])
+        #expect(unenrolled.status != 0)
+        #expect(unenrolled.stderr.contains("has no recovery key"), "\(unenrolled.stderr)")
+        #expect(try isEmpty(cli, destination))
+
+        // And the real thing, after all that: the share comes back.
+        let done = try recover(cli, cli.vault, destination, [parts[4], parts[3], parts[0]], passphrases: [p[4], p[3], p[0]])
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(try cli.run(["get", "--config", destination, "--stdout", "alice"]).stdout == "share of alice")
+        #expect(try snapshot(cli.vault) == before, "recover wrote into its source")
+    }
+}
