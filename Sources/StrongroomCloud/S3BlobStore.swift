@@ -210,13 +210,18 @@ public struct S3BlobStore: BlobStore {
             guard mode == .exclusive else { return try await body() }
             let lease = try await acquireLease()
             let renewal = Task { await renew(lease) }
+            // The renewal is stopped and awaited before the lease is deleted: a renewal PUT still in
+            // flight could otherwise land between the delete's listing and its deletes and leave a
+            // fresh lease behind, which the next holder (even this process) would wait out.
             do {
                 let result = try await body()
                 renewal.cancel()
+                await renewal.value
                 await release(lease)
                 return result
             } catch {
                 renewal.cancel()
+                await renewal.value
                 await release(lease)
                 throw error
             }
