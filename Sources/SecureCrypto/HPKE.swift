@@ -97,8 +97,7 @@ public enum HPKE {
         guard enc.count == encapsulatedKeySize else {
             throw CryptoError(.invalidInput, "an HPKE encapsulated key is \(encapsulatedKeySize) bytes, got \(enc.count)")
         }
-        let dh = try X25519.sharedSecret(privateKey: privateKey, publicKey: enc)
-        let recipient = try X25519.publicKey(of: privateKey)
+        let (dh, recipient) = try X25519.agreement(privateKey: privateKey, publicKey: enc)
         return try extractAndExpand(dh: dh, kemContext: enc + recipient)
     }
 

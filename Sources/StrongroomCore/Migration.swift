@@ -342,26 +342,15 @@ public struct Migration: Sendable {
         _ work: @escaping @Sendable (MigrationItem) async throws -> ImportOutcome,
         record: (ImportOutcome) -> Void, eachItem: (MigrationItem) -> Void = { _ in }
     ) async throws {
-        if concurrency == 1 {
-            try await source.forEachShareVersion { item in
-                eachItem(item)
-                record(try await work(item))
-            }
-            return
-        }
-        try await withThrowingTaskGroup(of: ImportOutcome.self) { group in
-            var running = 0
-            try await source.forEachShareVersion { item in
-                eachItem(item)
-                if running == concurrency, let outcome = try await group.next() {
-                    record(outcome)
-                    running -= 1
+        try await forEachBounded(
+            concurrency: concurrency,
+            walk: { body in
+                try await source.forEachShareVersion { item in
+                    eachItem(item)
+                    try await body(item)
                 }
-                group.addTask { try await work(item) }
-                running += 1
-            }
-            while let outcome = try await group.next() { record(outcome) }
-        }
+            },
+            work: work, record: record)
     }
 
     private func walkCounting(

@@ -148,26 +148,12 @@ extension ShareStore {
                     done: event.done, total: event.total, resealed: event.rewrapped, alreadyEnrolled: event.alreadyCurrent,
                     failed: event.failed))
         }
-        if concurrency == 1 {
-            try await forEachVersion { id, version in
-                record(try await resealOne(id, version, key: key, state: state, dryRun: dryRun, tally: tally))
-            }
-        } else {
-            try await withThrowingTaskGroup(of: Outcome.self) { group in
-                var running = 0
-                try await forEachVersion { id, version in
-                    if running == concurrency, let outcome = try await group.next() {
-                        record(outcome)
-                        running -= 1
-                    }
-                    group.addTask {
-                        try await self.resealOne(id, version, key: key, state: state, dryRun: dryRun, tally: tally)
-                    }
-                    running += 1
-                }
-                while let outcome = try await group.next() { record(outcome) }
-            }
-        }
+        try await forEachBounded(
+            concurrency: concurrency, walk: { body in try await forEachVersion { id, version in try await body((id, version)) } },
+            work: { (item: (ShareID, UInt64)) in
+                try await self.resealOne(item.0, item.1, key: key, state: state, dryRun: dryRun, tally: tally)
+            },
+            record: record)
         let final = tally.withLock { $0 }
         return RecoveryEnrolmentReport(
             fingerprint: Hex.encode(key.fingerprint), replacedFingerprint: nil, resumed: resumed, dryRun: dryRun,

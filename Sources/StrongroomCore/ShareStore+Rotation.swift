@@ -157,26 +157,12 @@ extension ShareStore {
             }
             progress?(event)
         }
-        if concurrency == 1 {
-            try await forEachVersion { id, version in
-                record(try await rewrapOne(id, version, target: target, state: state, dryRun: dryRun, tally: tally))
-            }
-        } else {
-            try await withThrowingTaskGroup(of: Outcome.self) { group in
-                var running = 0
-                try await forEachVersion { id, version in
-                    if running == concurrency, let outcome = try await group.next() {
-                        record(outcome)
-                        running -= 1
-                    }
-                    group.addTask {
-                        try await self.rewrapOne(id, version, target: target, state: state, dryRun: dryRun, tally: tally)
-                    }
-                    running += 1
-                }
-                while let outcome = try await group.next() { record(outcome) }
-            }
-        }
+        try await forEachBounded(
+            concurrency: concurrency, walk: { body in try await forEachVersion { id, version in try await body((id, version)) } },
+            work: { (item: (ShareID, UInt64)) in
+                try await self.rewrapOne(item.0, item.1, target: target, state: state, dryRun: dryRun, tally: tally)
+            },
+            record: record)
         let final = tally.withLock { $0 }
         return RotationReport(
             fromVersions: final.fromVersions.sorted(), targetVersion: target, resumed: resumed, dryRun: dryRun,
