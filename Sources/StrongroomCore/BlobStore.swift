@@ -65,6 +65,10 @@ public protocol BlobStore: Sendable {
     /// Checks, when a vault opens, that no one else can read or change the store's location (a
     /// directory store: a real directory, mode 0700). A bucket's access is the account's policy.
     func checkPrivate() async throws
+    /// The vault's audit log beside the blobs (docs/audit.md). The default keeps it as immutable
+    /// segment objects under `audit/` made with ``create(_:_:)`` (``SegmentAuditSink``); a directory
+    /// store appends to one file with `O_APPEND` instead.
+    func makeAuditSink() -> any AuditSink
 }
 
 extension BlobStore {
@@ -73,6 +77,9 @@ extension BlobStore {
 
     /// Nothing to check.
     public func checkPrivate() async throws {}
+
+    /// Immutable segments under `audit/`, created if absent.
+    public func makeAuditSink() -> any AuditSink { SegmentAuditSink(blobs: self) }
 
     /// True when `key` is a relative `/`-separated key no component of which is empty, `.`, `..` or
     /// hidden (starts with `.`), with no NUL: a key the store built from validated ids, which cannot

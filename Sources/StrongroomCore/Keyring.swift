@@ -79,9 +79,16 @@ public protocol Keyring: Sendable {
     /// Checks, when a pending rotation resumes, that its target KEK version `version` is still
     /// usable, and replaces it when it is not and `anySealedUnder` says no blob is sealed under it.
     func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws
+    /// The key inside the tier's boundary that authenticates audit checkpoints (docs/audit.md), made
+    /// on first use if the vault has none yet. Nil (the default): the tier has no such key, and its
+    /// log is hash-chained only, which `status` and `audit verify` say.
+    func auditKey() async throws -> (any AuditMACKey)?
 }
 
 extension Keyring {
+    /// No audit MAC key.
+    public func auditKey() async throws -> (any AuditMACKey)? { nil }
+
     /// Nothing to check: the tier's KEK versions cannot be half made.
     public func resumeKEK(version: UInt32, anySealedUnder: () async throws -> Bool) async throws {}
 }

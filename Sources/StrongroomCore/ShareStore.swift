@@ -17,6 +17,8 @@ public final class ShareStore: Sendable {
     let blobs: any BlobStore
     let logger: Logger
     let faults: FaultInjection
+    /// The vault's audit log (docs/audit.md).
+    let audit: AuditLog
     /// The last vault state read, for stores whose shared lock does not span processes.
     let stateCache = Locked<VaultState?>(nil)
 
@@ -40,6 +42,7 @@ public final class ShareStore: Sendable {
         logger[metadataKey: "vault.tier"] = "\(keyring.tier)"
         self.logger = logger
         self.faults = faults
+        self.audit = AuditLog(sink: blobs.makeAuditSink(), keyring: keyring, vaultID: vaultID, tier: keyring.tier, logger: logger)
     }
 
     // MARK: Keys

@@ -25,6 +25,8 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
     public var lockTimeout: Duration
     /// Where the settings came from (a file path, or "environment"), for messages.
     public var source: String
+    /// `audit.*`: the audit log's settings (docs/audit.md); the defaults are fail-closed.
+    public var audit: AuditSettings = .standard
 
     /// Creates a configuration for `provider`'s tier. The settings must be of the provider's type.
     public init<Provider: TierProvider>(

@@ -165,6 +165,8 @@ extension TierProvider {
 extension ShareStore {
     /// Opens the store the configuration names, through its tier's provider.
     public static func open(configuration: StrongroomConfiguration, logger: Logger) async throws -> ShareStore {
-        try await configuration.provider.open(configuration: configuration, logger: logger)
+        let store = try await configuration.provider.open(configuration: configuration, logger: logger)
+        store.configureAudit(configuration.audit)
+        return store
     }
 }

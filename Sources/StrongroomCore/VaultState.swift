@@ -65,6 +65,9 @@ public struct VaultState: Codable, Sendable, Equatable {
     /// The journal of an enrolment that has begun and not finished (resumable after a crash): new
     /// share versions are already sealed to this key; ``recovery`` names the key until it finishes.
     public var pendingRecovery: Recovery?
+    /// The audit log's latest MAC checkpoint (docs/audit.md): a log that ends before it, or holds
+    /// another record at its seq, was truncated or rolled back.
+    public var audit: AuditCheckpoint?
 
     /// The recovery key new share versions are sealed to: a pending enrolment's, else the enrolled one.
     public func recoveryKeyForNewBlobs() throws(StrongroomError) -> RecoveryPublicKey? {
