@@ -205,6 +205,36 @@ func waitForAnchor(_ vault: AuditVault, atLeast seq: UInt64) async throws -> Aud
         _ = try await vault.store.verifyAudit()
     }
 
+    /// An independent computation of a checkpoint (docs/audit.md): the hash is SHA-256 of the bytes
+    /// before `,"hash":"`, the MAC HMAC-SHA256 of the bytes before `,"mac":"` under HKDF-SHA256(root
+    /// seed, salt = vault id, info = "strongroom/tier1/audit-mac", 32 bytes), read from the seed file.
+    @Test func checkpointHashAndMACFollowTheDocumentedConstruction() async throws {
+        let vault = try await AuditVault.make()
+        defer { vault.directory.cleanup() }
+        _ = try await vault.store.store(try id("a"), secret("x"))
+        try await vault.store.checkpointAudit()
+        let lines = try vault.lines()
+        #expect(lines.count == 2)
+        let seed = try Array(Data(contentsOf: URL(fileURLWithPath: vault.settings.rootSeedFile)))
+        let key = try seed.withUnsafeBytes { try SecretBytes(copying: $0) }
+        let macKey = try HKDF.deriveKey(
+            ikm: key, salt: vault.store.vaultID.bytes, info: Array("strongroom/tier1/audit-mac".utf8), length: 32)
+        var previous = String(repeating: "0", count: 64)
+        for line in lines {
+            #expect(line.contains(#""prev":"\#(previous)""#))
+            let hashAt = line.range(of: #","hash":""#, options: .backwards)!
+            let hash = SHA256.hexHash(Array(line[..<hashAt.lowerBound].utf8))
+            #expect(line.hasSuffix(#","hash":"\#(hash)"}"#))
+            previous = hash
+        }
+        let checkpoint = lines[1]
+        let macAt = checkpoint.range(of: #","mac":""#)!
+        let mac = Hex.encode(HMACSHA256.mac(key: macKey, message: Array(checkpoint[..<macAt.lowerBound].utf8)))
+        #expect(checkpoint.contains(#""op":"audit.checkpoint","share":null,"versions":[],"kek":[],"outcome":"ok","error":null,"details":{},"alg":"HMAC-SHA256","key":"tier1 HKDF-SHA256(root seed, salt = vault id, info = \"strongroom/tier1/audit-mac\", 32 bytes)","mac":"\#(mac)","hash":""#))
+        let state = try VaultState.decode(Array(try Data(contentsOf: URL(fileURLWithPath: vault.statePath))), location: "")
+        #expect(state.audit == AuditCheckpoint(seq: 2, hash: previous, mac: mac, at: state.audit?.at ?? 0))
+    }
+
     // MARK: Tampering
 
     /// A vault with 12 records: 2 stores, loads, a checkpoint at seq 6 (MAC'd), more, a final
