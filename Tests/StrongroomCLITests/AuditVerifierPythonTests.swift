@@ -35,7 +35,8 @@ import Testing
         var out: [String: String] = [:]
         for part in line.split(separator: " ").dropFirst() {
             let pair = part.split(separator: "=", maxSplits: 1)
-            if pair.count == 2 { out[String(pair[0])] = String(pair[1]).trimmingCharacters(in: .whitespacesAndNewlines) }
+            guard pair.count == 2 else { continue }
+            out[String(pair[0])] = String(pair[1]).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return out
     }
@@ -135,15 +136,17 @@ import Testing
         }
         var changed = lines
         let second = String(decoding: changed[1], as: UTF8.self)
-        #expect(second.contains(#""pid":"#), second)
+        #expect(second.contains(#""pid":"#), "\(second)")
         changed[1] = Data(second.replacingOccurrences(of: #""pid":"#, with: #""pid":1"#).utf8)
-        let changedResult = try Self.verifier([try write("changed.jsonl", changed), "--root-seed", seedFile, "--anchor", state])
+        let changedResult = try Self.verifier(
+            [try write("changed.jsonl", changed), "--root-seed", seedFile, "--anchor", state])
         #expect(changedResult.status == 1)
         #expect(changedResult.output.hasPrefix("BAD seq=2 line=2 kind=hash:"), "\(changedResult.output)")
 
         var deleted = lines
         deleted.remove(at: 2)
-        let deletedResult = try Self.verifier([try write("deleted.jsonl", deleted), "--root-seed", seedFile, "--anchor", state])
+        let deletedResult = try Self.verifier(
+            [try write("deleted.jsonl", deleted), "--root-seed", seedFile, "--anchor", state])
         #expect(deletedResult.status == 1)
         #expect(deletedResult.output.hasPrefix("BAD seq=4 line=3 kind=seq:"), "\(deletedResult.output)")
 
