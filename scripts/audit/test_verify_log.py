@@ -5,7 +5,6 @@ non-canonical line, a damaged segment) fails naming the first bad record. Standa
 
     python3 scripts/audit/test_verify_log.py
 """
-import hashlib
 import io
 import json
 import os
@@ -13,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
-from contextlib import redirect_stdout, redirect_stderr
+from contextlib import redirect_stdout
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

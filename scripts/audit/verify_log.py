@@ -317,6 +317,8 @@ def verify(path, mac_key=None, check_mac=True, anchor=None, vault_id=None):
         if record["op"] == CHECKPOINT:
             if record["alg"] == "HMAC-SHA256":
                 if check_mac:
+                    if mac_key is None:
+                        raise ValueError("a checkpoint has a MAC: give the MAC key, or check the chain only")
                     message = line[:line.rindex(MAC_MARKER)]
                     expected = hmac.new(mac_key, message, hashlib.sha256).hexdigest()
                     if not hmac.compare_digest(expected, record["mac"]):
