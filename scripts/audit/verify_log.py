@@ -286,7 +286,7 @@ def read_lines(path):
     return lines, torn
 
 
-def verify(path, mac_key=None, check_mac=True, anchor=None, vault_id=None):
+def verify(path, mac_key=None, check_mac=True, anchor=None, vault_id=None, tier=None):
     """Verifies the log at `path`; returns a dict of counts or raises Bad for the first bad record.
     `anchor`: the vault state's `audit` entry (a dict with seq, hash, mac), or None."""
     lines, torn = read_lines(path)
@@ -314,6 +314,10 @@ def verify(path, mac_key=None, check_mac=True, anchor=None, vault_id=None):
             vault_id = record["vault"]
         elif record["vault"] != vault_id:
             raise Bad(seq, where, "vault", f"vault {record['vault']} in a log of vault {vault_id}")
+        if tier is None:
+            tier = record["tier"]
+        elif record["tier"] != tier:
+            raise Bad(seq, where, "vault", f"tier {record['tier']} in a log of a {tier} vault")
         if record["op"] == CHECKPOINT:
             if record["alg"] == "HMAC-SHA256":
                 if check_mac:
@@ -368,7 +372,7 @@ def main(arguments):
         print(f"verify_log.py: {message}", file=sys.stderr)
         return 2
 
-    anchor = state_vault = None
+    anchor = state_vault = state_tier = None
     if options.anchor:
         try:
             with open(options.anchor, "rb") as handle:
@@ -376,6 +380,7 @@ def main(arguments):
         except (OSError, ValueError) as error:
             return usage(f"cannot read {options.anchor}: {error}")
         state_vault = state.get("vaultID")
+        state_tier = state.get("tier")
         anchor = state.get("audit")
         if anchor is None:
             print(f"warning: {options.anchor} names no audit checkpoint", file=sys.stderr)
@@ -405,7 +410,7 @@ def main(arguments):
 
     try:
         result = verify(options.log, mac_key=mac_key, check_mac=not options.no_mac, anchor=anchor,
-                        vault_id=vault_hex or None)
+                        vault_id=vault_hex or None, tier=state_tier)
     except Bad as bad:
         print(bad)
         return 1

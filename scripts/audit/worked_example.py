@@ -18,7 +18,7 @@ import verify_log  # noqa: E402
 ROOT_SEED = bytes(range(32))  # 00 01 02 … 1f
 VAULT_ID = bytes.fromhex("5eedf00d00112233445566778899aabb")
 ACTOR = {"uid": 1000, "pid": 4242, "host": "build-7", "client": None}
-KEY_DESCRIPTION = 'tier1 HKDF(root seed, "strongroom/tier1/audit-mac")'
+KEY_DESCRIPTION = 'tier1 HKDF-SHA256(root seed, salt = vault id, info = "strongroom/tier1/audit-mac", 32 bytes)'
 
 
 def records():
