@@ -72,7 +72,9 @@ import Testing
         let share = Data((0..<32).map { UInt8($0) })
         for id in ["alice", "bob", "alice"] {
             let put = try cli.run(["put", id, "--config", config], stdin: share)
-            #expect(put.status == 0, "put \(id): \(put.stderr)")
+            // (Status 11 is SIGSEGV: seen on audit-core 20d5b7e when an automatic checkpoint's background
+            // anchor task is still running as the process exits.)
+            #expect(put.status == 0, "put \(id) exited \(put.status): \(put.stderr)")
         }
         #expect(try cli.run(["get", "alice", "--stdout", "--config", config]).status == 0)
         #expect(try cli.run(["get", "nobody", "--stdout", "--config", config]).status != 0)
