@@ -409,6 +409,19 @@ func waitForAnchor(_ vault: AuditVault, atLeast seq: UInt64) async throws -> Aud
         #expect(error?.reason.contains("2 links") == true)
     }
 
+    @Test func aNamedPipeInPlaceOfTheLogIsRefused() async throws {
+        let vault = try await AuditVault.make()
+        defer { vault.directory.cleanup() }
+        _ = try await vault.store.store(try id("first"), secret("x"))
+        let other = try await vault.another()
+        try FileManager.default.removeItem(atPath: vault.logPath)
+        #expect(mkfifo(vault.logPath, 0o600) == 0)
+        let error = await #expect(throws: StrongroomError.self) { try await other.store(try id("s"), secret("y")) }
+        #expect(error?.code == .auditUnavailable)
+        #expect(error?.reason.contains("named pipe") == true || error?.reason.contains("not a regular file") == true)
+        #expect(!FileManager.default.fileExists(atPath: "\(vault.settings.path)/shares/s"))
+    }
+
     @Test func bestEffortGoesOnWithoutTheLog() async throws {
         let vault = try await AuditVault.make(AuditSettings(mode: .bestEffort))
         defer { vault.directory.cleanup() }
