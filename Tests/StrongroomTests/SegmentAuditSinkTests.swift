@@ -59,7 +59,7 @@ import Strongroom
             labels.append(String(text[op.upperBound...].prefix { $0 != "\"" }))
             previous = tail
         }
-        #expect(bytes.last == 0x0A)
+        #expect(bytes.isEmpty || bytes.last == 0x0A)
         return labels
     }
 
