@@ -111,7 +111,7 @@ import Strongroom
             let labels = try await SegmentAuditSinkTests.chain(sinks[0])
             #expect(Set(labels) == Set((0..<40).map { "t\($0)" }) && labels.count == 40)
             // Group commit: while one segment is written, the lines made meanwhile wait for the next.
-            let segments = try await makeStore().children(of: "audit/")
+            let segments = try await makeStore().children(of: "audit/").filter { $0 != "tail-hint" }
             #expect(segments.count <= 40)
             for name in segments {
                 let bytes = try #require(try await makeStore().read("audit/" + name)).bytes
@@ -155,6 +155,30 @@ import Strongroom
             var bytes: [UInt8] = []
             try await sink.read { bytes += $0 }
             #expect(bytes == Array(line.prefix(line.count - 10)) + [0x0A])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aNewSinkFindsTheTailFromTheHintOrByListingWhateverTheHintSays(backend: Backend) async throws {
+        try await withStore(backend) { makeStore in
+            let blobs = try makeStore()
+            let sink = SegmentAuditSink(blobs: blobs)
+            for index in 1...20 {
+                _ = try await sink.append(durable: true) { SegmentAuditSinkTests.line(after: $0, "r\(index)") }
+            }
+            // Segment 16 reached a multiple of 16: the hint names it.
+            #expect(try await blobs.read("audit/tail-hint")?.bytes == Array(AuditLine.segmentName(firstSeq: 16).utf8))
+            var expected = (1...20).map { "r\($0)" }
+            for (index, hint) in ["00000000000000000016.jsonl", "00000000000000000001.jsonl", "00000000000000000099.jsonl", "garbage", ""]
+                .enumerated()
+            {
+                #expect(try await blobs.replace("audit/tail-hint", Array(hint.utf8), ifRevision: nil))
+                let fresh = SegmentAuditSink(blobs: try makeStore())
+                let tail = try await fresh.append(durable: true) { SegmentAuditSinkTests.line(after: $0, "h\(index)") }
+                #expect(tail.seq == UInt64(21 + index), "hint '\(hint)'")
+                expected.append("h\(index)")
+            }
+            #expect(try await SegmentAuditSinkTests.chain(sink) == expected)
         }
     }
 

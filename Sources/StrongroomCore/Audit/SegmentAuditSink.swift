@@ -9,9 +9,10 @@
 /// In one process the appends of every task go through one appender (an actor): `make` calls run one
 /// at a time, each on the tail the previous one produced, and the lines made while a segment is being
 /// written are written together as the next segment (group commit: one `create` for many records).
-/// The tail is cached; it is found by listing `audit/` (the greatest segment name) and reading the
-/// last line of that segment, and after a lost race by reading the segments that follow the cached
-/// tail. Every append returns after its segment's `create` returned, which is durable in every store
+/// The tail is cached; a new process finds it by reading forward from the segment the hint object
+/// `audit/tail-hint` names (rewritten every 16 records or so), or, without a usable hint, by listing
+/// `audit/` for the greatest segment name; after a lost race, by reading the segments that follow the
+/// cached tail (segments are contiguous: each starts at the seq after the last one's end). Every append returns after its segment's `create` returned, which is durable in every store
 /// (S3 PUT, fsynced directory link), so ``sync()`` has nothing to do.
 public struct SegmentAuditSink: AuditSink {
     /// The store the segments live in.
@@ -31,6 +32,15 @@ public struct SegmentAuditSink: AuditSink {
 
     /// The blob key of the segment whose first record has `seq`.
     static func key(firstSeq seq: UInt64) -> String { prefix + AuditLine.segmentName(firstSeq: seq) }
+
+    /// The blob key of the tail hint: the name of a recent segment, so that a new process finds the
+    /// tail by reading forward from it instead of listing every segment. Not a segment name, so not
+    /// part of the log; only a shortcut (a stale, missing or wrong hint costs a listing, nothing more).
+    static let hintKey = prefix + "tail-hint"
+
+    /// A hint is written after a segment that reaches a multiple of this seq: a reader walks at most
+    /// about this many segments forward from it.
+    static let hintInterval: UInt64 = 16
 
     /// The first seq a segment name declares (20 digits + `.jsonl`), or nil for any other name.
     static func firstSeq(ofSegment name: String) -> UInt64? {
@@ -182,6 +192,11 @@ actor SegmentAppender {
             inFlight = nil
             if case .written = outcome {
                 known = batch.tail
+                if batch.tail.seq / SegmentAuditSink.hintInterval != (batch.firstSeq - 1) / SegmentAuditSink.hintInterval {
+                    // Best effort: a hint that is not written only makes the next process list.
+                    let name = Array(AuditLine.segmentName(firstSeq: batch.firstSeq).utf8)
+                    _ = try? await blobs.replace(SegmentAuditSink.hintKey, name, ifRevision: nil)
+                }
             } else {
                 // The tail is not what we thought (or not known): read it again, and make the lines
                 // chained on this batch again.
@@ -239,6 +254,8 @@ actor SegmentAppender {
         if let stale {
             tail = stale
             next = stale.seq + 1
+        } else if let hinted = try await hintedSegment() {
+            next = hinted
         } else {
             var greatest: UInt64?
             try await blobs.forEachChild(of: SegmentAuditSink.prefix) { name in
@@ -252,6 +269,15 @@ actor SegmentAppender {
             next = tail.seq + 1
         }
         return tail
+    }
+
+    /// The first seq of the segment the tail hint names, when that segment exists.
+    private func hintedSegment() async throws -> UInt64? {
+        guard let hint = try await blobs.read(SegmentAuditSink.hintKey),
+            let seq = SegmentAuditSink.firstSeq(ofSegment: String(decoding: hint.bytes, as: UTF8.self)),
+            try await blobs.read(SegmentAuditSink.key(firstSeq: seq)) != nil
+        else { return nil }
+        return seq
     }
 
     /// The seq and hash of a segment's last record; throws (and remembers) when it does not end in one
