@@ -15,6 +15,10 @@ public struct KMSKeyMetadata: Sendable, Hashable {
     public var keyState: String
     /// The description given at creation.
     public var description: String
+    /// `SYMMETRIC_DEFAULT`, `HMAC_256`… (empty when the answer did not say).
+    public var keySpec: String = ""
+    /// `ENCRYPT_DECRYPT`, `GENERATE_VERIFY_MAC`… (empty when the answer did not say).
+    public var keyUsage: String = ""
 }
 
 /// A KMS client (AWS JSON 1.1 protocol, `TrentService`) on AsyncHTTPClient, SigV4-signed, with
@@ -107,6 +111,60 @@ public struct KMSClient: Sendable {
         return try metadata(try await call("CreateKey", parameters, secret: false, subject: description), "CreateKey")
     }
 
+    /// CreateKey with KeySpec `HMAC_256` and KeyUsage `GENERATE_VERIFY_MAC`: a key that only makes
+    /// and checks HMAC-SHA256 tags (``generateMac(keyID:message:)``, ``verifyMac(keyID:message:mac:)``)
+    /// and never leaves KMS.
+    public func createHMACKey(description: String, tags: [String: String] = [:]) async throws(AWSError) -> KMSKeyMetadata {
+        var parameters: [String: Any] = [
+            "Description": description, "KeyUsage": "GENERATE_VERIFY_MAC", "KeySpec": "HMAC_256",
+        ]
+        if !tags.isEmpty {
+            parameters["Tags"] = tags.sorted { $0.key < $1.key }.map { ["TagKey": $0.key, "TagValue": $0.value] }
+        }
+        return try metadata(try await call("CreateKey", parameters, secret: false, subject: description), "CreateKey")
+    }
+
+    /// The most bytes GenerateMac and VerifyMac accept as `Message`.
+    public static let maximumMacMessageSize = 4096
+
+    /// GenerateMac with `HMAC_SHA_256`: the 32-byte tag of `message` (1 to 4,096 bytes, not secret:
+    /// it travels in the request) under the HMAC key `keyID`.
+    public func generateMac(keyID: String, message: [UInt8]) async throws(AWSError) -> [UInt8] {
+        try checkMacMessage(message, "GenerateMac", keyID)
+        let answer = try await call(
+            "GenerateMac",
+            ["KeyId": keyID, "MacAlgorithm": "HMAC_SHA_256", "Message": Data(message).base64EncodedString()],
+            secret: false, subject: keyID)
+        return try blob(answer, "Mac", "GenerateMac")
+    }
+
+    /// VerifyMac with `HMAC_SHA_256`: true when `mac` is `message`'s tag under `keyID`. A tag that does
+    /// not verify (KMS answers `KMSInvalidMacException`) is false, not an error; an unusable key, a
+    /// refusal or an outage throw.
+    public func verifyMac(keyID: String, message: [UInt8], mac: [UInt8]) async throws(AWSError) -> Bool {
+        try checkMacMessage(message, "VerifyMac", keyID)
+        guard !mac.isEmpty else { return false }
+        do {
+            let answer = try await call(
+                "VerifyMac",
+                [
+                    "KeyId": keyID, "MacAlgorithm": "HMAC_SHA_256", "Message": Data(message).base64EncodedString(),
+                    "Mac": Data(mac).base64EncodedString(),
+                ], secret: false, subject: keyID)
+            return answer.fields["MacValid"] as? Bool ?? false
+        } catch where error.code == "KMSInvalidMacException" {
+            return false
+        }
+    }
+
+    private func checkMacMessage(_ message: [UInt8], _ action: String, _ keyID: String) throws(AWSError) {
+        guard (1...KMSClient.maximumMacMessageSize).contains(message.count) else {
+            throw AWSError(
+                kind: .configuration, operation: "KMS \(action) \(keyID)",
+                message: "a MAC message is 1 to \(KMSClient.maximumMacMessageSize) bytes, got \(message.count)")
+        }
+    }
+
     /// ScheduleKeyDeletion after a waiting period of 7 to 30 days (cancellable until then).
     public func scheduleKeyDeletion(_ keyID: String, pendingWindowDays: Int) async throws(AWSError) {
         _ = try await call(
@@ -170,7 +228,8 @@ public struct KMSClient: Sendable {
         }
         return KMSKeyMetadata(
             keyID: id, arn: meta["Arn"] as? String ?? id, keyState: meta["KeyState"] as? String ?? "",
-            description: meta["Description"] as? String ?? "")
+            description: meta["Description"] as? String ?? "", keySpec: meta["KeySpec"] as? String ?? "",
+            keyUsage: meta["KeyUsage"] as? String ?? "")
     }
 
     private func blob(_ answer: Answer, _ field: String, _ action: String) throws(AWSError) -> [UInt8] {

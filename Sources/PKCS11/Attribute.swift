@@ -31,6 +31,8 @@ public struct Attribute: Sendable, Hashable {
     public static func decrypt(_ value: Bool) -> Attribute { Attribute(type: UInt(CKA_DECRYPT), value: .bool(value)) }
     public static func wrap(_ value: Bool) -> Attribute { Attribute(type: UInt(CKA_WRAP), value: .bool(value)) }
     public static func unwrap(_ value: Bool) -> Attribute { Attribute(type: UInt(CKA_UNWRAP), value: .bool(value)) }
+    public static func sign(_ value: Bool) -> Attribute { Attribute(type: UInt(CKA_SIGN), value: .bool(value)) }
+    public static func verify(_ value: Bool) -> Attribute { Attribute(type: UInt(CKA_VERIFY), value: .bool(value)) }
 
     /// Attribute types that can be read back with ``PKCS11Session/attribute(_:of:)``.
     public enum Kind: UInt, Sendable {
@@ -47,6 +49,11 @@ public struct Attribute: Sendable, Hashable {
         case wrap = 0x106
         case unwrap = 0x107
         case valueLength = 0x161
+        case `private` = 0x02  // CKA_PRIVATE
+        case encrypt = 0x104
+        case decrypt = 0x105
+        case sign = 0x108
+        case verify = 0x10A
     }
 }
 
@@ -62,6 +69,7 @@ public struct KeyType: RawRepresentable, Sendable, Hashable {
     public let rawValue: UInt
     public init(rawValue: UInt) { self.rawValue = rawValue }
     public static let aes = KeyType(rawValue: UInt(CKK_AES))
+    public static let genericSecret = KeyType(rawValue: UInt(CKK_GENERIC_SECRET))
 }
 
 /// `CKM_` mechanisms Strongroom uses, with their names.
@@ -72,6 +80,8 @@ public struct Mechanism: RawRepresentable, Sendable, Hashable, CustomStringConve
     public static let aesGCM = Mechanism(rawValue: UInt(CKM_AES_GCM))
     public static let aesKeyWrap = Mechanism(rawValue: UInt(CKM_AES_KEY_WRAP))
     public static let aesKeyWrapPad = Mechanism(rawValue: UInt(CKM_AES_KEY_WRAP_PAD))
+    public static let genericSecretKeyGen = Mechanism(rawValue: UInt(CKM_GENERIC_SECRET_KEY_GEN))
+    public static let sha256HMAC = Mechanism(rawValue: UInt(CKM_SHA256_HMAC))
 
     public var description: String {
         switch self {
@@ -79,6 +89,8 @@ public struct Mechanism: RawRepresentable, Sendable, Hashable, CustomStringConve
         case .aesGCM: "CKM_AES_GCM"
         case .aesKeyWrap: "CKM_AES_KEY_WRAP"
         case .aesKeyWrapPad: "CKM_AES_KEY_WRAP_PAD"
+        case .genericSecretKeyGen: "CKM_GENERIC_SECRET_KEY_GEN"
+        case .sha256HMAC: "CKM_SHA256_HMAC"
         default: "CKM 0x\(String(rawValue, radix: 16))"
         }
     }

@@ -51,9 +51,27 @@ public struct PKCS11Session: @unchecked Sendable {
         }
     }
 
+    /// The key with this label that `choose` picks (when several objects carry the label), found
+    /// through the connection's label cache.
+    public func key(labelled label: String, choosing choose: () throws -> ObjectHandle?) throws -> ObjectHandle? {
+        try connection.cachedKey(label) { try choose().map { [$0] } ?? [] }
+    }
+
     /// `C_GenerateKey` with `CKM_AES_KEY_GEN`.
     public func generateAESKey(_ template: [Attribute]) throws -> ObjectHandle {
         var mechanism = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(CKM_AES_KEY_GEN), pParameter: nil, ulParameterLen: 0)
+        var key: CK_OBJECT_HANDLE = 0
+        try withTemplate(template) { list, count in
+            try check("C_GenerateKey", functions.pointee.C_GenerateKey!(handle, &mechanism, list, count, &key))
+        }
+        connection.noteSessionObject(template)
+        return ObjectHandle(rawValue: UInt(key))
+    }
+
+    /// `C_GenerateKey` with `CKM_GENERIC_SECRET_KEY_GEN` (the template gives `CKA_VALUE_LEN`): an HMAC key.
+    public func generateGenericSecret(_ template: [Attribute]) throws -> ObjectHandle {
+        var mechanism = CK_MECHANISM(
+            mechanism: CK_MECHANISM_TYPE(CKM_GENERIC_SECRET_KEY_GEN), pParameter: nil, ulParameterLen: 0)
         var key: CK_OBJECT_HANDLE = 0
         try withTemplate(template) { list, count in
             try check("C_GenerateKey", functions.pointee.C_GenerateKey!(handle, &mechanism, list, count, &key))
@@ -153,6 +171,33 @@ public struct PKCS11Session: @unchecked Sendable {
         }
         connection.noteSessionObject(template)
         return ObjectHandle(rawValue: UInt(key))
+    }
+
+    // MARK: MACs
+
+    /// `C_SignInit` + `C_Sign` of public `data` with a parameterless mechanism (`CKM_SHA256_HMAC`).
+    public func sign(_ data: [UInt8], with key: ObjectHandle, mechanism: Mechanism) throws -> [UInt8] {
+        var ckMechanism = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(mechanism.rawValue), pParameter: nil, ulParameterLen: 0)
+        try check("C_SignInit", functions.pointee.C_SignInit!(handle, &ckMechanism, CK_OBJECT_HANDLE(key.rawValue)))
+        var input = data.isEmpty ? [0] : data
+        var output = [UInt8](repeating: 0, count: 64)
+        var length = CK_ULONG(output.count)
+        try check("C_Sign", functions.pointee.C_Sign!(handle, &input, CK_ULONG(data.count), &output, &length))
+        return Array(output.prefix(Int(length)))
+    }
+
+    /// `C_VerifyInit` + `C_Verify`: true when `signature` is `data`'s MAC (or signature) under `key`;
+    /// false when the token answers `CKR_SIGNATURE_INVALID` or `CKR_SIGNATURE_LEN_RANGE`. Other
+    /// answers throw.
+    public func verify(_ data: [UInt8], signature: [UInt8], with key: ObjectHandle, mechanism: Mechanism) throws -> Bool {
+        var ckMechanism = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(mechanism.rawValue), pParameter: nil, ulParameterLen: 0)
+        try check("C_VerifyInit", functions.pointee.C_VerifyInit!(handle, &ckMechanism, CK_OBJECT_HANDLE(key.rawValue)))
+        var input = data.isEmpty ? [0] : data
+        var tag = signature.isEmpty ? [0] : signature
+        let rv = functions.pointee.C_Verify!(handle, &input, CK_ULONG(data.count), &tag, CK_ULONG(signature.count))
+        if rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE { return false }
+        try check("C_Verify", rv)
+        return true
     }
 
     // MARK: AES-GCM

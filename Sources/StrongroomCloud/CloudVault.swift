@@ -79,9 +79,10 @@ public enum CloudVault {
         guard let blobs = try? blobStore(settings.storage, lockTimeout: .seconds(10), logger: logger),
             let kms = try? kmsClient(settings, logger: logger)
         else { return }
-        if let entries = try? await KMSKeyMap(blobs: blobs).entries() {
-            for entry in entries where entry.createdByStrongroom {
-                if let meta = try? await kms.describeKey(entry.keyID), meta.keyState != "PendingDeletion" {
+        if let file = try? await KMSKeyMap(blobs: blobs).read().0 {
+            let made = file.keys.filter(\.createdByStrongroom).map(\.keyID) + [file.audit?.keyID].compactMap { $0 }
+            for keyID in made {
+                if let meta = try? await kms.describeKey(keyID), meta.keyState != "PendingDeletion" {
                     try? await kms.scheduleKeyDeletion(meta.keyID, pendingWindowDays: settings.keyDeletionWindowDays)
                 }
             }

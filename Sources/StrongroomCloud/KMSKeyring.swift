@@ -266,6 +266,46 @@ public final class KMSKeyring: Keyring {
         }
     }
 
+    // MARK: Audit
+
+    private let auditKeyCache = Locked<KMSAuditKey?>(nil)
+
+    /// The vault's audit checkpoint key: a KMS `HMAC_256` key (`GENERATE_VERIFY_MAC`) recorded in
+    /// `kms-keys.json` (`audit`), made on first use. Two processes that make one at once both write the
+    /// map with `If-Match`: one key is recorded, and the other process schedules its own for deletion
+    /// (after `cloud.keyDeletionWindowDays`) and uses the recorded one. The key is tagged
+    /// `strongroom:vault` and `strongroom:purpose=audit-mac`, so one a kill left unrecorded (between
+    /// CreateKey and the map write) can be found and deleted by hand. Needs `kms:CreateKey`,
+    /// `kms:TagResource`, `kms:GenerateMac`, `kms:VerifyMac` (and `kms:ScheduleKeyDeletion` for a lost race).
+    public func auditKey() async throws -> (any AuditMACKey)? {
+        if let cached = auditKeyCache.withLock({ $0 }) { return cached }
+        let entry = try await keys.auditKey(
+            make: {
+                let created = try await CloudErrors.mapping(keyName: "(new audit key)") { () async throws(AWSError) in
+                    try await kms.createHMACKey(
+                        description: "Strongroom vault \(vaultID.hex) audit checkpoint MAC key",
+                        tags: ["strongroom:vault": vaultID.hex, "strongroom:purpose": "audit-mac"])
+                }
+                logger.info("created the KMS audit MAC key", metadata: ["kms.key": "\(created.arn)"])
+                return created.arn
+            },
+            discard: { lost in
+                do throws(AWSError) {
+                    try await kms.scheduleKeyDeletion(lost, pendingWindowDays: deletionWindowDays)
+                    logger.notice(
+                        "another process recorded the vault's audit MAC key first; scheduled deletion of ours",
+                        metadata: ["kms.key": "\(lost)", "kms.windowDays": "\(deletionWindowDays)"])
+                } catch {
+                    logger.warning(
+                        "another process recorded the vault's audit MAC key first; could not schedule deletion of ours",
+                        metadata: ["kms.key": "\(lost)", "error": "\(error)"])
+                }
+            })
+        let key = KMSAuditKey(keyID: entry.keyID, kms: kms)
+        auditKeyCache.withLock { $0 = key }
+        return key
+    }
+
     /// Checks that KEK version `version`'s KMS key exists and is enabled.
     public func requireKEK(version: UInt32) async throws {
         let keyID = try await keys.keyID(for: version)
@@ -293,11 +333,20 @@ public final class KMSKeyMap: Sendable {
         var startedAt: UInt64
     }
 
+    /// The vault's audit checkpoint key (a KMS HMAC_256 key), once made.
+    struct AuditKeyEntry: Codable, Sendable, Equatable {
+        var keyID: String
+        var createdByStrongroom: Bool
+        var createdAt: UInt64
+    }
+
     struct File: Codable, Sendable {
         var format = 1
         var keys: [Entry]
         /// Keys being created (absent when none).
         var intents: [Intent]? = nil
+        /// The audit MAC key (absent until the first checkpoint).
+        var audit: AuditKeyEntry? = nil
     }
 
     static let key = "kms-keys.json"
@@ -413,6 +462,27 @@ public final class KMSKeyMap: Sendable {
         throw KMSKeyMap.keptChanging(keyID)
     }
 
+    /// The audit MAC key, recording the one `make` creates when the map has none. When another
+    /// process recorded one first, that one is returned and `discard` is called with ours.
+    func auditKey(
+        make: () async throws -> String, discard: (String) async throws -> Void
+    ) async throws -> AuditKeyEntry {
+        var (file, revision) = try await read()
+        if let entry = file.audit { return entry }
+        let keyID = try await make()
+        for _ in 0..<KMSKeyMap.maximumWriteAttempts {
+            if let entry = file.audit {
+                try await discard(keyID)
+                return entry
+            }
+            let entry = AuditKeyEntry(keyID: keyID, createdByStrongroom: true, createdAt: UInt64(Date().timeIntervalSince1970))
+            file.audit = entry
+            if try await write(file, revision: revision) { return entry }
+            (file, revision) = try await read()
+        }
+        throw KMSKeyMap.keptChanging(keyID)
+    }
+
     func markRetired(version: UInt32) async throws {
         for _ in 0..<KMSKeyMap.maximumWriteAttempts {
             var (file, revision) = try await read()
@@ -431,5 +501,43 @@ public final class KMSKeyMap: Sendable {
         StrongroomError(
             .io,
             "\(key) kept changing under a conditional write (\(maximumWriteAttempts) attempts)\(keyID.map { "; KMS key \($0) was created but is not recorded" } ?? ""); check that the S3 server honours If-Match, then run the command again")
+    }
+}
+
+/// Tier 2's audit checkpoint key: a KMS `HMAC_256` key used with `GenerateMac`/`VerifyMac`
+/// (`HMAC_SHA_256`); the key never leaves KMS.
+///
+/// KMS takes messages of at most 4,096 bytes. A checkpoint line's MAC input is far shorter (about
+/// 500 bytes with a long host name), but a client identity (``AuditContext/client``) has no bound:
+/// a message longer than 4,096 bytes is therefore replaced by its SHA-256 (32 bytes), and the MAC is
+/// HMAC-SHA256(key, SHA-256(message)). No checkpoint line is 32 bytes long, so the two cases cannot
+/// be confused. (docs/audit.md states the rule.)
+public struct KMSAuditKey: AuditMACKey {
+    /// The key's ARN (or id), as `kms-keys.json` records it.
+    public let keyID: String
+    let kms: KMSClient
+
+    /// `KMS HMAC_256 key <ARN>`.
+    public var description: String { "KMS HMAC_256 key \(keyID)" }
+    /// `HMAC-SHA256`.
+    public var algorithm: String { "HMAC-SHA256" }
+
+    /// What KMS is given for `message`: the message itself, or its SHA-256 when it is longer than KMS takes.
+    static func macInput(_ message: [UInt8]) -> [UInt8] {
+        message.count > KMSClient.maximumMacMessageSize ? SHA256.hash(message) : message
+    }
+
+    public func mac(_ message: [UInt8]) async throws -> [UInt8] {
+        let input = KMSAuditKey.macInput(message)
+        return try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in
+            try await kms.generateMac(keyID: keyID, message: input)
+        }
+    }
+
+    public func verify(_ message: [UInt8], mac: [UInt8]) async throws -> Bool {
+        let input = KMSAuditKey.macInput(message)
+        return try await CloudErrors.mapping(keyName: keyID) { () async throws(AWSError) in
+            try await kms.verifyMac(keyID: keyID, message: input, mac: mac)
+        }
     }
 }

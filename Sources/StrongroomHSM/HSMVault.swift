@@ -193,5 +193,6 @@ extension HSMVault {
         let keyring = HSMKeyring(vaultID: vaultID, connection: try await connect(settings, logger: logger))
         let newest = max(state.currentKEKVersion, state.rotation?.target ?? 0)
         try await keyring.retireKEKs(olderThan: newest + 1)
+        try await keyring.destroyAuditKey()
     }
 }
