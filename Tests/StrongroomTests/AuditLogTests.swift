@@ -115,6 +115,7 @@ func waitForAnchor(_ vault: AuditVault, atLeast seq: UInt64) async throws -> Aud
         #expect(records[0].outcome == .ok)
         #expect(records[1].event.versions == [2])
         #expect(records[2].event.versions == [2])  // the newest, which the load returned
+        #expect(records[2].event.kekVersions == [1])
         #expect(records[3].event.versions == [1])
         #expect(records[4].event.shareID == (try id("nobody")))
         #expect(records[4].outcome == .error(code: StrongroomError.Code.shareNotFound.name, exitStatus: 66))
