@@ -121,12 +121,15 @@ extension ShareStore {
     /// it before it exits; a long-running process also gets one every `audit.checkpointInterval` records.
     public func checkpointAudit() async throws {
         let mode = audit.settings.mode
-        guard mode != .off else { return }
+        guard mode != .off else { return await audit.background.finish() }
         do {
             try await audit.checkpoint()
         } catch {
+            await audit.background.finish()
             try handleAuditFailure(AuditEvent(.checkpoint), error, mode, performed: false)
         }
+        // Background syncs and anchors end before the caller (a CLI about to exit) goes on.
+        await audit.background.finish()
     }
 
     /// Verifies the whole log: the hash chain, every checkpoint's MAC, and that the checkpoint in

@@ -23,6 +23,9 @@ public final class AuditLog: Sendable {
     let writer = AuditWriter()
     /// Whether a background sync is due (a non-durable append since the last one began).
     let syncScheduled = Locked(false)
+    /// The background syncs and anchors in flight, which ``finishBackgroundWork()`` waits for: a
+    /// process must not exit while one runs (the runtime tears down under it).
+    let background = AuditBackgroundWork()
 
     init(sink: any AuditSink, keyring: any Keyring, vaultID: VaultID, tier: Tier, logger: Logger, blobs: any BlobStore) {
         self.sink = sink
@@ -129,8 +132,8 @@ public final class AuditLog: Sendable {
             scheduled = true
             return true
         }) else { return }
-        Task { [self] in
-            try? await Task.sleep(for: .milliseconds(500))
+        background.run(cancelWhenFinishing: true) { [self] in
+            try? await Task.sleep(for: .milliseconds(500))  // cut short by finishBackgroundWork()
             syncScheduled.withLock { $0 = false }
             do {
                 try await sink.sync()
@@ -165,7 +168,7 @@ public final class AuditLog: Sendable {
     /// Anchors an automatic checkpoint in the background: the record that triggered it may be written
     /// by a task holding the vault's exclusive lock, which the anchor waits for.
     func anchorInBackground(_ checkpoint: AuditCheckpoint) {
-        Task { [self] in
+        background.run(cancelWhenFinishing: false) { [self] in
             do {
                 try await anchor(checkpoint)
             } catch {
@@ -173,6 +176,40 @@ public final class AuditLog: Sendable {
                     "could not record the audit checkpoint in vault.json",
                     metadata: ["audit.seq": "\(checkpoint.seq)", "error": "\(error)"])
             }
+        }
+    }
+}
+
+/// Background tasks of an ``AuditLog`` that must end before the process does.
+final class AuditBackgroundWork: Sendable {
+    private struct Pending: Sendable {
+        var next: UInt64 = 0
+        var tasks: [UInt64: (task: Task<Void, Never>, cancel: Bool)] = [:]
+    }
+    private let pending = Locked(Pending())
+
+    /// Runs `body` in a task of its own, tracked until it ends. `cancelWhenFinishing`: a task that
+    /// only waits (the delayed sync) is cancelled by ``finish()``, so it does its work at once.
+    func run(cancelWhenFinishing: Bool, _ body: @escaping @Sendable () async -> Void) {
+        pending.withLock { pending in
+            let id = pending.next
+            pending.next += 1
+            // The task removes itself under the same mutex, so it cannot do so before it is inserted.
+            let task = Task { [weak self] in
+                await body()
+                self?.pending.withLock { _ = $0.tasks.removeValue(forKey: id) }
+            }
+            pending.tasks[id] = (task, cancelWhenFinishing)
+        }
+    }
+
+    /// Waits for every tracked task, including those started meanwhile, cancelling the waiting ones.
+    func finish() async {
+        while true {
+            let tasks = pending.withLock { Array($0.tasks.values) }
+            if tasks.isEmpty { return }
+            for entry in tasks where entry.cancel { entry.task.cancel() }
+            for entry in tasks { await entry.task.value }
         }
     }
 }

@@ -25,7 +25,14 @@ public struct SegmentAuditSink: AuditSink {
         self.appender = SegmentAppender(blobs: blobs)
     }
 
-    public var location: String { "\(blobs.location)/audit/" }
+    public var location: String { "\(SegmentAuditSink.base(blobs))/audit/" }
+
+    /// The store's location without a trailing `/` (an S3 prefix ends in one), for messages.
+    static func base(_ blobs: any BlobStore) -> String {
+        var location = blobs.location
+        while location.hasSuffix("/") { location.removeLast() }
+        return location
+    }
 
     /// The blob key prefix segments live under.
     static let prefix = "audit/"
@@ -133,7 +140,7 @@ actor SegmentAppender {
             guard attempts <= 64 else {
                 throw StrongroomError(
                     .auditUnavailable,
-                    "another process kept taking the next audit segment in \(blobs.location)/audit/ (64 attempts); the record was not written")
+                    "another process kept taking the next audit segment in \(SegmentAuditSink.base(blobs))/audit/ (64 attempts); the record was not written")
             }
             await lockMaking()
             let batch: Batch
@@ -186,7 +193,7 @@ actor SegmentAppender {
                 outcome = .failed(
                     StrongroomError(
                         .auditUnavailable,
-                        "could not write audit segment \(blobs.location)/\(SegmentAuditSink.key(firstSeq: batch.firstSeq))",
+                        "could not write audit segment \(SegmentAuditSink.base(blobs))/\(SegmentAuditSink.key(firstSeq: batch.firstSeq))",
                         cause: "\(error)"))
             }
             inFlight = nil
@@ -289,7 +296,7 @@ actor SegmentAppender {
         guard bytes.last == 0x0A, let tail = AuditLine.tail(of: bytes[start..<end]), tail.seq >= firstSeq else {
             let error = StrongroomError(
                 .auditTampered,
-                "audit segment \(blobs.location)/\(SegmentAuditSink.key(firstSeq: firstSeq)) does not end in a complete record, so no record can be chained after it; run `strongroom audit verify`")
+                "audit segment \(SegmentAuditSink.base(blobs))/\(SegmentAuditSink.key(firstSeq: firstSeq)) does not end in a complete record, so no record can be chained after it; run `strongroom audit verify`")
             problem = error
             throw error
         }
