@@ -71,23 +71,7 @@ struct MigrateCommand: AsyncParsableCommand {
             let migration = Migration(
                 from: source, to: destination, concurrency: concurrency, eraseSource: eraseSource, dryRun: dryRun,
                 logger: logger)
-            let event = AuditEvent(
-                .migrate,
-                details: [
-                    "source.vault": source.vaultID.hex, "source.tier": "\(source.tier)",
-                    "destination.vault": destination.vaultID.hex, "destination.tier": "\(destination.tier)",
-                    "eraseSource": "\(eraseSource)",
-                ])
-            let report = try await destination.audited(event, mutating: !dryRun) { event in
-                let report = try await migration.run(progress: showProgress ? show : nil)
-                event.details.merge(report.auditDetails) { $1 }
-                return report
-            }
-            if !dryRun {
-                var summary = event
-                summary.details.merge(report.auditDetails) { $1 }
-                try await source.recordAudit(summary)
-            }
+            let report = try await migration.run(progress: showProgress ? show : nil)
             let seconds = (ContinuousClock.now - started).seconds
             let found = "\(report.shares) share(s), \(report.versions) version(s), \(report.records) record(s)"
             if report.dryRun {
@@ -102,17 +86,5 @@ struct MigrateCommand: AsyncParsableCommand {
                 print("  erased from the source: \(report.erasedShares) share(s), \(report.erasedVersions) version(s), \(report.erasedRecords) record(s)")
             }
         }
-    }
-}
-
-extension MigrationReport {
-    /// The counts of a migration or recovery, for its audit record (no share, no secret).
-    var auditDetails: [String: String] {
-        [
-            "source.vault": sourceVaultID.hex, "destination.vault": destinationVaultID.hex, "dryRun": "\(dryRun)",
-            "resumed": "\(resumed)", "shares": "\(shares)", "versions": "\(versions)", "records": "\(records)",
-            "copied": "\(copied)", "alreadyPresent": "\(alreadyPresent)", "verified": "\(verified)",
-            "erasedShares": "\(erasedShares)", "erasedVersions": "\(erasedVersions)",
-        ]
     }
 }

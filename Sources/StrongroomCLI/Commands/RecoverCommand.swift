@@ -164,3 +164,15 @@ struct RecoverCommand: AsyncParsableCommand {
         return bytes
     }
 }
+
+extension MigrationReport {
+    /// The counts of a recovery, for its `recover` audit record (the migration under it records its own `migrate`) (no share, no secret).
+    var auditDetails: [String: String] {
+        [
+            "source.vault": sourceVaultID.hex, "destination.vault": destinationVaultID.hex, "dryRun": "\(dryRun)",
+            "resumed": "\(resumed)", "shares": "\(shares)", "versions": "\(versions)", "records": "\(records)",
+            "copied": "\(copied)", "alreadyPresent": "\(alreadyPresent)", "verified": "\(verified)",
+            "erasedShares": "\(erasedShares)", "erasedVersions": "\(erasedVersions)",
+        ]
+    }
+}
