@@ -9,6 +9,7 @@ import Synchronization
 /// does) and ``Terminal/run(_:)`` calls ``checkpointAll()`` when the body returns or throws.
 enum OpenStores {
     private static let stores = Mutex<[ShareStore]>([])
+    private static let checkpointed = Mutex<Set<ObjectIdentifier>>([])
 
     /// Opens a store and remembers it for the checkpoint at exit.
     static func open(configuration: StrongroomConfiguration, logger: Logger) async throws -> ShareStore {
@@ -20,15 +21,20 @@ enum OpenStores {
     /// Leaves `store` out of the checkpoint at exit (its audit log failed verification: nothing is
     /// appended to it).
     static func forget(_ store: ShareStore) {
-        stores.withLock { $0.removeAll { $0 === store } }
+        _ = checkpointed.withLock { $0.insert(ObjectIdentifier(store)) }
     }
 
-    /// Checkpoints the audit log of every store opened so far (each once) and forgets them. Returns
+    /// Checkpoints the audit log of every store opened and not yet checkpointed (each once). Returns
     /// the first failure of a fail-closed store; best-effort stores only get a warning.
+    ///
+    /// The stores stay referenced until the process exits: a store released here would close its
+    /// PKCS#11 sessions from whichever thread dropped it last, which can race the module's own
+    /// teardown at exit (SoftHSM crashed so, once in a few runs of the HSM suite).
     static func checkpointAll() async -> StrongroomError? {
         let opened = stores.withLock { stores in
-            defer { stores.removeAll() }
-            return stores
+            let pending = stores.filter { store in !checkpointed.withLock { $0.contains(ObjectIdentifier(store)) } }
+            checkpointed.withLock { done in for store in pending { done.insert(ObjectIdentifier(store)) } }
+            return pending
         }
         var seen = Set<ObjectIdentifier>()
         var failure: StrongroomError?
