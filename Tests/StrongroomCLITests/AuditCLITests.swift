@@ -392,31 +392,35 @@ enum S3Objects {
         defer { vault.cleanup() }
         try vault.put("alice", "a")
         let torn = Array("{\"v\":1,\"seq\":99,\"prev\":\"00".utf8)
-        let handle = try #require(FileHandle(forUpdatingAtPath: vault.logFile))
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(torn))
-        try handle.close()
+        func tear() throws {
+            let handle = try #require(FileHandle(forUpdatingAtPath: vault.logFile))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(torn))
+            try handle.close()
+        }
 
+        // verify reports it (exit 0, a warning), then records itself, which cuts it off.
+        try tear()
+        let text = try vault.run(["audit", "verify"])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("torn tail:") && text.stdout.contains("\(torn.count) byte(s)"), "\(text.stdout)")
+        #expect(text.stderr.contains("torn"), "\(text.stderr)")
+        try tear()
         let verified = try vault.verify()
         #expect(verified.status == 0, "\(verified.stderr)")
         #expect(verified.summary?["tornTailBytes"] as? Int == torn.count)
-        #expect(verified.stderr.contains("torn"))
-        let text = try vault.run(["audit", "verify"])
-        #expect(text.stdout.contains("torn tail:") && text.stdout.contains("\(torn.count) byte(s)"), "\(text.stdout)")
 
-        // The verify above already appended (and so repaired); tear it again and let a put repair it.
-        let again = try #require(FileHandle(forUpdatingAtPath: vault.logFile))
-        try again.seekToEnd()
-        try again.write(contentsOf: Data(torn))
-        try again.close()
+        // The next put cuts it off too, and records that it did.
+        try tear()
         try vault.put("bob", "b")
         let repairs = try vault.records(["--op", "audit.torn-tail"])
-        #expect(repairs.count == 2, "\(repairs)")
+        #expect(repairs.count == 3, "one repair per tear: \(repairs.count)")
         let details = try #require(repairs.last?["details"] as? [String: String])
         #expect(details["bytes"] == "\(torn.count)")
         #expect(details["sha256"] == SHA256.hexHash(torn))
         let after = try vault.verify()
         #expect(after.status == 0 && after.summary?["tornTailBytes"] as? Int == 0, "\(after.stderr)")
+        #expect(try vault.run(["get", "bob", "--stdout"]).stdout == "b")
     }
 
     /// Fail-closed: with the audit directory replaced by a file, `put` fails with a clear error and
@@ -455,10 +459,14 @@ enum S3Objects {
         #expect(loose.stderr.lowercased().contains("warning") && loose.stderr.contains("audit"), "\(loose.stderr)")
         let loosePut = try vault.run(["put", "carol"], stdin: Data("c".utf8), environment: bestEffort)
         #expect(loosePut.status == 0, "\(loosePut.stderr)")
-        #expect(try vault.run(["status"], environment: bestEffort).stdout.contains("best-effort"))
+        #expect(try vault.run(["get", "carol", "--stdout"], environment: bestEffort).stdout == "c")
 
         try FileManager.default.removeItem(atPath: audit)
         try FileManager.default.moveItem(atPath: saved, toPath: audit)
+        let looseStatus = try vault.run(["status"], environment: bestEffort)
+        #expect(looseStatus.stdout.contains("best-effort"), "\(looseStatus.stdout)")
+        #expect(try vault.run(["status", "--json"], environment: bestEffort).stdout.contains("best-effort"))
+        #expect(try vault.run(["status"]).stdout.contains("fail-closed"))
         #expect(try vault.verify().status == 0)
     }
 
