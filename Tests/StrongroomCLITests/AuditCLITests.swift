@@ -243,8 +243,11 @@ enum S3Objects {
         let erased = try #require(find("erase", share: "alice").last)
         #expect(erased["outcome"] as? String == "ok")
 
-        // The CLI checkpoints before it exits: the last record is a checkpoint, named in vault.json.
-        let last = try #require(records.last)
+        // The CLI checkpoints before it exits: each command's last record is a checkpoint (`audit
+        // show` too, after it printed), and vault.json names the latest one.
+        #expect(records.last.map(Self.op) == "audit.checkpoint")
+        let stored = try #require(try vault.segments().flatMap(\.lines).last)
+        let last = try #require(try JSONSerialization.jsonObject(with: Data(stored)) as? [String: Any])
         #expect(Self.op(last) == "audit.checkpoint")
         #expect(last["alg"] as? String == "HMAC-SHA256")
         #expect(((last["mac"] as? String) ?? "").count == 64)
@@ -288,12 +291,17 @@ enum S3Objects {
         #expect(try vault.records(["--op", "frost.sign"]).count == frost.filter { Self.op($0) == "frost.sign" }.count)
         #expect(try vault.records(["--op", "stor"]).isEmpty, "--op matches whole names or dotted groups")
 
-        let all = try vault.records()
-        #expect(try vault.records(["--since", "2000-01-01"]).count == all.count)
-        #expect(try vault.records(["--since", "2000-01-01T00:00:00Z"]).count == all.count)
-        #expect(try vault.records(["--since", "1h"]).count == all.count)
+        for since in ["2000-01-01", "2000-01-01T00:00:00Z", "1h", "90s", "15m", "7d"] {
+            #expect(try vault.records(["--share", "bob", "--since", since]).count == 2, "--since \(since)")
+        }
         #expect(try vault.records(["--since", "2999-01-01"]).isEmpty)
         #expect(try vault.records(["--since", "2999-01-01T10:00:00Z"]).isEmpty)
+        // Only what was written after a moment: a put after it, not the ones before.
+        Thread.sleep(forTimeInterval: 1.1)
+        let moment = ISO8601DateFormatter().string(from: Date())
+        Thread.sleep(forTimeInterval: 1.1)
+        try vault.put("carol", "c")
+        #expect(try vault.records(["--since", moment, "--op", "store"]).compactMap { $0["share"] as? String } == ["carol"])
         let bad = try vault.run(["audit", "show", "--since", "yesterday"])
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--since"))
