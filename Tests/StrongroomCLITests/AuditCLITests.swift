@@ -279,11 +279,20 @@ enum S3Objects {
         #expect(try vault.run(["frost", "sign", "--group", "g", "--signers", "1,2", "--message", "pay 5"]).status == 0)
         #expect(try vault.run(["frost", "refresh", "--group", "g"]).status == 0)
         #expect(try vault.run(["frost", "erase", "--group", "g", "--participant", "3", "--yes"]).status == 0)
+        let repaired = try vault.run(["frost", "repair", "--group", "g", "--participant", "3", "--helpers", "1,2"])
+        #expect(repaired.status == 0, "\(repaired.stderr)")
 
         let bob = try vault.records(["--share", "bob"])
         #expect(bob.map(Self.op) == ["store", "load"])
         let frost = try vault.records(["--op", "frost"])
-        #expect(Set(frost.map(Self.op)) == ["frost.keygen", "frost.sign", "frost.refresh", "frost.erase"], "\(frost.map(Self.op))")
+        #expect(
+            Set(frost.map(Self.op)) == ["frost.keygen", "frost.sign", "frost.refresh", "frost.erase", "frost.repair"],
+            "\(frost.map(Self.op))")
+        #expect(frost.allSatisfy { $0["outcome"] as? String == "ok" })
+        let repair = try #require(frost.first { Self.op($0) == "frost.repair" })
+        #expect(repair["share"] as? String == "frost.g.p3")
+        #expect((repair["versions"] as? [Int])?.isEmpty == false)
+        #expect((repair["details"] as? [String: String])?["frost.helpers"] == "1,2")
         let sign = try #require(frost.first { Self.op($0) == "frost.sign" })
         let details = try #require(sign["details"] as? [String: String])
         #expect(details["message.sha256"] == SHA256.hexHash(Array("pay 5".utf8)))
