@@ -256,19 +256,20 @@ public final class ShareStore: Sendable {
     /// quietly roll a share back to an older one. With `version`, that version or an error.
     public func load(_ id: ShareID, version: UInt64? = nil) async throws -> SecretBytes {
         try await auditedOperation(AuditEvent(.load, shareID: id, versions: version.map { [$0] } ?? []), mutating: false, listing: false) { event in
-            let (secret, loaded) = try await loadVersion(id, version: version)
+            let (secret, loaded, kek) = try await loadVersion(id, version: version)
             event.versions = [loaded]
+            event.kekVersions = [kek]
             return secret
         }
     }
 
     /// ``load(_:version:)`` without its audit record; returns the share and the version loaded.
-    func loadVersion(_ id: ShareID, version: UInt64?) async throws -> (SecretBytes, UInt64) {
+    func loadVersion(_ id: ShareID, version: UInt64?) async throws -> (SecretBytes, UInt64, UInt32) {
         if let version {
-            guard let secret = try await openBlob(ShareStore.blobKey(id, version), id: id, version: version) else {
+            guard let opened = try await openBlobWithKEK(ShareStore.blobKey(id, version), id: id, version: version) else {
                 throw ShareStore.notFound(id, version)
             }
-            return (secret, version)
+            return (opened.secret, version, opened.kek)
         }
         let versions = try await versionNumbers(id)
         guard !versions.isEmpty else { throw ShareStore.notFound(id) }
@@ -276,13 +277,13 @@ public final class ShareStore: Sendable {
         for candidate in versions.reversed() {
             let key = ShareStore.blobKey(id, candidate)
             do {
-                guard let secret = try await openBlob(key, id: id, version: candidate) else { continue }  // erased meanwhile
+                guard let (secret, kek) = try await openBlobWithKEK(key, id: id, version: candidate) else { continue }  // erased meanwhile
                 if !skipped.isEmpty {
                     logger.warning(
                         "loaded an older version of the share: the newer ones are torn or foreign files",
                         metadata: ["share.id": "\(id)", "share.version": "\(candidate)", "share.skipped": "\(skipped)"])
                 }
-                return (secret, candidate)
+                return (secret, candidate, kek)
             } catch let error as StrongroomError where error.code == .integrityCheckFailed {
                 guard let blob = try await blobs.read(key), let torn = Envelope.tornReason(blob.bytes) else { throw error }
                 let problem = tornProblem(id, candidate, torn)
@@ -336,13 +337,18 @@ public final class ShareStore: Sendable {
     /// repeats while they keep changing (rotations in other processes, one after another), at most
     /// ``loadAttempts`` times; when neither changed, the error is the blob's own.
     func openBlob(_ key: String, id: ShareID, version: UInt64) async throws -> SecretBytes? {
+        try await openBlobWithKEK(key, id: id, version: version)?.secret
+    }
+
+    /// ``openBlob(_:id:version:)`` with the KEK version the blob that opened is sealed under (for its audit record).
+    func openBlobWithKEK(_ key: String, id: ShareID, version: UInt64) async throws -> (secret: SecretBytes, kek: UInt32)? {
         var state = try await stateForReading()
         guard var blob = try await blobs.read(key) else { return nil }
         await faults.wait(.loadBlobRead)
         var attempt = 1
         while true {
             do {
-                return try await open(blob.bytes, id: id, version: version, state: state)
+                return try await openWithKEK(blob.bytes, id: id, version: version, state: state)
             } catch let error as StrongroomError
                 where error.code == .keyUnavailable || error.code == .integrityCheckFailed {
                 let fresh = try await freshState()
@@ -396,11 +402,16 @@ public final class ShareStore: Sendable {
 
     /// Opens an envelope that must belong to (vault, tier, id, version) and name an active KEK version.
     func open(_ bytes: [UInt8], id: ShareID, version: UInt64, state: VaultState) async throws -> SecretBytes {
+        try await openWithKEK(bytes, id: id, version: version, state: state).secret
+    }
+
+    /// ``open(_:id:version:state:)`` with the KEK version the envelope is sealed under.
+    func openWithKEK(_ bytes: [UInt8], id: ShareID, version: UInt64, state: VaultState) async throws -> (secret: SecretBytes, kek: UInt32) {
         let envelope = try checkedEnvelope(bytes, id: id, version: version)
         try ShareStore.checkKEKVersion(envelope, state: state)
         // The header was checked to name this vault, tier, share and version; in v2 the recovery
         // section follows it in the associated data, so it cannot be stripped or swapped.
-        return try await keyring.open(envelope.sealed, associatedData: envelope.associatedData)
+        return (try await keyring.open(envelope.sealed, associatedData: envelope.associatedData), envelope.sealed.kekVersion)
     }
 
     /// Parses a blob and checks that its header names this vault, tier, share id and version.

@@ -115,6 +115,7 @@ func waitForAnchor(_ vault: AuditVault, atLeast seq: UInt64) async throws -> Aud
         #expect(records[0].outcome == .ok)
         #expect(records[1].event.versions == [2])
         #expect(records[2].event.versions == [2])  // the newest, which the load returned
+        #expect(records[2].event.kekVersions == [1])
         #expect(records[3].event.versions == [1])
         #expect(records[4].event.shareID == (try id("nobody")))
         #expect(records[4].outcome == .error(code: StrongroomError.Code.shareNotFound.name, exitStatus: 66))
@@ -203,6 +204,36 @@ func waitForAnchor(_ vault: AuditVault, atLeast seq: UInt64) async throws -> Aud
         let state = try VaultState.decode(Array(try Data(contentsOf: URL(fileURLWithPath: vault.statePath))), location: "")
         #expect((state.audit?.seq ?? 0) >= 8)
         _ = try await vault.store.verifyAudit()
+    }
+
+    /// An independent computation of a checkpoint (docs/audit.md): the hash is SHA-256 of the bytes
+    /// before `,"hash":"`, the MAC HMAC-SHA256 of the bytes before `,"mac":"` under HKDF-SHA256(root
+    /// seed, salt = vault id, info = "strongroom/tier1/audit-mac", 32 bytes), read from the seed file.
+    @Test func checkpointHashAndMACFollowTheDocumentedConstruction() async throws {
+        let vault = try await AuditVault.make()
+        defer { vault.directory.cleanup() }
+        _ = try await vault.store.store(try id("a"), secret("x"))
+        try await vault.store.checkpointAudit()
+        let lines = try vault.lines()
+        #expect(lines.count == 2)
+        let seed = try Array(Data(contentsOf: URL(fileURLWithPath: vault.settings.rootSeedFile)))
+        let key = try seed.withUnsafeBytes { try SecretBytes(copying: $0) }
+        let macKey = try HKDF.deriveKey(
+            ikm: key, salt: vault.store.vaultID.bytes, info: Array("strongroom/tier1/audit-mac".utf8), length: 32)
+        var previous = String(repeating: "0", count: 64)
+        for line in lines {
+            #expect(line.contains(#""prev":"\#(previous)""#))
+            let hashAt = line.range(of: #","hash":""#, options: .backwards)!
+            let hash = SHA256.hexHash(Array(line[..<hashAt.lowerBound].utf8))
+            #expect(line.hasSuffix(#","hash":"\#(hash)"}"#))
+            previous = hash
+        }
+        let checkpoint = lines[1]
+        let macAt = checkpoint.range(of: #","mac":""#)!
+        let mac = Hex.encode(HMACSHA256.mac(key: macKey, message: Array(checkpoint[..<macAt.lowerBound].utf8)))
+        #expect(checkpoint.contains(#""op":"audit.checkpoint","share":null,"versions":[],"kek":[],"outcome":"ok","error":null,"details":{},"alg":"HMAC-SHA256","key":"tier1 HKDF-SHA256(root seed, salt = vault id, info = \"strongroom/tier1/audit-mac\", 32 bytes)","mac":"\#(mac)","hash":""#))
+        let state = try VaultState.decode(Array(try Data(contentsOf: URL(fileURLWithPath: vault.statePath))), location: "")
+        #expect(state.audit == AuditCheckpoint(seq: 2, hash: previous, mac: mac, at: state.audit?.at ?? 0))
     }
 
     // MARK: Tampering
@@ -407,6 +438,19 @@ func waitForAnchor(_ vault: AuditVault, atLeast seq: UInt64) async throws -> Aud
         let error = await #expect(throws: StrongroomError.self) { try await other.store(try id("s"), secret("y")) }
         #expect(error?.code == .auditUnavailable)
         #expect(error?.reason.contains("2 links") == true)
+    }
+
+    @Test func aNamedPipeInPlaceOfTheLogIsRefused() async throws {
+        let vault = try await AuditVault.make()
+        defer { vault.directory.cleanup() }
+        _ = try await vault.store.store(try id("first"), secret("x"))
+        let other = try await vault.another()
+        try FileManager.default.removeItem(atPath: vault.logPath)
+        #expect(mkfifo(vault.logPath, 0o600) == 0)
+        let error = await #expect(throws: StrongroomError.self) { try await other.store(try id("s"), secret("y")) }
+        #expect(error?.code == .auditUnavailable)
+        #expect(error?.reason.contains("named pipe") == true || error?.reason.contains("not a regular file") == true)
+        #expect(!FileManager.default.fileExists(atPath: "\(vault.settings.path)/shares/s"))
     }
 
     @Test func bestEffortGoesOnWithoutTheLog() async throws {

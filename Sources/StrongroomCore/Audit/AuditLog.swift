@@ -21,6 +21,8 @@ public final class AuditLog: Sendable {
     let blobs: any BlobStore
     let encoder: AuditRecordEncoder
     let writer = AuditWriter()
+    /// Whether a background sync is due (a non-durable append since the last one began).
+    let syncScheduled = Locked(false)
 
     init(sink: any AuditSink, keyring: any Keyring, vaultID: VaultID, tier: Tier, logger: Logger, blobs: any BlobStore) {
         self.sink = sink
@@ -122,11 +124,14 @@ public final class AuditLog: Sendable {
 
     /// After a non-durable append: the sink is synced within a second (docs/audit.md, "Durability").
     private func scheduleSyncIfNeeded(durable: Bool) {
-        guard !durable else { return }
+        guard !durable, syncScheduled.withLock({ scheduled in
+            if scheduled { return false }
+            scheduled = true
+            return true
+        }) else { return }
         Task { [self] in
-            guard await writer.claimSync() else { return }
             try? await Task.sleep(for: .milliseconds(500))
-            await writer.syncStarted()
+            syncScheduled.withLock { $0 = false }
             do {
                 try await sink.sync()
             } catch {
@@ -191,19 +196,9 @@ actor AuditWriter {
     private var waiting: [(Entry, CheckedContinuation<AuditCheckpoint?, any Error>)] = []
     private var writing = false
     private var recordsSinceCheckpoint = 0
-    private var syncPending = false
     private(set) var knownKey: KnownKey?
 
     func remember(_ key: (any AuditMACKey)?) { knownKey = KnownKey(key: key) }
-
-    /// True for the one caller that is to run the next background sync.
-    func claimSync() -> Bool {
-        if syncPending { return false }
-        syncPending = true
-        return true
-    }
-
-    func syncStarted() { syncPending = false }
 
     /// Appends `entry` (with whatever else is queued) and returns the checkpoint it wrote, for a
     /// `.checkpoint` entry. The first caller appends its own entry at once; entries that arrive

@@ -11,9 +11,9 @@ struct AuditRecordEncoder {
 
     init(vaultID: VaultID, tier: Tier) {
         var bytes: [UInt8] = []
-        bytes += Array(#""vault":"#.utf8)
+        bytes.append(contentsOf: #""vault":"#.utf8)
         AuditRecordEncoder.appendString(vaultID.hex, to: &bytes)
-        bytes += Array(#","tier":"#.utf8)
+        bytes.append(contentsOf: #","tier":"#.utf8)
         AuditRecordEncoder.appendString(tier.name, to: &bytes)
         bytes.append(0x2C)
         self.vaultAndTier = bytes
@@ -36,43 +36,43 @@ struct AuditRecordEncoder {
         out.reserveCapacity(384)
         out += AuditLine.prefix
         AuditRecordEncoder.appendDecimal(seq, to: &out)
-        out += Array(#","prev":""#.utf8)
+        out.append(contentsOf: #","prev":""#.utf8)
         AuditRecordEncoder.appendHex(previous, to: &out)
-        out += Array(#"","time":""#.utf8)
+        out.append(contentsOf: #"","time":""#.utf8)
         out += time.bytes
-        out += Array(#"","#.utf8)
+        out.append(contentsOf: #"","#.utf8)
         out += vaultAndTier
-        out += Array(#""actor":{"uid":"#.utf8)
+        out.append(contentsOf: #""actor":{"uid":"#.utf8)
         AuditRecordEncoder.appendDecimal(UInt64(actor.uid), to: &out)
-        out += Array(#","pid":"#.utf8)
+        out.append(contentsOf: #","pid":"#.utf8)
         AuditRecordEncoder.appendSigned(Int64(actor.pid), to: &out)
-        out += Array(#","host":"#.utf8)
+        out.append(contentsOf: #","host":"#.utf8)
         AuditRecordEncoder.appendString(actor.host, to: &out)
-        out += Array(#","client":"#.utf8)
+        out.append(contentsOf: #","client":"#.utf8)
         AuditRecordEncoder.appendOptionalString(actor.client, to: &out)
-        out += Array(#"},"op":"#.utf8)
+        out.append(contentsOf: #"},"op":"#.utf8)
         AuditRecordEncoder.appendString(event.operation.rawValue, to: &out)
-        out += Array(#","share":"#.utf8)
+        out.append(contentsOf: #","share":"#.utf8)
         AuditRecordEncoder.appendOptionalString(event.shareID?.rawValue, to: &out)
-        out += Array(#","versions":["#.utf8)
+        out.append(contentsOf: #","versions":["#.utf8)
         for (index, version) in event.versions.enumerated() {
             if index > 0 { out.append(0x2C) }
             AuditRecordEncoder.appendDecimal(version, to: &out)
         }
-        out += Array(#"],"kek":["#.utf8)
+        out.append(contentsOf: #"],"kek":["#.utf8)
         for (index, version) in event.kekVersions.enumerated() {
             if index > 0 { out.append(0x2C) }
             AuditRecordEncoder.appendDecimal(UInt64(version), to: &out)
         }
         switch outcome {
         case .ok:
-            out += Array(#"],"outcome":"ok","error":null,"details":{"#.utf8)
+            out.append(contentsOf: #"],"outcome":"ok","error":null,"details":{"#.utf8)
         case .error(let code, let exitStatus):
-            out += Array(#"],"outcome":"error","error":{"code":"#.utf8)
+            out.append(contentsOf: #"],"outcome":"error","error":{"code":"#.utf8)
             AuditRecordEncoder.appendString(code, to: &out)
-            out += Array(#","exit":"#.utf8)
+            out.append(contentsOf: #","exit":"#.utf8)
             AuditRecordEncoder.appendSigned(Int64(exitStatus), to: &out)
-            out += Array(#"},"details":{"#.utf8)
+            out.append(contentsOf: #"},"details":{"#.utf8)
         }
         if !event.details.isEmpty {
             // Keys sorted by their UTF-8 bytes (Swift's String order is by unicode scalars, which
@@ -87,9 +87,9 @@ struct AuditRecordEncoder {
         }
         out.append(0x7D)
         if let checkpoint {
-            out += Array(#","alg":"#.utf8)
+            out.append(contentsOf: #","alg":"#.utf8)
             AuditRecordEncoder.appendString(checkpoint.algorithm, to: &out)
-            out += Array(#","key":"#.utf8)
+            out.append(contentsOf: #","key":"#.utf8)
             AuditRecordEncoder.appendOptionalString(checkpoint.description, to: &out)
         }
         return out
