@@ -29,6 +29,17 @@ extension FROSTGroup {
     /// what is left of the old ones. See ``recover()`` and docs/frost.md, "Refresh recovery", for every
     /// point a run can be killed at.
     public func refresh() async throws -> RefreshReport {
+        try await FROSTAudit.record(AuditEvent(.frostRefresh, details: ["frost.group": name]), in: distinctStores) { event in
+            let report = try await refreshGroup()
+            event.details["frost.epoch"] = "\(report.epoch)"
+            event.details["frost.resumed"] = "\(report.resumedInterrupted)"
+            event.details["frost.rolledBack"] = "\(report.rolledBackInterrupted)"
+            event.details["share.erasedVersions"] = "\(report.erasedVersions)"
+            return report
+        }
+    }
+
+    private func refreshGroup() async throws -> RefreshReport {
         let recovery = try await recover()
         if recovery.resumed {
             return RefreshReport(epoch: recovery.record.epoch, resumedInterrupted: true, rolledBackInterrupted: false, erasedVersions: recovery.erased)

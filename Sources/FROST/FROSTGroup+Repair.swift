@@ -25,6 +25,18 @@ extension FROSTGroup {
     /// "Repairing a lost share".
     @discardableResult
     public func repair(_ lost: ParticipantID, helpers: [ParticipantID]) async throws -> RepairReport {
+        let event = AuditEvent(
+            .frostRepair, shareID: try? shareID(lost),
+            details: ["frost.group": name, "frost.participant": "\(lost)", "frost.helpers": FROSTAudit.list(helpers)])
+        return try await FROSTAudit.record(event, in: distinctStores) { event in
+            let report = try await repairShare(lost, helpers: helpers)
+            event.versions = [report.version]
+            event.details["frost.epoch"] = "\(report.epoch)"
+            return report
+        }
+    }
+
+    private func repairShare(_ lost: ParticipantID, helpers: [ParticipantID]) async throws -> RepairReport {
         let record = try await currentRecord()
         if record.pendingRefresh != nil {
             throw FROSTError(.refreshIncomplete, "group '\(name)' has an unfinished refresh; run `strongroom frost refresh --group \(name)` before repairing a share")

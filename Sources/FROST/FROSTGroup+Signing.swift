@@ -75,6 +75,15 @@ extension FROSTGroup {
     /// and no old version is destroyed before every record names the new ones; so old and new shares
     /// never meet in one signature.
     public func sign(message: [UInt8], signers: [ParticipantID]) async throws -> Signature {
+        let event = AuditEvent(
+            .frostSign,
+            details: [
+                "frost.group": name, "frost.signers": FROSTAudit.list(signers), "message.sha256": FROSTAudit.digest(message),
+            ])
+        return try await FROSTAudit.record(event, in: distinctStores) { _ in try await signMessage(message, signers: signers) }
+    }
+
+    private func signMessage(_ message: [UInt8], signers: [ParticipantID]) async throws -> Signature {
         do {
             return try await sign(message: message, signers: signers, freshRecords: false)
         } catch let error as StrongroomError where error.code == .shareNotFound {
@@ -119,6 +128,15 @@ extension FROSTGroup {
     /// records. Afterwards the engine reports the share as gone.
     @discardableResult
     public func erase(_ id: ParticipantID) async throws -> Int {
+        let event = AuditEvent(.frostErase, shareID: try? shareID(id), details: ["frost.group": name, "frost.participant": "\(id)"])
+        return try await FROSTAudit.record(event, in: distinctStores) { event in
+            let erased = try await eraseShare(id)
+            event.details["share.erasedVersions"] = "\(erased)"
+            return erased
+        }
+    }
+
+    private func eraseShare(_ id: ParticipantID) async throws -> Int {
         let store = try store(id)
         let erased: Int
         do {

@@ -202,6 +202,18 @@ public final class FROSTGroup: Sendable {
     /// Generates a t-of-n group and stores each participant's key package in its store, with the
     /// group's public record next to it. Participants are 1...n, the keys of `stores`.
     public func create(suite: Ciphersuite, minSigners: UInt16, method: KeyGeneration = .distributed) async throws -> PublicKeyPackage {
+        let event = AuditEvent(
+            .frostKeygen,
+            details: [
+                "frost.group": name, "frost.suite": "\(suite.shortName)", "frost.threshold": "\(minSigners)-of-\(stores.count)",
+                "frost.keygen": method.rawValue, "frost.participants": FROSTAudit.list(stores.keys.sorted()),
+            ])
+        return try await FROSTAudit.record(event, in: distinctStores) { _ in
+            try await createGroup(suite: suite, minSigners: minSigners, method: method)
+        }
+    }
+
+    private func createGroup(suite: Ciphersuite, minSigners: UInt16, method: KeyGeneration) async throws -> PublicKeyPackage {
         let maxSigners = UInt16(stores.count)
         guard stores.keys.sorted() == Array(1...maxSigners) else {
             throw FROSTError(.invalidInput, "participants must be numbered 1...\(stores.count)")

@@ -43,6 +43,17 @@ extension FROSTParticipant {
     /// and erases its channel key. Nothing is stored when a check fails. Returns the new version.
     @discardableResult
     public func repairFinish(commitments: [[UInt8]], sums: [SecretBytes], publicKeys: PublicKeyPackage? = nil) async throws -> UInt64 {
+        let event = AuditEvent(
+            .frostRepair, shareID: try? shareID,
+            details: ["frost.group": group, "frost.participant": "\(identifier)", "frost.helperCount": "\(commitments.count)"])
+        return try await FROSTAudit.record(event, in: [store]) { event in
+            let version = try await finishRepair(commitments: commitments, sums: sums, publicKeys: publicKeys)
+            event.versions = [version]
+            return version
+        }
+    }
+
+    private func finishRepair(commitments: [[UInt8]], sums: [SecretBytes], publicKeys: PublicKeyPackage?) async throws -> UInt64 {
         let existing = try await GroupRecord.read(group: group, from: store)
         let key = try await repairedKeyPackage(record: existing, publicKeys: publicKeys, commitments: commitments, sums: sums)
         let version = try await store.store(try shareID, try key.serialized(), metadata: metadata(epoch: key.epoch))

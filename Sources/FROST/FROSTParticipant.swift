@@ -162,6 +162,17 @@ public final class FROSTParticipant: Sendable {
     /// Finishes the DKG: checks the round-two shares addressed to it against their senders'
     /// commitments, stores its key package, writes its record of the group, and erases its polynomial.
     public func dkgFinish(round1: [[UInt8]], round2: [SecretBytes]) async throws -> PublicKeyPackage {
+        let event = AuditEvent(
+            .frostKeygen, shareID: try? shareID,
+            details: ["frost.group": group, "frost.participant": "\(identifier)", "frost.keygen": "dkg"])
+        return try await FROSTAudit.record(event, in: [store]) { event in
+            let publicKeys = try await finishDKG(round1: round1, round2: round2)
+            event.details["frost.threshold"] = "\(publicKeys.minSigners)-of-\(round1.count)"
+            return publicKeys
+        }
+    }
+
+    private func finishDKG(round1: [[UInt8]], round2: [SecretBytes]) async throws -> PublicKeyPackage {
         let secret = try await dkgSecret()
         let packages = try round1.map { try FROSTMessage.decodeDKGRound1($0, suite: secret.suite) }
         let shares = try round2.map { try FROSTMessage.decodeDKGRound2($0, suite: secret.suite) }
@@ -201,6 +212,16 @@ public final class FROSTParticipant: Sendable {
     /// package's session, which are erased from its store before the share is computed (a second
     /// request in the same session is refused). Returns ``FROSTMessage/Kind/signatureShare``.
     public func sign(_ signingPackage: [UInt8]) async throws -> [UInt8] {
+        let event = AuditEvent(
+            .frostSign, shareID: try? shareID,
+            details: [
+                "frost.group": group, "frost.participant": "\(identifier)",
+                "signingPackage.sha256": FROSTAudit.digest(signingPackage),
+            ])
+        return try await FROSTAudit.record(event, in: [store]) { _ in try await signPackage(signingPackage) }
+    }
+
+    private func signPackage(_ signingPackage: [UInt8]) async throws -> [UInt8] {
         let record = try await record()
         let suite = try record.suite
         let (header, package) = try FROSTMessage.decodeSigningPackage(signingPackage, suite: suite)
@@ -236,6 +257,15 @@ public final class FROSTParticipant: Sendable {
     /// Finishes a refresh: checks the shares addressed to it, stores its new key package as a new
     /// version, moves its record to the new epoch, then destroys its older versions.
     public func refreshFinish(packages: [[UInt8]], shares: [SecretBytes]) async throws -> PublicKeyPackage {
+        let event = AuditEvent(.frostRefresh, shareID: try? shareID, details: ["frost.group": group, "frost.participant": "\(identifier)"])
+        return try await FROSTAudit.record(event, in: [store]) { event in
+            let publicKeys = try await finishRefresh(packages: packages, shares: shares)
+            event.details["frost.epoch"] = "\(publicKeys.epoch)"
+            return publicKeys
+        }
+    }
+
+    private func finishRefresh(packages: [[UInt8]], shares: [SecretBytes]) async throws -> PublicKeyPackage {
         var record = try await record()
         let group = try record.publicKeyPackage()
         let key = try await loadKeyPackage(record: record)
@@ -256,6 +286,15 @@ public final class FROSTParticipant: Sendable {
     /// Destroys every version of its key package and marks it erased in its record.
     @discardableResult
     public func erase() async throws -> Int {
+        let event = AuditEvent(.frostErase, shareID: try? shareID, details: ["frost.group": group, "frost.participant": "\(identifier)"])
+        return try await FROSTAudit.record(event, in: [store]) { event in
+            let erased = try await eraseShare()
+            event.details["share.erasedVersions"] = "\(erased)"
+            return erased
+        }
+    }
+
+    private func eraseShare() async throws -> Int {
         let erased: Int
         do {
             erased = try await store.erase(try shareID)

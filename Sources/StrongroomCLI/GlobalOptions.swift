@@ -31,8 +31,9 @@ struct GlobalOptions: ParsableArguments {
         return try await StrongroomConfiguration.load(filePath: configPath, environment: environment)
     }
 
+    /// Opens the configured store; its audit log is checkpointed when the command ends (``OpenStores``).
     func openStore(logger: Logger) async throws -> ShareStore {
-        try await ShareStore.open(configuration: try await loadConfiguration(), logger: logger)
+        try await OpenStores.open(configuration: try await loadConfiguration(), logger: logger)
     }
 }
 

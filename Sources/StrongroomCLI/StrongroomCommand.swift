@@ -15,8 +15,8 @@ struct StrongroomCommand: AsyncParsableCommand {
             environment variables, which win (STRONGROOM_TIER, STRONGROOM_LOCAL_PATH, ...). Secrets are never \
             taken as arguments: shares come from standard input or a file.
 
-            Exit codes: 0 ok, 64 bad usage or share id, 65 integrity failure, recovery part rejected, blob not recoverable or recovery enrolment incomplete, 66 no such share or vault or not enough recovery parts, \
-            69 tier, HSM, S3/KMS or key unavailable or a tier that cannot take a recovery key, 73 vault exists, 74 I/O error, 75 vault busy, 77 wrong root \
+            Exit codes: 0 ok, 64 bad usage or share id, 65 integrity failure, audit log tampered, recovery part rejected, blob not recoverable or recovery enrolment incomplete, 66 no such share or vault or not enough recovery parts, \
+            69 tier, HSM, S3/KMS or key unavailable or a tier that cannot take a recovery key, 73 vault exists, 74 I/O error or audit log unavailable, 75 vault busy, 77 wrong root \
             seed, HSM PIN refused, wrong recovery passphrase, S3/KMS access denied or insecure permissions, 78 configuration error, 70 crypto failure, 71 core dumps could not be turned off, 1 anything else.
 
             `strongroom --version` prints the version.
@@ -27,6 +27,7 @@ struct StrongroomCommand: AsyncParsableCommand {
             InitCommand.self, PutCommand.self, GetCommand.self, ListCommand.self, VersionsCommand.self,
             EraseCommand.self, RotateCommand.self, MigrateCommand.self, StatusCommand.self, DemoCommand.self,
             BenchCommand.self, HSMCommand.self, FrostCommand.self, RecoveryCommand.self, RecoverCommand.self,
+            AuditCommand.self,
         ],
         // Help is asked for by a whole argument only. ArgumentParser's default names (`-h`, `-help`)
         // also match the `h` inside a group of short flags, so `put -dash` printed help and exited 0

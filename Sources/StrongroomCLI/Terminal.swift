@@ -27,9 +27,20 @@ enum Terminal {
     }
 
     /// Runs a command body, printing a Strongroom error as one line and exiting with its code.
+    /// Every store the body opened (``OpenStores``) gets its audit checkpoint before this returns,
+    /// on success and on failure; a checkpoint that fails under fail-closed auditing fails a command
+    /// that had succeeded.
     static func run(_ body: () async throws -> Void) async throws {
         do {
-            try await body()
+            do {
+                try await body()
+            } catch {
+                if let failure = await OpenStores.checkpointAll() {
+                    Terminal.error("the audit checkpoint failed too: \(failure)")
+                }
+                throw error
+            }
+            if let failure = await OpenStores.checkpointAll() { throw failure }
         } catch let error as StrongroomError {
             Terminal.error(error.description)
             throw ExitCode(exitCode(for: error))

@@ -1,4 +1,5 @@
 import Foundation
+import SecureCrypto
 import Testing
 
 /// Secrets searched for in everything a run of `strongroom` leaves where a user or an operator can
@@ -239,6 +240,11 @@ enum DataKeys {
         try run.run(["erase", "--config", config, "--yes", "bob"])
         try run.run(["erase", "--config", config, "--yes", "alice"])
         try run.run(["status", "--config", config])
+        try run.run(["audit", "verify", "--config", config])
+        try run.run(["audit", "show", "--json", "--config", config])
+        try run.run(["audit", "show", "--config", config])
+        // The audit log (issue 15) is among the files searched, and it recorded the run.
+        #expect(run.files().contains("\(run.cli.vault)/audit/log.jsonl"), "the audit log is searched")
 
         // The search reaches what it must: a planted copy of a data key in HOME, and a share on the
         // standard output of `get --stdout` (which prints it by design).
@@ -293,6 +299,10 @@ enum DataKeys {
         try run.run(["erase", "--config", config, "--yes", "bob"])
         try run.run(["erase", "--config", config, "--yes", "alice"])
         try run.run(["status", "--config", config])
+        // Issue 15: the audit commands' output is searched too (the log itself: by each tier's test).
+        try run.run(["audit", "verify", "--config", config])
+        try run.run(["audit", "show", "--json", "--config", config])
+        try run.run(["audit", "show", "--config", config])
     }
 
     static func prepare(_ run: inout CanaryRun) throws {
@@ -331,6 +341,13 @@ enum DataKeys {
         #expect(dataKeys.count >= 6, "a data key per blob version")
         for (index, key) in dataKeys.enumerated() { canary.add("data key \(index)", key) }
         try Self.finish(&run, config: config)
+        // The audit log's segment objects in the bucket (issue 15).
+        let segments = try S3Objects.run(["dump", endpoint, bucket, prefix + "audit/"])
+        let objects = try #require(try JSONSerialization.jsonObject(with: Data(segments.utf8)) as? [String: String])
+        #expect(!objects.isEmpty, "the audit log has segments in s3://\(bucket)/\(prefix)audit/")
+        for (key, hex) in objects {
+            run.transcripts.append(("s3://\(bucket)/\(key)", Data(Hex.decode(hex) ?? [])))
+        }
         // Refused credentials: the wrong secret given is not echoed either.
         canary.add("wrong secret", "definitely-wrong-secret-0123")
         #expect(try run.cli.run(["init", "--config", config]).status == 73)
@@ -370,6 +387,7 @@ enum DataKeys {
             environment: ["STRONGROOM_HSM_PIN": "wrong-pin-canary-99"])
         canary.add("wrong PIN", "wrong-pin-canary-99")
         run.transcripts.append(("stderr of refused get", Data(refused.stderr.utf8)))
+        #expect(run.files().contains("\(run.cli.vault)/audit/log.jsonl"), "the audit log is searched")
         let found = run.findings(canary)
         #expect(found.isEmpty, "secrets found: \(found.joined(separator: "; "))")
     }

@@ -62,7 +62,7 @@ struct FrostGroupOptions: ParsableArguments {
             if opened[key] == nil {
                 if let path = overrides[id] {
                     let configuration = try await StrongroomConfiguration.load(filePath: path, environment: ProcessInfo.processInfo.environment)
-                    opened[key] = try await ShareStore.open(configuration: configuration, logger: logger)
+                    opened[key] = try await OpenStores.open(configuration: configuration, logger: logger)
                 } else {
                     opened[key] = try await global.openStore(logger: logger)
                 }
@@ -80,7 +80,7 @@ struct FrostGroupOptions: ParsableArguments {
             probe = try await global.openStore(logger: logger)
         } else {
             let configuration = try await StrongroomConfiguration.load(filePath: overrides.values.sorted().first!, environment: ProcessInfo.processInfo.environment)
-            probe = try await ShareStore.open(configuration: configuration, logger: logger)
+            probe = try await OpenStores.open(configuration: configuration, logger: logger)
         }
         let members = try await FROSTGroup.members(ofGroup: group, in: probe, allowingUnauthenticated: allowingUnauthenticated)
         return try await openGroup(members, logger: logger)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Strongroom
 
 struct HSMCommand: AsyncParsableCommand {
@@ -73,8 +74,28 @@ struct HSMCheckCommand: AsyncParsableCommand {
             }
             failed = results.filter { !$0.passed }.count
             print("\(results.count) checks: \(results.count - failed) passed, \(failed) failed")
+            try await recordCheck(settings: settings, token: token, checks: results.count, failed: failed, logger: logger)
         }
         if failed > 0 { throw ExitCode(1) }
+    }
+
+    /// Records the check in the audit log of the configured tier 3 vault, when there is one on this
+    /// token (a check run with flags alone, or before `init`, has no vault to record it in).
+    private func recordCheck(settings: StrongroomConfiguration.HSM, token: String, checks: Int, failed: Int, logger: Logger) async throws {
+        guard let configuration = try? await options.loadConfiguration(),
+            let configured = configuration.settings as? StrongroomConfiguration.HSM,
+            configured.modulePath == settings.modulePath
+        else { return }
+        let store: ShareStore
+        do {
+            store = try await OpenStores.open(configuration: configuration, logger: logger)
+        } catch let error as StrongroomError where error.code == .vaultNotInitialised {
+            return
+        }
+        let event = AuditEvent(
+            .hsmCheck,
+            details: ["hsm.module": settings.modulePath, "hsm.token": token, "checks": "\(checks)", "failed": "\(failed)"])
+        try await store.recordAudit(event, outcome: failed == 0 ? .ok : .error(code: "hsm check failed", exitStatus: 1))
     }
 }
 

@@ -32,9 +32,13 @@ struct InitCommand: AsyncParsableCommand {
                 logger: logger)
             print("created vault \(created.vaultID.hex)")
             for line in created.details { print("  \(line)") }
+            // The audit log's first record: the vault was made, on this tier, with KEK version 1.
+            let store = try await OpenStores.open(configuration: configuration, logger: logger)
+            var details = ["acceptWeakToken": "\(acceptWeakToken)"]
+            if let recovery { details["recovery.fingerprint"] = recovery.fingerprintText }
+            try await store.recordAudit(AuditEvent(.initialise, kekVersions: [1], details: details))
             if let recovery {
                 // The vault is empty: the enrolment is journalled and finished at once.
-                let store = try await ShareStore.open(configuration: configuration, logger: logger)
                 _ = try await store.enrolRecoveryKey(recovery)
                 print("  recovery key: \(recovery.fingerprintText)")
             }

@@ -42,7 +42,7 @@ struct MigrateCommand: AsyncParsableCommand {
             let source = try await options.openStore(logger: logger)
             let destinationConfiguration = try await StrongroomConfiguration.load(
                 filePath: to, environment: ProcessInfo.processInfo.environment)
-            let destination = try await ShareStore.open(configuration: destinationConfiguration, logger: logger)
+            let destination = try await OpenStores.open(configuration: destinationConfiguration, logger: logger)
             if eraseSource && !dryRun && !yes {
                 guard Terminal.standardInputIsTerminal else {
                     throw StrongroomError(

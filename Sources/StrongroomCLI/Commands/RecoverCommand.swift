@@ -80,7 +80,7 @@ struct RecoverCommand: AsyncParsableCommand {
             let source = try await RecoveryMigrationSource(reader: try RecoveryBlobReader(blobs: blobs, privateKey: privateKey))
             let destinationConfiguration = try await StrongroomConfiguration.load(
                 filePath: to, environment: ProcessInfo.processInfo.environment)
-            let destination = try await ShareStore.open(configuration: destinationConfiguration, logger: logger)
+            let destination = try await OpenStores.open(configuration: destinationConfiguration, logger: logger)
 
             let showProgress = Terminal.standardErrorIsTerminal && !dryRun
             let show: @Sendable (MigrationProgress) -> Void = { progress in
@@ -90,9 +90,20 @@ struct RecoverCommand: AsyncParsableCommand {
                 if progress.done == progress.total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
             let started = ContinuousClock.now
-            let report = try await Migration(
-                from: source, to: destination, concurrency: concurrency, dryRun: dryRun, logger: logger
-            ).run(progress: showProgress ? show : nil)
+            // The summary goes into the destination's log: the source may be a bare copy of blobs.
+            let event = AuditEvent(
+                .recover,
+                details: [
+                    "source": source.location, "recovery.fingerprint": publicKey.fingerprintText,
+                    "parts": "\(parts.count)",
+                ])
+            let report = try await destination.audited(event, mutating: !dryRun) { event in
+                let report = try await Migration(
+                    from: source, to: destination, concurrency: concurrency, dryRun: dryRun, logger: logger
+                ).run(progress: showProgress ? show : nil)
+                event.details.merge(report.auditDetails) { $1 }
+                return report
+            }
             let seconds = (ContinuousClock.now - started).seconds
             let found = "\(report.shares) share(s), \(report.versions) version(s), \(report.records) record(s)"
             if report.dryRun {
@@ -151,5 +162,17 @@ struct RecoverCommand: AsyncParsableCommand {
             done += n
         }
         return bytes
+    }
+}
+
+extension MigrationReport {
+    /// The counts of a recovery, for its `recover` audit record (the migration under it records its own `migrate`) (no share, no secret).
+    var auditDetails: [String: String] {
+        [
+            "source.vault": sourceVaultID.hex, "destination.vault": destinationVaultID.hex, "dryRun": "\(dryRun)",
+            "resumed": "\(resumed)", "shares": "\(shares)", "versions": "\(versions)", "records": "\(records)",
+            "copied": "\(copied)", "alreadyPresent": "\(alreadyPresent)", "verified": "\(verified)",
+            "erasedShares": "\(erasedShares)", "erasedVersions": "\(erasedVersions)",
+        ]
     }
 }
