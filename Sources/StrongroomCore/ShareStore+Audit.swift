@@ -41,7 +41,7 @@ extension ShareStore {
         let recording = settings.mode != .off && (!listing || settings.recordListings)
         if recording && mutating {
             do {
-                try await audit.sink.checkWritable()
+                try await audit.checkBeforeMutation()
             } catch {
                 try handleAuditFailure(event, error, settings.mode, performed: false)
             }

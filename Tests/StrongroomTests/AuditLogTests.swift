@@ -341,6 +341,26 @@ func waitForAnchor(_ vault: AuditVault, atLeast seq: UInt64) async throws -> Aud
         await Self.expectTampered(vault, "truncated or rolled back", seq: nil, line: nil)
     }
 
+    /// A later append must not hide a rollback by moving vault.json's checkpoint past the gap: every
+    /// process (a fresh store, as a new CLI run) refuses to append to a log that ends before it.
+    @Test func aRolledBackLogIsNotAppendedToSoTheRollbackStaysVisible() async throws {
+        let vault = try await Self.tamperVault()
+        defer { vault.directory.cleanup() }
+        let older = try Data(contentsOf: URL(fileURLWithPath: vault.logPath))
+        _ = try await vault.store.store(try id("c"), secret("w"))
+        try await vault.store.checkpointAudit()
+        try older.write(to: URL(fileURLWithPath: vault.logPath))
+        let fresh = try await vault.another()
+        let error = await #expect(throws: StrongroomError.self) { _ = try await fresh.store(try id("d"), secret("x")) }
+        #expect(error?.code == .auditUnavailable)
+        #expect(error?.reason.contains("truncated or rolled back") == true)
+        #expect(error?.reason.contains("refused") == true)
+        await #expect(throws: StrongroomError.self) { _ = try await fresh.load(try id("c")) }
+        await #expect(throws: StrongroomError.self) { _ = try await fresh.load(try id("d")) }  // never stored
+        #expect(try Data(contentsOf: URL(fileURLWithPath: vault.logPath)) == older)  // nothing appended
+        await Self.expectTampered(vault, "truncated or rolled back", seq: nil, line: nil)
+    }
+
     @Test func aForgedCheckpointMACIsDetected() async throws {
         let vault = try await Self.tamperVault()
         defer { vault.directory.cleanup() }

@@ -78,7 +78,10 @@ public final class AuditLog: Sendable {
         let durable = checkpointAfter || entries.contains(where: \.durable)
         let checkpoints = Locked<[AuditCheckpoint]>([])
         let encoder = self.encoder
+        let floor = try await anchoredFloor()
+        let location = sink.location
         _ = try await sink.append(durable: durable) { tail in
+            try AuditLog.checkNotBehind(tail, floor, location)
             var out: [UInt8] = []
             var seq = tail.seq
             var previous = tail.hash
@@ -144,7 +147,61 @@ public final class AuditLog: Sendable {
         }
     }
 
+    // MARK: Rolled-back logs
+
+    /// A log that ends before the checkpoint vault.json names was truncated or rolled back:
+    /// appending would move the anchor past the gap and hide it, so nothing is appended.
+    static func checkNotBehind(_ tail: AuditTail, _ floor: (seq: UInt64, hash: [UInt8]), _ location: String) throws {
+        guard tail.seq < floor.seq || (tail.seq == floor.seq && !floor.hash.isEmpty && tail.hash != floor.hash) else { return }
+        throw StrongroomError(
+            .auditTampered,
+            "the audit log \(location) ends at record #\(tail.seq), but vault.json's checkpoint names record #\(floor.seq)"
+                + (tail.seq == floor.seq ? " with another hash" : "")
+                + ": it was truncated or rolled back, so no record is appended to it; run `strongroom audit verify`, "
+                + "and restore the log from a copy (docs/audit.md, \"A rolled-back log\")")
+    }
+
+    private struct ProbeDone: Error {}
+
+    /// Before a mutating operation: the log can be appended to, and is not behind vault.json's
+    /// checkpoint, so that the operation is refused before it changes anything (nothing is written).
+    func checkBeforeMutation() async throws {
+        try await sink.checkWritable()
+        let floor = try await anchoredFloor()
+        guard floor.seq > 0 else { return }
+        let location = sink.location
+        do {
+            _ = try await sink.append(durable: false) { tail in
+                try AuditLog.checkNotBehind(tail, floor, location)
+                throw ProbeDone()
+            }
+        } catch is ProbeDone {}
+    }
+
     // MARK: Anchoring checkpoints in vault.json
+
+    /// The checkpoint `vault.json` named when this process first appended, raised by each anchor it
+    /// writes: the log's tail must never be behind it.
+    let floorBox = Locked<(seq: UInt64, hash: [UInt8])?>(nil)
+
+    func anchoredFloor() async throws -> (seq: UInt64, hash: [UInt8]) {
+        if let floor = floorBox.withLock({ $0 }) { return floor }
+        var floor: (seq: UInt64, hash: [UInt8]) = (0, [])
+        if let blob = try await blobs.read(VaultState.key),
+            let checkpoint = try VaultState.decode(blob.bytes, location: blobs.location).audit
+        {
+            floor = (checkpoint.seq, Hex.decode(checkpoint.hash) ?? [])
+        }
+        raiseFloor(floor)
+        return floorBox.withLock { $0 } ?? floor
+    }
+
+    func raiseFloor(_ floor: (seq: UInt64, hash: [UInt8])) {
+        floorBox.withLock { current in
+            if let existing = current, existing.seq >= floor.seq { return }
+            current = floor
+        }
+    }
 
     /// Records `checkpoint` as `vault.json`'s `audit` entry by compare-and-swap, unless the file
     /// already names a later one. Holds the vault's shared lock, so no state writer (rotation,
@@ -158,7 +215,10 @@ public final class AuditLog: Sendable {
                 var state = try VaultState.decode(blob.bytes, location: blobs.location)
                 if let existing = state.audit, existing.seq >= checkpoint.seq { return }
                 state.audit = checkpoint
-                if try await blobs.replace(VaultState.key, try state.encoded(), ifRevision: blob.revision) { return }
+                if try await blobs.replace(VaultState.key, try state.encoded(), ifRevision: blob.revision) {
+                    raiseFloor((checkpoint.seq, Hex.decode(checkpoint.hash) ?? []))
+                    return
+                }
             }
             throw StrongroomError(
                 .io, "\(blobs.location)/\(VaultState.key) kept changing while the audit checkpoint was recorded in it")
