@@ -37,6 +37,7 @@ extension ShareStore {
                     total: total, progress: progress)
             }
         }
+        let progress = rotationProgressWithMetrics(progress)  // the rotation gauges (docs/metrics.md)
         return try await blobs.withLock(.exclusive) {
             var state = try await readState()
             let resumed = state.rotation != nil

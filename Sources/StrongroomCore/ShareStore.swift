@@ -42,7 +42,7 @@ public final class ShareStore: Sendable {
         logger[metadataKey: "vault.tier"] = "\(keyring.tier)"
         self.logger = logger
         self.faults = faults
-        self.audit = AuditLog(sink: blobs.makeAuditSink(), keyring: keyring, vaultID: vaultID, tier: keyring.tier, logger: logger)
+        self.audit = AuditLog(sink: MeteredAuditSink(blobs.makeAuditSink(), tier: keyring.tier.name), keyring: keyring, vaultID: vaultID, tier: keyring.tier, logger: logger)
     }
 
     // MARK: Keys
