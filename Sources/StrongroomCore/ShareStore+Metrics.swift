@@ -14,13 +14,14 @@ extension ShareStore {
     }
 
     /// `progress` extended, when a metrics backend is bootstrapped, to set the rotation gauges
-    /// (`strongroom_rotation_versions_done` / `_total` / `_rewrapped`). A handler makes the rotation
+    /// (`strongroom_rotation_versions_done` / `_total` / `_rewrapped`, by tier and vault). A handler makes the rotation
     /// count the share versions first (one more listing per share): with metrics on, someone watches.
     func rotationProgressWithMetrics(
         _ progress: (@Sendable (RotationProgress) -> Void)?
     ) -> (@Sendable (RotationProgress) -> Void)? {
         guard StoreMetrics.backendBootstrapped else { return progress }
-        let dimensions = [("tier", tier.name)]
+        // By vault too: a host with several vaults shows which one is rotating.
+        let dimensions = [("tier", tier.name), ("vault", vaultID.hex)]
         let done = Gauge(label: StoreMetrics.rotationDone, dimensions: dimensions)
         let total = Gauge(label: StoreMetrics.rotationTotal, dimensions: dimensions)
         let rewrapped = Gauge(label: StoreMetrics.rotationRewrapped, dimensions: dimensions)
