@@ -101,6 +101,49 @@ public struct Migration: Sendable {
     /// Runs (or resumes) the migration. `progress` is called after each item; with a handler, the
     /// source's items are first counted (one more walk of the source).
     public func run(progress: (@Sendable (MigrationProgress) -> Void)? = nil) async throws -> MigrationReport {
+        let sourceStore = source as? ShareStore
+        var event = AuditEvent(
+            .migrate,
+            details: [
+                "source": source.vaultID.hex, "sourceLocation": source.location, "destination": destination.vaultID.hex,
+                "destinationLocation": destination.location, "eraseSource": "\(eraseSource)", "dryRun": "\(dryRun)",
+            ])
+        if let sourceStore, !dryRun, sourceStore.auditSettings.mode != .off {
+            do {
+                try await sourceStore.audit.sink.checkWritable()
+            } catch {
+                try sourceStore.handleAuditFailure(event, error, sourceStore.auditSettings.mode, performed: false)
+            }
+        }
+        do {
+            let report = try await destination.auditedOperation(event, mutating: !dryRun, listing: false) { event in
+                let report = try await runUnaudited(progress: progress)
+                event.details["copied"] = "\(report.copied)"
+                event.details["alreadyPresent"] = "\(report.alreadyPresent)"
+                event.details["verified"] = "\(report.verified)"
+                event.details["erasedShares"] = "\(report.erasedShares)"
+                event.details["erasedVersions"] = "\(report.erasedVersions)"
+                event.details["erasedRecords"] = "\(report.erasedRecords)"
+                event.details["resumed"] = "\(report.resumed)"
+                return report
+            }
+            event.details["copied"] = "\(report.copied)"
+            event.details["verified"] = "\(report.verified)"
+            event.details["erasedShares"] = "\(report.erasedShares)"
+            event.details["erasedVersions"] = "\(report.erasedVersions)"
+            try await sourceStore?.recordAudit(event, durable: !dryRun)
+            return report
+        } catch {
+            if let sourceStore, (error as? StrongroomError)?.code != .auditUnavailable {
+                let code = (error as? StrongroomError)?.code ?? .io
+                try? await sourceStore.recordAudit(event, outcome: .error(code: code.name, exitStatus: code.exitStatus), durable: !dryRun)
+            }
+            throw error
+        }
+    }
+
+    /// ``run(progress:)`` without its audit records.
+    func runUnaudited(progress: (@Sendable (MigrationProgress) -> Void)?) async throws -> MigrationReport {
         guard (1...64).contains(concurrency) else {
             throw StrongroomError(.invalidInput, "migration concurrency must be 1 to 64, got \(concurrency)")
         }
@@ -322,7 +365,7 @@ public struct Migration: Sendable {
     /// destination and compares bytes, created-at and metadata (an existing copy was compared by the import).
     private func copy(_ item: MigrationItem) async throws -> ImportOutcome {
         let secret = try await source.open(item)
-        let outcome = try await destination.importVersion(item, secret: secret)
+        let outcome = try await destination.importVersionUnaudited(item, secret: secret)
         if outcome == .created {
             let back = try await destination.loadExact(item)
             guard back.secret == secret, back.createdAt == item.createdAt, back.metadata == item.metadata else {

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
+import SecureCrypto
 
-// CONTRACT (issue 15): the public audit API of the store. Lane "core" fills in the bodies; every
-// public ShareStore operation runs inside `audited` (lane "core" wraps them), and `audited` calls
-// `recordOperationMetrics` (lane "metrics", ShareStore+Metrics.swift).
+// The public audit API of the store (docs/audit.md). Every public ShareStore operation runs inside
+// `audited`, which writes its record and calls `recordOperationMetrics` (ShareStore+Metrics.swift).
 
 extension ShareStore {
     /// The audit settings in force (``AuditSettings/standard`` until ``configureAudit(_:)``).
@@ -13,6 +13,9 @@ extension ShareStore {
     public func configureAudit(_ settings: AuditSettings) {
         audit.settingsBox.withLock { $0 = settings }
     }
+
+    /// Where the audit log is (a file, an S3 prefix).
+    public var auditLocation: String { audit.sink.location }
 
     /// Runs `body` as one audited and measured operation: `body` may fill in the event's versions, KEK
     /// versions and details as it learns them; when it returns or throws, the record is written with
@@ -25,44 +28,118 @@ extension ShareStore {
     public func audited<T: Sendable>(
         _ event: AuditEvent, mutating: Bool = false, _ body: (inout AuditEvent) async throws -> T
     ) async throws -> T {
+        try await auditedOperation(event, mutating: mutating, listing: false, body)
+    }
+
+    /// ``audited(_:mutating:_:)``; a `listing` (list, versions, status) is recorded only with
+    /// `audit.recordListings`.
+    func auditedOperation<T: Sendable>(
+        _ event: AuditEvent, mutating: Bool, listing: Bool, _ body: (inout AuditEvent) async throws -> T
+    ) async throws -> T {
         var event = event
+        let settings = audit.settings
+        let recording = settings.mode != .off && (!listing || settings.recordListings)
+        if recording && mutating {
+            do {
+                try await audit.sink.checkWritable()
+            } catch {
+                try handleAuditFailure(event, error, settings.mode, performed: false)
+            }
+        }
         let started = ContinuousClock.now
+        let result: T
         do {
-            let result = try await body(&event)
-            recordOperationMetrics(event, outcome: .ok, duration: ContinuousClock.now - started)
-            try await audit.write(event, outcome: .ok, durable: mutating)
-            return result
+            result = try await body(&event)
         } catch {
             let code = (error as? StrongroomError)?.code ?? .io
             let outcome = AuditOutcome.error(code: code.name, exitStatus: code.exitStatus)
             recordOperationMetrics(event, outcome: outcome, duration: ContinuousClock.now - started)
-            try? await audit.write(event, outcome: outcome, durable: mutating)
+            if recording {
+                do {
+                    try await audit.write(event, outcome: outcome, durable: mutating)
+                } catch let auditError {
+                    // The operation failed anyway: its own error is what the caller needs; the
+                    // missing record is logged.
+                    logger.error(
+                        "could not write the audit record of a failed operation",
+                        metadata: ["audit.op": "\(event.operation)", "audit.location": "\(audit.sink.location)", "error": "\(auditError)"])
+                }
+            }
             throw error
+        }
+        recordOperationMetrics(event, outcome: .ok, duration: ContinuousClock.now - started)
+        if recording {
+            do {
+                try await audit.write(event, outcome: .ok, durable: mutating)
+            } catch {
+                // Fail-closed: `result` (a loaded share) goes out of scope here unreturned; SecretBytes
+                // zeroes its memory when released.
+                try handleAuditFailure(event, error, settings.mode, performed: mutating)
+            }
+        }
+        return result
+    }
+
+    /// Applies the mode to a record that could not be written: throws
+    /// ``StrongroomError/Code/auditUnavailable`` (fail-closed) or logs a warning (best-effort).
+    /// `performed`: the operation had already changed the vault.
+    func handleAuditFailure(_ event: AuditEvent, _ error: any Error, _ mode: AuditMode, performed: Bool) throws {
+        let reason = (error as? StrongroomError)?.reason ?? "\(error)"
+        let cause = (error as? StrongroomError)?.cause
+        switch mode {
+        case .off:
+            return
+        case .bestEffort:
+            logger.warning(
+                "audit record not written (audit.mode best-effort): the operation goes on",
+                metadata: ["audit.op": "\(event.operation)", "audit.location": "\(audit.sink.location)", "error": "\(error)"])
+        case .failClosed:
+            let what = event.shareID.map { "\(event.operation) of '\($0)'" } ?? "\(event.operation)"
+            let consequence = performed
+                ? "the operation was performed, but its record is missing"
+                : "the operation was refused (nothing was released or changed)"
+            throw StrongroomError(
+                .auditUnavailable,
+                "the audit record of \(what) could not be written to \(audit.sink.location): \(reason); \(consequence). Fix the audit log (audit.mode is fail-closed)",
+                cause: cause)
         }
     }
 
     /// Records an operation that the caller performed itself (FROST, `hsm check`, a migration's
     /// summary), applying the audit mode as ``audited(_:mutating:_:)`` does.
     public func recordAudit(_ event: AuditEvent, outcome: AuditOutcome = .ok, durable: Bool = true) async throws {
-        try await audit.write(event, outcome: outcome, durable: durable)
+        let mode = audit.settings.mode
+        guard mode != .off else { return }
+        do {
+            try await audit.write(event, outcome: outcome, durable: durable)
+        } catch {
+            try handleAuditFailure(event, error, mode, performed: true)
+        }
     }
 
     /// Writes a MAC checkpoint now, records it in `vault.json` and makes the log durable. The CLI calls
     /// it before it exits; a long-running process also gets one every `audit.checkpointInterval` records.
     public func checkpointAudit() async throws {
-        // lane core
+        let mode = audit.settings.mode
+        guard mode != .off else { return }
+        do {
+            try await audit.checkpoint()
+        } catch {
+            try handleAuditFailure(AuditEvent(.checkpoint), error, mode, performed: false)
+        }
     }
 
     /// Verifies the whole log: the hash chain, every checkpoint's MAC, and that the checkpoint in
     /// `vault.json` is in the log. Throws ``StrongroomError/Code/auditTampered`` naming the first bad
     /// record (its seq and line) and what is wrong with it.
     public func verifyAudit() async throws -> AuditVerification {
-        throw StrongroomError(.io, "not implemented")  // lane core
+        let state = try await freshState()
+        return try await audit.verify(stateCheckpoint: state.audit)
     }
 
     /// Calls `body` with each record that passes `filter`, oldest first (a torn last line is skipped).
     /// Reading does not verify: `audit show` says so and points to `audit verify`.
     public func auditRecords(_ filter: AuditFilter = AuditFilter(), _ body: (AuditRecord) async throws -> Void) async throws {
-        // lane core
+        try await audit.records(filter, body)
     }
 }

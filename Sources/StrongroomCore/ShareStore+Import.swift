@@ -27,6 +27,18 @@ extension ShareStore {
     /// item's; identical is ``ImportOutcome/alreadyPresent``, anything else throws
     /// ``StrongroomError/Code/migrationConflict`` naming the share and version, and nothing is written.
     public func importVersion(_ item: MigrationItem, secret: SecretBytes) async throws -> ImportOutcome {
+        let event = AuditEvent(
+            .importVersion, shareID: item.shareID, versions: [item.version],
+            details: item.isRecord ? ["record": "true"] : [:])
+        return try await auditedOperation(event, mutating: true, listing: false) { event in
+            let outcome = try await importVersionUnaudited(item, secret: secret)
+            event.details["outcome"] = outcome == .created ? "created" : "already-present"
+            return outcome
+        }
+    }
+
+    /// ``importVersion(_:secret:)`` without its audit record (a migration records its summary).
+    func importVersionUnaudited(_ item: MigrationItem, secret: SecretBytes) async throws -> ImportOutcome {
         let id = item.shareID
         let limit = item.isRecord ? Envelope.maximumRecordBytes : Envelope.maximumShareBytes
         guard secret.count >= 1, secret.count <= limit else {

@@ -26,6 +26,13 @@ extension ShareStore {
     /// the tier and the name, so the tier's KEK authenticates it and rotation rewraps it. It is 1 byte
     /// to 1 MiB. A record of the same name in the old clear-text form is removed.
     public func writeRecord(_ name: ShareID, _ bytes: [UInt8]) async throws {
+        try await auditedOperation(AuditEvent(.writeRecord, shareID: name), mutating: true, listing: false) { event in
+            event.kekVersions = [try await writeRecordUnaudited(name, bytes)]
+        }
+    }
+
+    /// ``writeRecord(_:_:)`` without its audit record; returns the KEK version the record is sealed under.
+    func writeRecordUnaudited(_ name: ShareID, _ bytes: [UInt8]) async throws -> UInt32 {
         guard !bytes.isEmpty, bytes.count <= ShareStore.maximumRecordBytes else {
             throw StrongroomError(
                 .invalidInput, "record '\(name)' is \(bytes.count) bytes; a record is 1 byte to 1 MiB")
@@ -38,14 +45,16 @@ extension ShareStore {
             throw StrongroomError(.crypto, "could not copy record '\(name)' into locked memory", cause: "\(error)")
         }
         let key = ShareStore.recordKey(name)
-        try await blobs.withLock(.shared) {
+        return try await blobs.withLock(.shared) {
             // As for shares: where the shared lock does not exclude other processes' rotations (S3), a
             // record sealed under a KEK that a rotation has since begun to retire is sealed again.
             let spans = blobs.sharedLockSpansProcesses
             var state = spans ? try await readState() : try await cachedOrFreshState()
             var revision: String? = nil  // the first write replaces whatever is there
+            var kek = state.currentKEKVersion
             for _ in 0..<5 {
                 let envelope = try await sealRecord(name, plain, state: state)
+                kek = envelope.sealed.kekVersion
                 guard try await blobs.replace(key, envelope.serialized(), ifRevision: revision) else {
                     throw StrongroomError(.io, "record '\(name)' changed while it was being written; run the command again")
                 }
@@ -60,6 +69,7 @@ extension ShareStore {
             }
             let clearText = ShareStore.unauthenticatedRecordKey(name)
             if try await blobs.read(clearText) != nil { try await blobs.destroy(clearText) }
+            return kek
         }
     }
 
@@ -73,6 +83,14 @@ extension ShareStore {
     /// an integrity failure. A record in the old clear-text form is not read here (see
     /// ``readUnauthenticatedRecord(_:)``).
     public func readRecord(_ name: ShareID) async throws -> [UInt8]? {
+        try await auditedOperation(AuditEvent(.readRecord, shareID: name), mutating: false, listing: false) { event in
+            let bytes = try await readRecordUnaudited(name)
+            if bytes == nil { event.details["found"] = "false" }
+            return bytes
+        }
+    }
+
+    func readRecordUnaudited(_ name: ShareID) async throws -> [UInt8]? {
         do {
             guard let plain = try await openBlob(ShareStore.recordKey(name), id: name, version: ShareStore.recordVersion) else {
                 return nil
@@ -91,14 +109,22 @@ extension ShareStore {
     /// (`records/<name>.json`), or nil. Nothing authenticates them: anyone who can write the vault can
     /// have written them. Only for migrating such a record after checking it against sealed data.
     public func readUnauthenticatedRecord(_ name: ShareID) async throws -> [UInt8]? {
-        try await blobs.read(ShareStore.unauthenticatedRecordKey(name))?.bytes
+        try await auditedOperation(
+            AuditEvent(.readRecord, shareID: name, details: ["form": "clear-text"]), mutating: false, listing: false
+        ) { event in
+            let bytes = try await blobs.read(ShareStore.unauthenticatedRecordKey(name))?.bytes
+            if bytes == nil { event.details["found"] = "false" }
+            return bytes
+        }
     }
 
     /// Removes a record (sealed, and any clear-text one of the same name); a missing one is not an error.
     public func removeRecord(_ name: ShareID) async throws {
-        try await blobs.withLock(.shared) {
-            try await blobs.destroy(ShareStore.recordKey(name))
-            try await blobs.destroy(ShareStore.unauthenticatedRecordKey(name))
+        try await auditedOperation(AuditEvent(.removeRecord, shareID: name), mutating: true, listing: false) { _ in
+            try await blobs.withLock(.shared) {
+                try await blobs.destroy(ShareStore.recordKey(name))
+                try await blobs.destroy(ShareStore.unauthenticatedRecordKey(name))
+            }
         }
     }
 
@@ -107,6 +133,14 @@ extension ShareStore {
     /// Versions that do not exist are skipped. Returns how many versions were destroyed.
     @discardableResult
     public func erase(_ id: ShareID, versions doomed: [UInt64]) async throws -> Int {
+        try await auditedOperation(AuditEvent(.eraseVersions, shareID: id, versions: doomed), mutating: true, listing: false) { event in
+            let erased = try await eraseVersionsUnaudited(id, versions: doomed)
+            event.details["erased"] = "\(erased)"
+            return erased
+        }
+    }
+
+    func eraseVersionsUnaudited(_ id: ShareID, versions doomed: [UInt64]) async throws -> Int {
         try await blobs.withLock(.exclusive) {
             log(try await blobs.finishInterrupted(under: ShareStore.sharePrefix(id), holdingExclusiveLock: true), "share.id", "\(id)")
             let existing = try await versionNumbers(id)

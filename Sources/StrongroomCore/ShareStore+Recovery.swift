@@ -63,6 +63,26 @@ extension ShareStore {
         _ key: RecoveryPublicKey, dryRun: Bool = false, concurrency: Int = 1,
         progress: (@Sendable (RecoveryEnrolmentProgress) -> Void)? = nil
     ) async throws -> RecoveryEnrolmentReport {
+        let fingerprint = Hex.encode(key.fingerprint)
+        var event = AuditEvent(.recoveryEnrolFinish, details: ["recoveryKey": fingerprint])
+        if dryRun { event.details["dryRun"] = "true" }
+        return try await auditedOperation(event, mutating: !dryRun, listing: false) { event in
+            let report = try await enrol(key, dryRun: dryRun, concurrency: concurrency, progress: progress)
+            event.details["resealed"] = "\(report.resealed)"
+            event.details["alreadyEnrolled"] = "\(report.alreadyEnrolled)"
+            event.details["failed"] = "\(report.failedCount)"
+            event.details["torn"] = "\(report.tornBlobCount)"
+            event.details["resumed"] = "\(report.resumed)"
+            if let replaced = report.replacedFingerprint { event.details["replaced"] = replaced }
+            return report
+        }
+    }
+
+    /// ``enrolRecoveryKey(_:dryRun:concurrency:progress:)`` without its finish record; writes the
+    /// `recovery.enrol.start` record (durably, before the journal).
+    private func enrol(
+        _ key: RecoveryPublicKey, dryRun: Bool, concurrency: Int, progress: (@Sendable (RecoveryEnrolmentProgress) -> Void)?
+    ) async throws -> RecoveryEnrolmentReport {
         guard (1...64).contains(concurrency) else {
             throw StrongroomError(.invalidInput, "enrolment concurrency must be 1 to 64, got \(concurrency)")
         }
@@ -80,6 +100,8 @@ extension ShareStore {
             var state = try await readState()
             let replaced = state.recovery.flatMap { $0.fingerprint == fingerprint ? nil : $0.fingerprint }
             let resumed = state.pendingRecovery?.fingerprint == fingerprint
+            try await recordAudit(
+                AuditEvent(.recoveryEnrolStart, details: ["recoveryKey": fingerprint, "resumed": "\(resumed)"]), durable: true)
             if resumed {
                 logger.info("resuming an interrupted recovery key enrolment", metadata: ["recovery.key": "\(fingerprint)"])
             } else {

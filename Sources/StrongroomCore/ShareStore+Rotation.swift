@@ -22,6 +22,24 @@ extension ShareStore {
     public func rotateWrappingKey(
         dryRun: Bool = false, concurrency: Int = 1, progress: (@Sendable (RotationProgress) -> Void)? = nil
     ) async throws -> RotationReport {
+        let event = AuditEvent(.rotateFinish, details: dryRun ? ["dryRun": "true"] : [:])
+        return try await auditedOperation(event, mutating: !dryRun, listing: false) { event in
+            let report = try await rotate(dryRun: dryRun, concurrency: concurrency, progress: progress, event: &event)
+            event.kekVersions = report.fromVersions + [report.targetVersion]
+            event.details["rewrapped"] = "\(report.rewrapped)"
+            event.details["alreadyCurrent"] = "\(report.alreadyCurrent)"
+            event.details["failed"] = "\(report.failedCount)"
+            event.details["torn"] = "\(report.tornBlobCount)"
+            event.details["resumed"] = "\(report.resumed)"
+            return report
+        }
+    }
+
+    /// ``rotateWrappingKey(dryRun:concurrency:progress:)`` without its finish record; writes the
+    /// `rotate.start` record (durably, before the journal) and fills in `event` as it learns the KEKs.
+    private func rotate(
+        dryRun: Bool, concurrency: Int, progress: (@Sendable (RotationProgress) -> Void)?, event: inout AuditEvent
+    ) async throws -> RotationReport {
         guard (1...64).contains(concurrency) else {
             throw StrongroomError(.invalidInput, "rotation concurrency must be 1 to 64, got \(concurrency)")
         }
@@ -42,6 +60,11 @@ extension ShareStore {
             var state = try await readState()
             let resumed = state.rotation != nil
             let target: UInt32
+            let start = AuditEvent(
+                .rotateStart,
+                kekVersions: [state.oldestActiveKEKVersion, state.rotation?.target ?? state.currentKEKVersion + 1],
+                details: ["resumed": "\(resumed)"])
+            try await recordAudit(start, durable: true)
             if let pending = state.rotation {
                 target = pending.target
                 logger.info("resuming an interrupted rotation", metadata: ["kek.version": "\(target)"])

@@ -42,7 +42,9 @@ public final class ShareStore: Sendable {
         logger[metadataKey: "vault.tier"] = "\(keyring.tier)"
         self.logger = logger
         self.faults = faults
-        self.audit = AuditLog(sink: MeteredAuditSink(blobs.makeAuditSink(), tier: keyring.tier.name), keyring: keyring, vaultID: vaultID, tier: keyring.tier, logger: logger)
+        self.audit = AuditLog(
+            sink: MeteredAuditSink(blobs.makeAuditSink(), tier: keyring.tier.name), keyring: keyring, vaultID: vaultID,
+            tier: keyring.tier, logger: logger, blobs: blobs)
     }
 
     // MARK: Keys
@@ -76,9 +78,23 @@ public final class ShareStore: Sendable {
         return state
     }
 
+    /// Writes `vault.json` (the caller holds the exclusive lock) by compare-and-swap, keeping an
+    /// audit checkpoint newer than `state`'s that the audit log anchored meanwhile (docs/audit.md).
     func writeState(_ state: VaultState) async throws {
-        _ = try await blobs.replace(VaultState.key, try state.encoded(), ifRevision: nil)
-        stateCache.withLock { $0 = state }
+        var state = state
+        for _ in 0..<20 {
+            let current = try await blobs.read(VaultState.key)
+            if let current, let theirs = (try? VaultState.decode(current.bytes, location: blobs.location))?.audit,
+                theirs.seq > (state.audit?.seq ?? 0)
+            {
+                state.audit = theirs
+            }
+            if try await blobs.replace(VaultState.key, try state.encoded(), ifRevision: current?.revision) {
+                stateCache.withLock { $0 = state }
+                return
+            }
+        }
+        throw StrongroomError(.io, "\(blobs.location)/\(VaultState.key) kept changing while it was being written; run the command again")
     }
 
     // MARK: Store and load
@@ -88,6 +104,16 @@ public final class ShareStore: Sendable {
     /// The secret must be 1 to 65,536 bytes; metadata (non-secret, authenticated) at most 4 KiB as
     /// JSON. The new version is durable when this returns.
     public func store(_ id: ShareID, _ secret: SecretBytes, metadata: [String: String] = [:]) async throws -> UInt64 {
+        try await auditedOperation(AuditEvent(.store, shareID: id), mutating: true, listing: false) { event in
+            let (version, kek) = try await storeVersion(id, secret, metadata: metadata)
+            event.versions = [version]
+            event.kekVersions = [kek]
+            return version
+        }
+    }
+
+    /// ``store(_:_:metadata:)`` without its audit record; returns the version and the KEK version it is sealed under.
+    func storeVersion(_ id: ShareID, _ secret: SecretBytes, metadata: [String: String]) async throws -> (UInt64, UInt32) {
         guard secret.count >= 1, secret.count <= Envelope.maximumShareBytes else {
             throw StrongroomError(
                 .invalidInput, "a share must be 1 to \(Envelope.maximumShareBytes) bytes, got \(secret.count)")
@@ -123,7 +149,7 @@ public final class ShareStore: Sendable {
                     logger.debug(
                         "stored share",
                         metadata: ["share.id": "\(id)", "share.version": "\(version)", "kek.version": "\(sealed.kekVersion)"])
-                    return version
+                    return (version, sealed.kekVersion)
                 }
                 version += 1  // another writer took this version number first
             }
@@ -230,11 +256,20 @@ public final class ShareStore: Sendable {
     /// active KEK range) is never skipped: the load fails, so that an altered newest version cannot
     /// quietly roll a share back to an older one. With `version`, that version or an error.
     public func load(_ id: ShareID, version: UInt64? = nil) async throws -> SecretBytes {
+        try await auditedOperation(AuditEvent(.load, shareID: id, versions: version.map { [$0] } ?? []), mutating: false, listing: false) { event in
+            let (secret, loaded) = try await loadVersion(id, version: version)
+            event.versions = [loaded]
+            return secret
+        }
+    }
+
+    /// ``load(_:version:)`` without its audit record; returns the share and the version loaded.
+    func loadVersion(_ id: ShareID, version: UInt64?) async throws -> (SecretBytes, UInt64) {
         if let version {
             guard let secret = try await openBlob(ShareStore.blobKey(id, version), id: id, version: version) else {
                 throw ShareStore.notFound(id, version)
             }
-            return secret
+            return (secret, version)
         }
         let versions = try await versionNumbers(id)
         guard !versions.isEmpty else { throw ShareStore.notFound(id) }
@@ -248,7 +283,7 @@ public final class ShareStore: Sendable {
                         "loaded an older version of the share: the newer ones are torn or foreign files",
                         metadata: ["share.id": "\(id)", "share.version": "\(candidate)", "share.skipped": "\(skipped)"])
                 }
-                return secret
+                return (secret, candidate)
             } catch let error as StrongroomError where error.code == .integrityCheckFailed {
                 guard let blob = try await blobs.read(key), let torn = Envelope.tornReason(blob.bytes) else { throw error }
                 let problem = tornProblem(id, candidate, torn)
@@ -313,7 +348,7 @@ public final class ShareStore: Sendable {
                 where error.code == .keyUnavailable || error.code == .integrityCheckFailed {
                 let fresh = try await freshState()
                 guard let again = try await blobs.read(key) else { return nil }
-                guard again.revision != blob.revision || fresh != state, attempt < ShareStore.loadAttempts else {
+                guard again.revision != blob.revision || !fresh.sameKeys(as: state), attempt < ShareStore.loadAttempts else {
                     throw error
                 }
                 attempt += 1
@@ -397,6 +432,14 @@ public final class ShareStore: Sendable {
 
     /// Every share id with its newest version and version count, sorted by id.
     public func list() async throws -> [ShareSummary] {
+        try await auditedOperation(AuditEvent(.list), mutating: false, listing: true) { event in
+            let result = try await listShares()
+            event.details["shares"] = "\(result.count)"
+            return result
+        }
+    }
+
+    func listShares() async throws -> [ShareSummary] {
         var result: [ShareSummary] = []
         for id in try await shareIDs() {
             let versions = try await versionNumbers(id)
@@ -411,6 +454,14 @@ public final class ShareStore: Sendable {
     /// a KEK version outside the active range) is listed with ``ShareVersionInfo/problem`` set and
     /// the fields its header gave (zero when none); the other versions are listed as usual.
     public func versions(_ id: ShareID) async throws -> [ShareVersionInfo] {
+        try await auditedOperation(AuditEvent(.versions, shareID: id), mutating: false, listing: true) { event in
+            let result = try await versionInfos(id)
+            event.versions = result.map(\.version)
+            return result
+        }
+    }
+
+    func versionInfos(_ id: ShareID) async throws -> [ShareVersionInfo] {
         let state = try await freshState()
         var result: [ShareVersionInfo] = []
         for version in try await versionNumbers(id) {
@@ -450,7 +501,11 @@ public final class ShareStore: Sendable {
     /// version is gone `erase` throws ``StrongroomError/Code/unsafeFile`` naming each such file.
     @discardableResult
     public func erase(_ id: ShareID) async throws -> Int {
-        try await blobs.withLock(.exclusive) { try await eraseHoldingExclusiveLock(id) }
+        try await auditedOperation(AuditEvent(.erase, shareID: id), mutating: true, listing: false) { event in
+            let erased = try await blobs.withLock(.exclusive) { try await eraseHoldingExclusiveLock(id) }
+            event.details["erased"] = "\(erased)"
+            return erased
+        }
     }
 
     /// ``erase(_:)`` for a caller that already holds the exclusive lock (a migration's erase of its source).
@@ -502,6 +557,10 @@ public final class ShareStore: Sendable {
     /// KEK version outside the active range — are not counted per KEK version but listed in
     /// ``VaultStatus/problems``; sealed records are checked the same way.
     public func status() async throws -> VaultStatus {
+        try await auditedOperation(AuditEvent(.status), mutating: false, listing: true) { _ in try await vaultStatus() }
+    }
+
+    func vaultStatus() async throws -> VaultStatus {
         let state = try await freshState()
         var perKEK: [UInt32: Int] = [:]
         var shares = 0
@@ -552,7 +611,9 @@ public final class ShareStore: Sendable {
             oldestActiveKEKVersion: state.oldestActiveKEKVersion, pendingRotationTarget: state.rotation?.target,
             shareCount: shares, versionCount: versionsTotal, versionsPerKEKVersion: perKEK,
             unreadableBlobs: unreadable, problems: problems, recoveryFingerprint: state.recovery?.fingerprint,
-            pendingRecoveryFingerprint: state.pendingRecovery?.fingerprint, versionsWithoutRecovery: withoutRecovery)
+            pendingRecoveryFingerprint: state.pendingRecovery?.fingerprint, versionsWithoutRecovery: withoutRecovery,
+            auditMode: audit.settings.mode, auditLocation: audit.sink.location, auditRecordCount: try await audit.countRecords(),
+            auditMACKey: (try? await audit.macKey())?.description, auditCheckpoint: state.audit)
     }
 
     // MARK: Helpers

@@ -103,6 +103,17 @@ public struct VaultStatus: Sendable, Hashable {
     /// Share versions and records whose blob has no recovery section for the key new blobs are
     /// sealed to (the pending one, else the enrolled one); 0 when the vault has no recovery key.
     public var versionsWithoutRecovery: Int = 0
+    /// `audit.mode` in force.
+    public var auditMode: AuditMode = .failClosed
+    /// Where the audit log is.
+    public var auditLocation: String = ""
+    /// How many complete records the audit log holds (before this status call's own record).
+    public var auditRecordCount: UInt64 = 0
+    /// The audit MAC key's description (``AuditMACKey/description``), or nil when the tier has none
+    /// (checkpoints are then hash-only).
+    public var auditMACKey: String? = nil
+    /// The latest checkpoint recorded in `vault.json`, or nil before the first.
+    public var auditCheckpoint: AuditCheckpoint? = nil
 }
 
 /// Points where tests make a rotation stop as if the process had crashed (the conformance suite,

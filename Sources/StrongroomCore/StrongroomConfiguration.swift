@@ -96,7 +96,26 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         guard timeout >= 0 else {
             throw StrongroomError(.configuration, "setting 'lockTimeoutSeconds' in \(reader.place("lockTimeoutSeconds")) must not be negative")
         }
-        return try provider.configuration(from: reader, lockTimeout: .seconds(timeout))
+        var configuration = try provider.configuration(from: reader, lockTimeout: .seconds(timeout))
+        configuration.audit = try auditSettings(reader)
+        return configuration
+    }
+
+    /// `audit.mode` (`fail-closed`, `best-effort` or `off`; env `STRONGROOM_AUDIT_MODE`),
+    /// `audit.recordListings` (bool; `STRONGROOM_AUDIT_RECORD_LISTINGS`) and
+    /// `audit.checkpointInterval` (1…1,000,000; `STRONGROOM_AUDIT_CHECKPOINT_INTERVAL`): docs/audit.md.
+    static func auditSettings(_ reader: ConfigurationReader) throws(StrongroomError) -> AuditSettings {
+        var settings = AuditSettings.standard
+        if let mode = try reader.string("audit.mode") {
+            guard let parsed = AuditMode(rawValue: mode) else {
+                throw reader.invalid("audit.mode", "must be one of \(AuditMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.mode = parsed
+        }
+        if let listings = try reader.bool("audit.recordListings") { settings.recordListings = listings }
+        settings.checkpointInterval = try reader.int(
+            "audit.checkpointInterval", default: AuditSettings.standard.checkpointInterval, in: 1...1_000_000)
+        return settings
     }
 
     private static func fileProvider(_ path: String, settingKeys: [String]) async throws(StrongroomError) -> any ConfigProvider {

@@ -69,6 +69,14 @@ public struct VaultState: Codable, Sendable, Equatable {
     /// another record at its seq, was truncated or rolled back.
     public var audit: AuditCheckpoint?
 
+    /// True when `other` differs from this state at most in its audit checkpoint: what a load that
+    /// re-reads the state asks (an anchored checkpoint changes no key).
+    public func sameKeys(as other: VaultState) -> Bool {
+        var other = other
+        other.audit = audit
+        return self == other
+    }
+
     /// The recovery key new share versions are sealed to: a pending enrolment's, else the enrolled one.
     public func recoveryKeyForNewBlobs() throws(StrongroomError) -> RecoveryPublicKey? {
         guard let entry = pendingRecovery ?? recovery else { return nil }

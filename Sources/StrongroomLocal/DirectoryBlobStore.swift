@@ -61,6 +61,12 @@ public struct DirectoryBlobStore: BlobStore {
     }
 
 
+    /// The vault's audit log: `<root>/audit/log.jsonl`, appended with `O_APPEND` under `flock`
+    /// (``AppendFileAuditSink``).
+    public func makeAuditSink() -> any AuditSink {
+        AppendFileAuditSink(root: root, lockTimeout: lockTimeout, pool: pool)
+    }
+
     /// The root directory, opened without following a link in its place; nil when it does not exist.
     func openRoot() throws(StrongroomError) -> OpenDirectory? {
         try OpenDirectory.open(root, what: "vault directory")

@@ -31,6 +31,7 @@ public final class LocalKeyring: Keyring {
 
     static func kekInfo(version: UInt32) -> [UInt8] { Array("strongroom/tier1/kek/\(version)".utf8) }
     static let seedCheckInfo: [UInt8] = Array("strongroom/tier1/seed-check".utf8)
+    static let auditMACInfo: [UInt8] = Array("strongroom/tier1/audit-mac".utf8)
 
     /// A 16-byte value that proves which root seed a vault was created with, without revealing it.
     func seedCheck() throws(StrongroomError) -> [UInt8] {
@@ -106,6 +107,15 @@ public final class LocalKeyring: Keyring {
         return rewrapped
     }
 
+    /// The audit checkpoint key: HMAC-SHA256 under HKDF-SHA256(root seed, salt = vault id (16 bytes),
+    /// info = "strongroom/tier1/audit-mac", 32 bytes) — the KEKs' salt convention, its own label.
+    public func auditKey() async throws -> (any AuditMACKey)? {
+        let key = try StrongroomError.mappingCrypto { () throws(CryptoError) in
+            try HKDF.deriveKey(ikm: rootSeed, salt: vaultID.bytes, info: LocalKeyring.auditMACInfo, length: 32)
+        }
+        return LocalAuditMACKey(key: key)
+    }
+
     /// Tier 1 KEKs are derived, not stored: nothing to create.
     public func prepareKEK(version: UInt32) async throws {}
 
@@ -135,5 +145,28 @@ public final class LocalKeyring: Keyring {
         } catch {
             throw StrongroomError(.crypto, "data key unwrap failed", cause: error.description)
         }
+    }
+}
+
+/// Tier 1's audit MAC key (docs/audit.md): HMAC-SHA256 in process, the key in locked memory only.
+struct LocalAuditMACKey: AuditMACKey {
+    let key: SecretBytes
+
+    var description: String {
+        "tier1 HKDF-SHA256(root seed, salt = vault id, info = \"strongroom/tier1/audit-mac\", 32 bytes)"
+    }
+
+    var algorithm: String { "HMAC-SHA256" }
+
+    func mac(_ message: [UInt8]) async throws -> [UInt8] {
+        HMACSHA256.mac(key: key, message: message)
+    }
+
+    func verify(_ message: [UInt8], mac: [UInt8]) async throws -> Bool {
+        let expected = HMACSHA256.mac(key: key, message: message)
+        guard expected.count == mac.count else { return false }
+        var difference: UInt8 = 0
+        for (a, b) in zip(expected, mac) { difference |= a ^ b }
+        return difference == 0
     }
 }

@@ -114,6 +114,13 @@ struct StatusCommand: AsyncParsableCommand {
             if status.recoveryFingerprint != nil || status.pendingRecoveryFingerprint != nil {
                 print("without recovery: \(status.versionsWithoutRecovery) share version(s) and record(s)")
             }
+            print("audit:            \(status.auditMode) (\(status.auditRecordCount) records in \(status.auditLocation))")
+            print("audit MAC key:    \(status.auditMACKey ?? "none (checkpoints are hash-only)")")
+            if let checkpoint = status.auditCheckpoint {
+                print("audit checkpoint: seq \(checkpoint.seq) at \(checkpoint.at) (seconds since 1970)")
+            } else {
+                print("audit checkpoint: none yet")
+            }
             print("shares:           \(status.shareCount) (\(status.versionCount) versions)")
             for (kek, count) in status.versionsPerKEKVersion.sorted(by: { $0.key < $1.key }) {
                 print("  KEK version \(kek): \(count) share version(s)")
@@ -145,6 +152,11 @@ extension StatusCommand {
             "versionsWithoutRecovery": status.versionsWithoutRecovery,
         ]
         object["pendingRotationTarget"] = status.pendingRotationTarget ?? NSNull()
+        object["audit"] = [
+            "mode": status.auditMode.rawValue, "location": status.auditLocation, "records": status.auditRecordCount,
+            "macKey": status.auditMACKey ?? NSNull(),
+            "checkpoint": status.auditCheckpoint.map { ["seq": $0.seq, "hash": $0.hash, "at": $0.at] as [String: Any] } ?? NSNull(),
+        ] as [String: Any]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
         print(String(decoding: data, as: UTF8.self))
     }

@@ -5,7 +5,10 @@ import SecureCrypto
 /// tier's ``AuditMACKey`` (also kept in `vault.json`), and verifies and reads the log
 /// (docs/audit.md). One per ``ShareStore``; shared by its tasks.
 ///
-/// CONTRACT (issue 15, lane "core"): the lane fills in every body below; the signatures stay.
+/// Appends of one process are serialised by ``AuditWriter`` (an actor) with group commit: records
+/// that arrive while an append is in flight go out together in the next one (one `write`, one
+/// `fsync` when any of them must be durable). Appends of several processes are serialised by the
+/// sink (a file lock, or create-if-absent segments).
 public final class AuditLog: Sendable {
     /// Where records go.
     public let sink: any AuditSink
@@ -14,13 +17,19 @@ public final class AuditLog: Sendable {
     let tier: Tier
     let logger: Logger
     let settingsBox = Locked<AuditSettings>(.standard)
+    /// The vault's blob store, where checkpoints are anchored (`vault.json`'s `audit`).
+    let blobs: any BlobStore
+    let encoder: AuditRecordEncoder
+    let writer = AuditWriter()
 
-    init(sink: any AuditSink, keyring: any Keyring, vaultID: VaultID, tier: Tier, logger: Logger) {
+    init(sink: any AuditSink, keyring: any Keyring, vaultID: VaultID, tier: Tier, logger: Logger, blobs: any BlobStore) {
         self.sink = sink
         self.keyring = keyring
         self.vaultID = vaultID
         self.tier = tier
         self.logger = logger
+        self.blobs = blobs
+        self.encoder = AuditRecordEncoder(vaultID: vaultID, tier: tier)
     }
 
     /// The settings in force.
@@ -30,6 +39,229 @@ public final class AuditLog: Sendable {
     /// (mutations); reads are made durable within the sink's bound. Throws when the record could not be
     /// written; the caller applies the mode (``ShareStore/audited(_:_:)``).
     func write(_ event: AuditEvent, outcome: AuditOutcome, durable: Bool) async throws {
-        // lane core
+        let entry = AuditWriter.Entry(
+            kind: .record(event, outcome), time: AuditTime.now(), actor: .current, durable: durable)
+        _ = try await writer.submit(entry, log: self)
+    }
+
+    /// Appends a checkpoint record now (durably) and anchors it in `vault.json`; returns it.
+    @discardableResult
+    func checkpoint() async throws -> AuditCheckpoint {
+        let entry = AuditWriter.Entry(kind: .checkpoint, time: AuditTime.now(), actor: .current, durable: true)
+        guard let checkpoint = try await writer.submit(entry, log: self) else {
+            throw StrongroomError(.io, "the audit checkpoint was written but not returned")  // not reached
+        }
+        try await anchor(checkpoint)
+        return checkpoint
+    }
+
+    // MARK: Appending a batch
+
+    /// The MAC key, fetched once (a tier may make it on first use).
+    func macKey() async throws -> (any AuditMACKey)? {
+        if let known = await writer.knownKey { return known.key }
+        let key = try await keyring.auditKey()
+        await writer.remember(key)
+        return key
+    }
+
+    /// Appends `entries` (and a checkpoint after them when `checkpointAfter`) in one sink append.
+    /// Returns the checkpoint records written, in order (one per `.checkpoint` entry, then the automatic one).
+    func append(_ entries: [AuditWriter.Entry], checkpointAfter: Bool) async throws -> [AuditCheckpoint] {
+        let needsKey = checkpointAfter || entries.contains { if case .checkpoint = $0.kind { true } else { false } }
+        let key = needsKey ? try await macKey() : nil
+        let durable = checkpointAfter || entries.contains(where: \.durable)
+        let checkpoints = Locked<[AuditCheckpoint]>([])
+        let encoder = self.encoder
+        _ = try await sink.append(durable: durable) { tail in
+            var out: [UInt8] = []
+            var seq = tail.seq
+            var previous = tail.hash
+            var made: [AuditCheckpoint] = []
+            if let torn = tail.tornTail {
+                let event = AuditEvent(
+                    .tornTail, details: ["bytes": "\(torn.bytes)", "sha256": Hex.encode(torn.sha256)])
+                seq += 1
+                var line = encoder.body(
+                    seq: seq, previous: previous, time: AuditTime.now(), actor: .current, event: event, outcome: .ok,
+                    checkpoint: nil)
+                previous = AuditRecordEncoder.finish(&line)
+                out += line
+            }
+            func appendCheckpoint(_ time: AuditTime, _ actor: AuditActor) async throws {
+                seq += 1
+                var line = encoder.body(
+                    seq: seq, previous: previous, time: time, actor: actor, event: AuditEvent(.checkpoint), outcome: .ok,
+                    checkpoint: .init(algorithm: key?.algorithm ?? "none", description: key?.description))
+                let mac = try await key?.mac(line) ?? []
+                AuditRecordEncoder.appendMAC(mac, to: &line)
+                previous = AuditRecordEncoder.finish(&line)
+                out += line
+                made.append(AuditCheckpoint(seq: seq, hash: Hex.encode(previous), mac: Hex.encode(mac), at: time.seconds))
+            }
+            for entry in entries {
+                switch entry.kind {
+                case .record(let event, let outcome):
+                    seq += 1
+                    var line = encoder.body(
+                        seq: seq, previous: previous, time: entry.time, actor: entry.actor, event: event, outcome: outcome,
+                        checkpoint: nil)
+                    previous = AuditRecordEncoder.finish(&line)
+                    out += line
+                case .checkpoint:
+                    try await appendCheckpoint(entry.time, entry.actor)
+                }
+            }
+            if checkpointAfter { try await appendCheckpoint(AuditTime.now(), .current) }
+            checkpoints.withLock { $0 = made }
+            return out
+        }
+        scheduleSyncIfNeeded(durable: durable)
+        return checkpoints.withLock { $0 }
+    }
+
+    /// After a non-durable append: the sink is synced within a second (docs/audit.md, "Durability").
+    private func scheduleSyncIfNeeded(durable: Bool) {
+        guard !durable else { return }
+        Task { [self] in
+            guard await writer.claimSync() else { return }
+            try? await Task.sleep(for: .milliseconds(500))
+            await writer.syncStarted()
+            do {
+                try await sink.sync()
+            } catch {
+                logger.warning(
+                    "could not sync the audit log", metadata: ["audit.location": "\(sink.location)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Anchoring checkpoints in vault.json
+
+    /// Records `checkpoint` as `vault.json`'s `audit` entry by compare-and-swap, unless the file
+    /// already names a later one. Holds the vault's shared lock, so no state writer (rotation,
+    /// enrolment: exclusive holders) runs meanwhile.
+    func anchor(_ checkpoint: AuditCheckpoint) async throws {
+        try await blobs.withLock(.shared) {
+            for _ in 0..<20 {
+                guard let blob = try await blobs.read(VaultState.key) else {
+                    throw StrongroomError(.vaultNotInitialised, "no vault at \(blobs.location)")
+                }
+                var state = try VaultState.decode(blob.bytes, location: blobs.location)
+                if let existing = state.audit, existing.seq >= checkpoint.seq { return }
+                state.audit = checkpoint
+                if try await blobs.replace(VaultState.key, try state.encoded(), ifRevision: blob.revision) { return }
+            }
+            throw StrongroomError(
+                .io, "\(blobs.location)/\(VaultState.key) kept changing while the audit checkpoint was recorded in it")
+        }
+    }
+
+    /// Anchors an automatic checkpoint in the background: the record that triggered it may be written
+    /// by a task holding the vault's exclusive lock, which the anchor waits for.
+    func anchorInBackground(_ checkpoint: AuditCheckpoint) {
+        Task { [self] in
+            do {
+                try await anchor(checkpoint)
+            } catch {
+                logger.warning(
+                    "could not record the audit checkpoint in vault.json",
+                    metadata: ["audit.seq": "\(checkpoint.seq)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Serialises one process's appends to an ``AuditLog`` with group commit: the first caller becomes the
+/// leader and appends its record together with every record queued meanwhile, until the queue is empty.
+actor AuditWriter {
+    struct Entry: Sendable {
+        enum Kind: Sendable {
+            case record(AuditEvent, AuditOutcome)
+            case checkpoint
+        }
+        var kind: Kind
+        var time: AuditTime
+        var actor: AuditActor
+        var durable: Bool
+    }
+
+    struct KnownKey: Sendable { var key: (any AuditMACKey)? }
+
+    private var waiting: [(Entry, CheckedContinuation<AuditCheckpoint?, any Error>)] = []
+    private var writing = false
+    private var recordsSinceCheckpoint = 0
+    private var syncPending = false
+    private(set) var knownKey: KnownKey?
+
+    func remember(_ key: (any AuditMACKey)?) { knownKey = KnownKey(key: key) }
+
+    /// True for the one caller that is to run the next background sync.
+    func claimSync() -> Bool {
+        if syncPending { return false }
+        syncPending = true
+        return true
+    }
+
+    func syncStarted() { syncPending = false }
+
+    /// Appends `entry` (with whatever else is queued) and returns the checkpoint it wrote, for a
+    /// `.checkpoint` entry. The first caller appends its own entry at once; entries that arrive
+    /// meanwhile wait and go out together in the next append, which a background task makes.
+    func submit(_ entry: Entry, log: AuditLog) async throws -> AuditCheckpoint? {
+        if writing {
+            return try await withCheckedThrowingContinuation { waiting.append((entry, $0)) }
+        }
+        writing = true
+        let own = await run([(entry, nil)], log: log)
+        if waiting.isEmpty {
+            writing = false
+        } else {
+            Task { await drain(log: log) }
+        }
+        return try own.get()
+    }
+
+    private func drain(log: AuditLog) async {
+        while !waiting.isEmpty {
+            let batch = waiting.map { ($0.0, Optional($0.1)) }
+            waiting.removeAll()
+            _ = await run(batch, log: log)
+        }
+        writing = false
+    }
+
+    /// Appends one batch and resumes its waiters; returns the result of the entry without a waiter.
+    private func run(
+        _ batch: [(Entry, CheckedContinuation<AuditCheckpoint?, any Error>?)], log: AuditLog
+    ) async -> Result<AuditCheckpoint?, any Error> {
+        var own: Result<AuditCheckpoint?, any Error> = .success(nil)
+        let interval = max(1, log.settings.checkpointInterval)
+        let records = batch.count { if case .record = $0.0.kind { true } else { false } }
+        let explicit = batch.contains { if case .checkpoint = $0.0.kind { true } else { false } }
+        let due = !explicit && recordsSinceCheckpoint + records >= interval
+        do {
+            var checkpoints = try await log.append(batch.map(\.0), checkpointAfter: due)
+            if explicit || due {
+                recordsSinceCheckpoint = 0
+            } else {
+                recordsSinceCheckpoint += records
+            }
+            if due, let automatic = checkpoints.popLast() { log.anchorInBackground(automatic) }
+            var index = 0
+            for (queued, continuation) in batch {
+                var result: AuditCheckpoint?
+                if case .checkpoint = queued.kind {
+                    result = index < checkpoints.count ? checkpoints[index] : nil
+                    index += 1
+                }
+                if let continuation { continuation.resume(returning: result) } else { own = .success(result) }
+            }
+        } catch {
+            for (_, continuation) in batch {
+                if let continuation { continuation.resume(throwing: error) } else { own = .failure(error) }
+            }
+        }
+        return own
     }
 }

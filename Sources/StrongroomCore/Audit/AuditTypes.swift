@@ -170,6 +170,10 @@ public struct AuditTail: Sendable, Hashable {
     public var seq: UInt64
     /// SHA-256 of the last record (docs/audit.md), 32 bytes; zeros for an empty log.
     public var hash: [UInt8]
+    /// Bytes after the last complete record that a crash left (a torn append), when the sink found
+    /// some and will cut them off after `make` returns: the log writes an `audit.torn-tail` record
+    /// first. Set only on the tail an ``AuditSink`` passes to `make`; nil otherwise.
+    public var tornTail: AuditTornTail?
 
     /// Creates a tail.
     public init(seq: UInt64, hash: [UInt8]) {
@@ -177,8 +181,30 @@ public struct AuditTail: Sendable, Hashable {
         self.hash = hash
     }
 
+    /// Creates a tail with a torn last record the sink is about to cut off.
+    public init(seq: UInt64, hash: [UInt8], tornTail: AuditTornTail?) {
+        self.seq = seq
+        self.hash = hash
+        self.tornTail = tornTail
+    }
+
     /// The tail of an empty log.
     public static let empty = AuditTail(seq: 0, hash: [UInt8](repeating: 0, count: 32))
+}
+
+/// The bytes a crash left after the last complete record of a log (an append cut short): how many,
+/// and their SHA-256, as the `audit.torn-tail` record states them.
+public struct AuditTornTail: Sendable, Hashable {
+    /// How many bytes.
+    public var bytes: Int
+    /// SHA-256 of them, 32 bytes.
+    public var sha256: [UInt8]
+
+    /// Creates a description of torn bytes.
+    public init(bytes: Int, sha256: [UInt8]) {
+        self.bytes = bytes
+        self.sha256 = sha256
+    }
 }
 
 /// Where a vault's audit records are kept: an append-only sequence of record lines (docs/audit.md),
