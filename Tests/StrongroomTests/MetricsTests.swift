@@ -1,3 +1,4 @@
+import AWSClient
 import Foundation
 import SecureCrypto
 import StrongroomMetrics
@@ -84,6 +85,29 @@ import Strongroom
         let again = Exposition(metrics.exposition())
         #expect(again.value("strongroom_rotation_versions_total", labels) == 6)
         #expect(again.value("strongroom_rotation_versions_done", labels) == 6)
+    }
+
+    /// A request that cannot connect is retried as the policy says, and each retry is counted with
+    /// its service, action and reason, and its pause recorded.
+    @Test func s3RetriesAreCountedByServiceActionAndReason() async throws {
+        let metrics = PrometheusMetrics.bootstrap()
+        // Port 1 on loopback: nothing listens, every attempt is refused at once.
+        let configuration = try S3Configuration(
+            endpoint: try AWSEndpoint("http://127.0.0.1:1"), region: "us-east-1", bucket: "metrics-retries",
+            credentials: AWSCredentials(accessKeyID: "AKIDMETRICSTEST", secretAccessKey: try secret("not a real secret key")),
+            retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1), maximumDelay: .milliseconds(5)))
+        let client = S3Client(configuration, logger: quietLogger)
+        let labels = ["service": "s3", "action": "GetObject", "reason": "connection"]
+        let before = Exposition(metrics.exposition())
+        let error = await #expect(throws: AWSError.self) { _ = try await client.getObject("retried") }
+        #expect(error?.attempts == 3)
+        let after = Exposition(metrics.exposition())
+        // Three attempts: two retries (other suites may add their own).
+        #expect(after.value("strongroom_aws_retries_total", labels) - before.value("strongroom_aws_retries_total", labels) >= 2)
+        let delays = after.value("strongroom_aws_retry_delay_seconds_count", ["service": "s3"])
+            - before.value("strongroom_aws_retry_delay_seconds_count", ["service": "s3"])
+        #expect(delays >= 2)
+        #expect(after.types["strongroom_aws_retries_total"] == "counter")
     }
 }
 
