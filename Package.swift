@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "PKCS11", targets: ["PKCS11"]),
         .library(name: "AWSClient", targets: ["AWSClient"]),
         .library(name: "FROST", targets: ["FROST"]),
+        .library(name: "StrongroomMetrics", targets: ["StrongroomMetrics"]),
         .executable(name: "strongroom", targets: ["StrongroomCLI"]),
     ],
     dependencies: [
@@ -30,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries: one system library target each (module.modulemap + shim.h only).
@@ -52,7 +55,10 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(
             name: "PKCS11",
-            dependencies: ["CPKCS11", "SecureCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CPKCS11", "SecureCrypto", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings),
         .target(
             name: "AWSClient",
@@ -62,6 +68,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings),
         // The store: ShareStore, the envelope, the Keyring/BlobStore seam, configuration, the tier
@@ -73,6 +80,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings),
         // Tier 1: files under a root seed.
@@ -99,12 +107,23 @@ let package = Package(
                 "StrongroomCore", "StrongroomLocal", "StrongroomCloud", "SecureCrypto", "PKCS11",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings),
         // The three tiers together, and the registry that names them.
         .target(
             name: "Strongroom",
             dependencies: ["StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM"],
+            swiftSettings: strictSettings),
+        // The Prometheus backend for swift-metrics, for a process that hosts a store (the CLI's
+        // `bench --metrics`, the server): the only module that knows Prometheus.
+        .target(
+            name: "StrongroomMetrics",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strictSettings),
         // The tier conformance suite (docs/conformance.md): public API of StrongroomCore only.
         .target(
@@ -122,7 +141,7 @@ let package = Package(
             name: "StrongroomCLI",
             dependencies: [
                 "Strongroom", "AWSClient", "FROST", "CSodium",
-                "SecureCrypto",
+                "SecureCrypto", "StrongroomMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -136,7 +155,7 @@ let package = Package(
             name: "StrongroomTests",
             dependencies: [
                 "Strongroom", "StrongroomCore", "StrongroomLocal", "StrongroomCloud", "StrongroomHSM", "StrongroomConformance",
-                "SecureCrypto", "PKCS11", "AWSClient",
+                "SecureCrypto", "PKCS11", "AWSClient", "StrongroomMetrics",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -123,6 +124,7 @@ struct AWSTransport: Sendable {
         while true {
             attempt += 1
             let outcome: Result<AWSResponse, any Error>
+            let reason: String
             do {
                 outcome = .success(try await sendOnce(request, payloadHash: payloadHash, attempt: attempt))
             } catch let error as AWSError {
@@ -136,6 +138,7 @@ struct AWSTransport: Sendable {
                 guard response.status >= 400, AWSTransport.isRetryable(status: response.status, code: code),
                     attempt < retry.maxAttempts
                 else { return response }
+                reason = AWSError.isThrottling(code) || response.status == 429 ? "throttled" : "server-error"
                 logger.debug(
                     "retrying after a transient error",
                     metadata: ["aws.operation": "\(request.operation)", "http.status": "\(response.status)", "aws.code": "\(code ?? "")", "attempt": "\(attempt)"])
@@ -148,16 +151,33 @@ struct AWSTransport: Sendable {
                         kind: .unreachable, operation: request.operation,
                         message: "\(endpoint) did not answer: \(AWSTransport.describe(error))", attempts: attempt)
                 }
+                reason = "connection"
                 logger.debug(
                     "retrying after a connection error",
                     metadata: ["aws.operation": "\(request.operation)", "error": "\(AWSTransport.describe(error))", "attempt": "\(attempt)"])
             }
+            let delay = retry.delay(after: attempt)
+            recordRetry(request, reason: reason, delay: delay)
             do {
-                try await Task.sleep(for: retry.delay(after: attempt))
+                try await Task.sleep(for: delay)
             } catch {
                 throw AWSError(kind: .unreachable, operation: request.operation, message: "cancelled", attempts: attempt)
             }
         }
+    }
+
+    /// Counts a retry (`strongroom_aws_retries_total` by service, action and reason) and the pause
+    /// before it (`strongroom_aws_retry_delay_seconds`; docs/metrics.md). Retries are rare: the
+    /// handles are made per retry, so a backend bootstrapped later is always used.
+    private func recordRetry(_ request: AWSRequest, reason: String, delay: Duration) {
+        // `S3 PutObject key`, `KMS Decrypt`: the action is the second word.
+        let words = request.operation.split(separator: " ", maxSplits: 2)
+        let action = words.count > 1 ? String(words[1]) : request.operation
+        let dimensions = [("service", signer.service), ("action", action), ("reason", reason)]
+        Counter(label: "strongroom_aws_retries_total", dimensions: dimensions).increment()
+        let (seconds, attoseconds) = delay.components
+        Timer(label: "strongroom_aws_retry_delay_seconds", dimensions: [("service", signer.service)])
+            .recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     private func sendOnce(_ request: AWSRequest, payloadHash: String, attempt: Int) async throws -> AWSResponse {

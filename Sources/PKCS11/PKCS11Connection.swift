@@ -1,4 +1,5 @@
 internal import CPKCS11
+import CoreMetrics
 import Glibc
 import Logging
 import SecureCrypto
@@ -137,14 +138,19 @@ public final class PKCS11Connection: Sendable {
         idempotent: Bool = true, _ body: @Sendable (PKCS11Session) throws -> R
     ) async throws -> R {
         var retried = false
+        var waitStarted: ContinuousClock.Instant?
         while true {
             let (outcome, retriedNow) = try await pool.run { [retried] in
                 try self.attempt(idempotent: idempotent, retried: retried, body)
             }
             retried = retriedNow
             switch outcome {
-            case .done(let result): return result
-            case .wait: await waitForSession()
+            case .done(let result):
+                if let waitStarted { Self.recordSessionWait(since: waitStarted) }
+                return result
+            case .wait:
+                if waitStarted == nil { waitStarted = .now }
+                await waitForSession()
             }
         }
     }
@@ -223,6 +229,22 @@ public final class PKCS11Connection: Sendable {
             metadata: ["pkcs11.error": "\(error)"])
         try module.reinitialize(ifGeneration: seen)
         state.withLock { $0.reconnects += 1 }
+        Counter(label: Self.reconnectsMetric).increment()
+    }
+
+    // Metrics (docs/metrics.md). Handles are made per event: reconnects, connect retries and pool
+    // waits are rare, and a handle made before the host bootstraps a backend would stay a no-op.
+    static let reconnectsMetric = "strongroom_hsm_reconnects_total"
+    static let connectRetriesMetric = "strongroom_hsm_connect_retries_total"
+    static let sessionWaitsMetric = "strongroom_hsm_session_waits_total"
+    static let sessionWaitMetric = "strongroom_hsm_session_wait_seconds"
+
+    /// Counts one operation that waited for a worker session (every session lent out) and how long
+    /// it waited in all.
+    private static func recordSessionWait(since started: ContinuousClock.Instant) {
+        let (seconds, attoseconds) = (ContinuousClock.now - started).components
+        Counter(label: sessionWaitsMetric).increment()
+        Timer(label: sessionWaitMetric).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     private func recycleIfNeeded(_ generation: UInt64) {
@@ -334,6 +356,7 @@ public final class PKCS11Connection: Sendable {
                 logger.debug(
                     "PKCS#11 connect failed; re-initialising the module and retrying",
                     metadata: ["pkcs11.attempt": "\(attempt)", "pkcs11.error": "\(error)"])
+                Counter(label: Self.connectRetriesMetric).increment()
                 try module.reinitialize(ifGeneration: module.generation)
             }
         ) { try connectOnce(&state) }

@@ -55,6 +55,7 @@ extension ShareStore {
                     total: total, progress: progress)
             }
         }
+        let progress = rotationProgressWithMetrics(progress)  // the rotation gauges (docs/metrics.md)
         return try await blobs.withLock(.exclusive) {
             var state = try await readState()
             let resumed = state.rotation != nil

@@ -43,7 +43,8 @@ public final class ShareStore: Sendable {
         self.logger = logger
         self.faults = faults
         self.audit = AuditLog(
-            sink: blobs.makeAuditSink(), keyring: keyring, vaultID: vaultID, tier: keyring.tier, logger: logger, blobs: blobs)
+            sink: MeteredAuditSink(blobs.makeAuditSink(), tier: keyring.tier.name), keyring: keyring, vaultID: vaultID,
+            tier: keyring.tier, logger: logger, blobs: blobs)
     }
 
     // MARK: Keys

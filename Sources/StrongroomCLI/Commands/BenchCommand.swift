@@ -7,6 +7,7 @@ import Logging
 import AWSClient
 import SecureCrypto
 import Strongroom
+import StrongroomMetrics
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -92,6 +93,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "With --recovery-key: time the vault with the recovery key first (file systems slow down as a run creates and deletes files, so compare both orders).")
     var recoveryFirst = false
 
+    @Flag(name: .long, help: "Time store and load with auditing on (the default settings, fail-closed) beside auditing off, in two vaults of the tier in turns (which goes first alternates each round), with the ratios (ops *_audit, *_noaudit, audit_ratio); nothing else is timed.")
+    var auditCompare = false
+
+    @Option(name: .long, help: "--audit-compare: rounds per phase; each round times count/rounds stores (loadCount/rounds loads) in each vault.")
+    var auditRounds: Int = 4
+
+    @Flag(name: .long, help: "After the figures, print the process's metrics (store operations by tier, operation and outcome, latency histograms, audit, HSM and S3/KMS retry metrics) in the Prometheus text format.")
+    var metrics = false
+
     var rotationScaleSizes: [Int] { (rotationScale ?? "").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     var concurrencies: [Int] { concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -113,6 +123,14 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--setting takes key=value")
         }
         guard count > 0, loadCount > 0, rotateCount > 0, soak >= 0 else { throw ValidationError("counts must be positive") }
+        if auditCompare {
+            guard !frost, rotationScale == nil, !recoveryKey else {
+                throw ValidationError("--audit-compare times store and load only; it does not combine with --frost, --rotation-scale or --recovery-key")
+            }
+            guard (1...64).contains(auditRounds), auditRounds <= min(count, loadCount) else {
+                throw ValidationError("--audit-rounds takes 1 to 64, at most --count and --load-count (got \(auditRounds))")
+            }
+        }
         let levels = concurrencies
         guard !levels.isEmpty, levels.count == concurrency.split(separator: ",").count, levels.allSatisfy({ (1...64).contains($0) }) else {
             throw ValidationError("--concurrency takes numbers from 1 to 64, comma-separated (got '\(concurrency)')")
@@ -128,6 +146,16 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before any store exists: the store's metric handles are made once a backend is in place.
+        let exporter = metrics ? PrometheusMetrics.bootstrap() : nil
+        try await measure()
+        if let exporter {
+            print("")
+            print(exporter.exposition(), terminator: "")
+        }
+    }
+
+    private func measure() async throws {
         try await Terminal.run {
             let logger = Logger(label: "strongroom.bench") { _ in SwiftLogNoOpLogHandler() }
             let base = dir ?? "\(FileManager.default.temporaryDirectory.path)/strongroom-bench-\(UUID().uuidString)"
@@ -147,6 +175,12 @@ struct BenchCommand: AsyncParsableCommand {
             }
             let ids = try (0..<max(count, rotateCount, 64)).map { try ShareID(String(format: "s-%06d", $0)) }
             let configuration = try benchConfiguration(base: base)
+            if auditCompare {
+                for level in concurrencies {
+                    try await auditComparison(configuration, base: base, ids: ids, level: level, logger: logger)
+                }
+                return
+            }
             for figure in try await configuration.provider.benchmarkBaseline(
                 configuration: configuration, count: getCount, concurrencies: concurrencies, logger: logger)
             {
@@ -233,6 +267,79 @@ struct BenchCommand: AsyncParsableCommand {
             throw error
         }
         await enrolled.remove()
+    }
+
+    /// Store and load with auditing on (``AuditSettings/standard``: fail-closed, every record written
+    /// before a store returns) beside auditing off, in two fresh vaults of the tier. Each phase runs in
+    /// ``auditRounds`` rounds of count/rounds operations per vault, the vault that goes first
+    /// alternating from round to round (a file system slows down as a run creates files, and caches
+    /// warm up: neither vault always gets the better turn). Reports `*_audit`, `*_noaudit` and the
+    /// ratios audited/unaudited (1.0: auditing costs nothing).
+    private func auditComparison(
+        _ configuration: StrongroomConfiguration, base: String, ids: [ShareID], level: Int, logger: Logger
+    ) async throws {
+        let audited = try await makeVault(configuration, base: base, name: "a\(level)", sessions: level, logger: logger)
+        let plain: BenchmarkVault
+        do {
+            plain = try await makeVault(configuration, base: base, name: "n\(level)", sessions: level, logger: logger)
+        } catch {
+            await audited.remove()
+            throw error
+        }
+        do {
+            audited.store.configureAudit(.standard)
+            plain.store.configureAudit(AuditSettings(mode: .off))
+            let stores = [audited.store, plain.store]
+            let clock = ContinuousClock()
+            var storeTime: [Duration] = [.zero, .zero], loadTime: [Duration] = [.zero, .zero]
+            for round in 0..<auditRounds {
+                let range = (round * count / auditRounds)..<((round + 1) * count / auditRounds)
+                for which in round % 2 == 0 ? [0, 1] : [1, 0] {
+                    let store = stores[which], first = range.lowerBound
+                    let start = clock.now
+                    try await spread(range.count, over: level) { index in
+                        _ = try await store.store(ids[first + index], try SecureRandom.secretBytes(count: 32))
+                    }
+                    storeTime[which] += clock.now - start
+                }
+            }
+            let sample = try SecureRandom.secretBytes(count: 32)
+            for store in stores { _ = try await store.store(ids[0], sample) }
+            for round in 0..<auditRounds {
+                let range = (round * loadCount / auditRounds)..<((round + 1) * loadCount / auditRounds)
+                for which in round % 2 == 0 ? [1, 0] : [0, 1] {
+                    let store = stores[which], first = range.lowerBound, count = count
+                    let start = clock.now
+                    try await spread(range.count, over: level) { index in _ = try await store.load(ids[(first + index) % count]) }
+                    loadTime[which] += clock.now - start
+                }
+            }
+            for store in stores {
+                guard try await store.load(ids[0]) == sample else {
+                    throw StrongroomError(.integrityCheckFailed, "benchmark share did not round-trip")
+                }
+            }
+            let storeOp = tier == "cloud" ? "store" : "store_durable"
+            report(op: storeOp + "_audit", concurrency: level, count: count, elapsed: storeTime[0])
+            report(op: storeOp + "_noaudit", concurrency: level, count: count, elapsed: storeTime[1])
+            report(op: "load_audit", concurrency: level, count: loadCount, elapsed: loadTime[0])
+            report(op: "load_noaudit", concurrency: level, count: loadCount, elapsed: loadTime[1])
+            // Rate with auditing over rate without = time without over time with.
+            let storeRatio = storeTime[1].seconds / storeTime[0].seconds, loadRatio = loadTime[1].seconds / loadTime[0].seconds
+            if json {
+                print(
+                    "{\"impl\":\"strongroom\",\"tier\":\"\(tier)\",\"op\":\"audit_ratio\",\"concurrency\":\(level),"
+                        + "\"store_ratio\":\(String(format: "%.3f", storeRatio)),\"load_ratio\":\(String(format: "%.3f", loadRatio))}")
+            } else {
+                print(String(format: "audit_ratio    x%-2d  store %.3f  load %.3f  (rate with auditing / without)", level, storeRatio, loadRatio))
+            }
+        } catch {
+            await audited.remove()
+            await plain.remove()
+            throw error
+        }
+        await audited.remove()
+        await plain.remove()
     }
 
     /// Store and load only, reported with `suffix` (the recovery-key comparison).
