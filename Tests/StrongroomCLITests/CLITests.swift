@@ -56,8 +56,9 @@ struct CLI {
         // fails with EPIPE, which must not end the test runner with SIGPIPE.
         if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
         try input.fileHandleForWriting.close()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        // Both pipes are drained at once: a command that fills one (trace logs on stderr) while the
+        // other is read to its end would block on its write for ever.
+        let (outData, errData) = CLI.drain(out, err)
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
@@ -65,6 +66,21 @@ struct CLI {
     }
 
     func cleanup() { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// Reads two pipes to their ends concurrently (stderr on another thread).
+    static func drain(_ out: Pipe, _ err: Pipe) -> (Data, Data) {
+        let errBox = ErrBox()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+            done.signal()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        done.wait()
+        return (outData, errBox.data)
+    }
+
+    private final class ErrBox: @unchecked Sendable { var data = Data() }  // written before the semaphore, read after
 }
 
 @Suite struct CLITests {

@@ -159,8 +159,7 @@ enum DataKeys {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        let (data, errors) = CLI.drain(out, err)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "data key recovery failed: \(String(decoding: errors, as: UTF8.self))")
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
