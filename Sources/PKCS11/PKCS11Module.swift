@@ -332,6 +332,8 @@ public struct MechanismFlag: OptionSet, Sendable, Hashable {
     public static let generate = MechanismFlag(rawValue: UInt(CKF_GENERATE))
     public static let wrap = MechanismFlag(rawValue: UInt(CKF_WRAP))
     public static let unwrap = MechanismFlag(rawValue: UInt(CKF_UNWRAP))
+    public static let sign = MechanismFlag(rawValue: UInt(CKF_SIGN))
+    public static let verify = MechanismFlag(rawValue: UInt(CKF_VERIFY))
 
     public var names: [String] {
         var names: [String] = []
@@ -340,6 +342,8 @@ public struct MechanismFlag: OptionSet, Sendable, Hashable {
         if contains(.generate) { names.append("CKF_GENERATE") }
         if contains(.wrap) { names.append("CKF_WRAP") }
         if contains(.unwrap) { names.append("CKF_UNWRAP") }
+        if contains(.sign) { names.append("CKF_SIGN") }
+        if contains(.verify) { names.append("CKF_VERIFY") }
         return names
     }
 }

@@ -19,6 +19,8 @@ public enum HSMCheck {
     /// The mechanisms tier 3 needs and the flags each must offer.
     static let required: [(Mechanism, MechanismFlag)] = [
         (.aesKeyGen, .generate), (.aesGCM, [.encrypt, .decrypt]), (.aesKeyWrap, [.wrap, .unwrap]),
+        // The audit log's checkpoint key (docs/audit.md): made on the token, used for HMAC there.
+        (.genericSecretKeyGen, .generate), (.sha256HMAC, [.sign, .verify]),
     ]
 
     /// Runs every check in order, calling `report` after each. Returns all results.
@@ -211,10 +213,10 @@ public enum HSMCheck {
             // AES key sizes are in bytes (PKCS#11 2.40); some modules state bits; 0–0 states nothing.
             let sizes = info.minKeySize...max(info.minKeySize, info.maxKeySize)
             if info.maxKeySize != 0, !sizes.contains(32), !sizes.contains(256) {
-                missing.append("\(mechanism) offers key sizes \(info.minKeySize)–\(info.maxKeySize), not AES-256")
+                missing.append("\(mechanism) offers key sizes \(info.minKeySize)–\(info.maxKeySize), not 256-bit keys")
             }
             lines.append(
-                "\(mechanism) [\(have.intersection([.encrypt, .decrypt, .generate, .wrap, .unwrap]).names.joined(separator: " "))] keys \(info.minKeySize)–\(info.maxKeySize)")
+                "\(mechanism) [\(have.intersection([.encrypt, .decrypt, .generate, .wrap, .unwrap, .sign, .verify]).names.joined(separator: " "))] keys \(info.minKeySize)–\(info.maxKeySize)")
         }
         return (missing, lines)
     }

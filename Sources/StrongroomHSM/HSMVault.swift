@@ -31,7 +31,7 @@ public enum HSMVault {
         if !preflight.missing.isEmpty {
             throw StrongroomError(
                 .configuration,
-                "HSM token \(describe(connection)) cannot hold a tier 3 vault: \(preflight.missing.joined(separator: "; ")). Tier 3 needs CKM_AES_KEY_GEN, CKM_AES_GCM (encrypt, decrypt) and CKM_AES_KEY_WRAP (wrap, unwrap) with 32-byte AES keys; choose another token or module (strongroom hsm check shows what it offers); nothing was created")
+                "HSM token \(describe(connection)) cannot hold a tier 3 vault: \(preflight.missing.joined(separator: "; ")). Tier 3 needs CKM_AES_KEY_GEN, CKM_AES_GCM (encrypt, decrypt) and CKM_AES_KEY_WRAP (wrap, unwrap) with 32-byte AES keys, and CKM_GENERIC_SECRET_KEY_GEN and CKM_SHA256_HMAC (sign, verify) for the audit log's checkpoint key; choose another token or module (strongroom hsm check shows what it offers); nothing was created")
         }
         if !preflight.weaknesses.isEmpty {
             guard let acceptWeakToken else {
