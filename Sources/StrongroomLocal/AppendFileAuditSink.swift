@@ -136,6 +136,22 @@ public final class AppendFileAuditSink: AuditSink {
     // MARK: Appending
 
     public func append(durable: Bool, _ make: @Sendable (AuditTail) async throws -> [UInt8]) async throws -> AuditTail {
+        // flock excludes other open file descriptions only: two appends of this process share the
+        // descriptor, so they take turns here first (the first one's unlock would free the other's).
+        await gate.enter()
+        do {
+            let tail = try await appendTakingTurns(durable: durable, make)
+            await gate.leave()
+            return tail
+        } catch {
+            await gate.leave()
+            throw error
+        }
+    }
+
+    private let gate = AppendGate()
+
+    private func appendTakingTurns(durable: Bool, _ make: @Sendable (AuditTail) async throws -> [UInt8]) async throws -> AuditTail {
         let log = try handle()
         try await lock(log)
         defer { _ = flock(log.fd, LOCK_UN) }
@@ -285,6 +301,28 @@ public final class AppendFileAuditSink: AuditSink {
             if count == 0 { break }
             try await body(Array(buffer[..<count]))
             offset += Int64(count)
+        }
+    }
+}
+
+/// One append at a time in this process, in arrival order.
+actor AppendGate {
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func enter() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }  // `busy` stays true: handed over
+    }
+
+    func leave() {
+        if waiting.isEmpty {
+            busy = false
+        } else {
+            waiting.removeFirst().resume()
         }
     }
 }

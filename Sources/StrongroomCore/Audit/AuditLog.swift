@@ -139,7 +139,9 @@ public final class AuditLog: Sendable {
             try? await Task.sleep(for: .milliseconds(500))  // cut short by finishBackgroundWork()
             syncScheduled.withLock { $0 = false }
             do {
-                try await sink.sync()
+                // Not cancelled with the wait: the sync itself always runs to its end.
+                let sink = self.sink
+                try await Task.detached { try await sink.sync() }.value
             } catch {
                 logger.warning(
                     "could not sync the audit log", metadata: ["audit.location": "\(sink.location)", "error": "\(error)"])

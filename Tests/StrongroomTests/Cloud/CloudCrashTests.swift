@@ -141,7 +141,7 @@ import Strongroom
                 let reason = busy?.reason ?? ""
                 #expect(reason.contains("pid \(holder.pid)"), "\(reason)")
                 let left = reason.range(of: "expires in ").flatMap { Int(reason[$0.upperBound...].prefix { $0.isNumber }) }
-                #expect(left.map { (20...46).contains($0) } == true, "\(reason)")
+                #expect(left.map { (5...46).contains($0) } == true, "\(reason)")  // 40 s less the time a loaded CI machine took
             }
             // A PID now used by another process than the one that wrote the lease counts as gone.
             var reused = alive
