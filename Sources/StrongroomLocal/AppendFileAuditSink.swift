@@ -177,7 +177,7 @@ public final class AppendFileAuditSink: AuditSink {
             let path = location
             try await pool.run { try POSIX.fsync(log.fd, path) }
         }
-        let newTail = AppendFileAuditSink.lastTail(of: lines) ?? AuditTail(seq: tail.seq, hash: tail.hash)
+        let newTail = AuditLine.lastTail(of: lines) ?? AuditTail(seq: tail.seq, hash: tail.hash)
         guard fstat(log.fd, &info) == 0 else { throw POSIX.error("fstat", location) }
         state.withLock {
             $0.cached = (Int64(info.st_size), info.st_mtim, newTail)
@@ -251,13 +251,6 @@ public final class AppendFileAuditSink: AuditSink {
     }
 
     /// The tail the last line of `lines` declares.
-    static func lastTail(of lines: [UInt8]) -> AuditTail? {
-        guard lines.last == 0x0A else { return nil }
-        let end = lines.count - 1
-        let start = lines[..<end].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
-        return AuditLine.tail(of: Array(lines[start..<end]))
-    }
-
     // MARK: Sync and read
 
     public func sync() async throws {

@@ -33,6 +33,14 @@ public enum AuditLine {
         return AuditTail(seq: seq, hash: hash)
     }
 
+    /// The seq and hash of the last line of `lines` (complete lines, the last ending in `\n`), or nil.
+    public static func lastTail(of lines: [UInt8]) -> AuditTail? {
+        guard lines.last == 0x0A else { return nil }
+        let end = lines.count - 1
+        let start = lines[..<end].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+        return tail(of: lines[start..<end])
+    }
+
     /// The 20-digit zero-padded decimal of `seq`: segment object names (`audit/<seq>.jsonl`) sort in seq order.
     public static func segmentName(firstSeq seq: UInt64) -> String {
         let digits = String(seq)

@@ -308,11 +308,9 @@ actor SegmentAppender {
         guard lines.last == 0x0A else {
             throw StrongroomError(.auditUnavailable, "an audit record to append does not end in a newline")
         }
-        let end = lines.count - 1
-        let firstEnd = lines.firstIndex(of: 0x0A) ?? end
-        let start = lines[..<end].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+        let firstEnd = lines.firstIndex(of: 0x0A) ?? (lines.count - 1)
         guard let first = AuditLine.tail(of: lines[0..<firstEnd]), first.seq == base.seq + 1,
-            let last = AuditLine.tail(of: lines[start..<end])
+            let last = AuditLine.lastTail(of: lines)
         else {
             throw StrongroomError(.auditUnavailable, "the audit records to append do not start at seq \(base.seq + 1)")
         }
