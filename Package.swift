@@ -22,6 +22,9 @@ let package = Package(
         .library(name: "AWSClient", targets: ["AWSClient"]),
         .library(name: "FROST", targets: ["FROST"]),
         .library(name: "StrongroomMetrics", targets: ["StrongroomMetrics"]),
+        .library(name: "StrongroomProto", targets: ["StrongroomProto"]),
+        .library(name: "StrongroomServer", targets: ["StrongroomServer"]),
+        .library(name: "StrongroomClient", targets: ["StrongroomClient"]),
         .executable(name: "strongroom", targets: ["StrongroomCLI"]),
     ],
     dependencies: [
@@ -33,6 +36,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries: one system library target each (module.modulemap + shim.h only).
@@ -137,11 +148,56 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
+        // The service's messages and stubs, generated from proto/strongroom/v1/strongroom.proto by
+        // scripts/proto/generate (committed, so a build needs no protoc plugin), and the mapping of
+        // StrongroomError to and from a gRPC status that server and client share.
+        .target(
+            name: "StrongroomProto",
+            dependencies: [
+                "StrongroomCore",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings),
+        // `strongroom serve`: the gRPC service over one vault, its transports (Unix socket with the
+        // peer's uid, TCP with mutual TLS), the access policy, sealed mode and the metrics endpoint.
+        .target(
+            name: "StrongroomServer",
+            dependencies: [
+                "Strongroom", "StrongroomCore", "StrongroomLocal", "StrongroomProto", "StrongroomMetrics", "SecureCrypto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings),
+        // The Swift client of `strongroom serve` (the CLI's `--server`).
+        .target(
+            name: "StrongroomClient",
+            dependencies: [
+                "StrongroomCore", "StrongroomProto", "SecureCrypto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "StrongroomCLI",
             dependencies: [
                 "Strongroom", "AWSClient", "FROST", "CSodium",
-                "SecureCrypto", "StrongroomMetrics",
+                "SecureCrypto", "StrongroomMetrics", "StrongroomServer", "StrongroomClient", "StrongroomProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -170,6 +226,16 @@ let package = Package(
         .testTarget(
             name: "StrongroomCLITests",
             dependencies: ["StrongroomCLI", "StrongroomCore", "SecureCrypto"],
+            swiftSettings: strictSettings),
+        // The server through real sockets: the binary's `serve`, the Swift client, the Python client.
+        .testTarget(
+            name: "StrongroomServerTests",
+            dependencies: [
+                "StrongroomServer", "StrongroomClient", "StrongroomProto", "StrongroomCore", "SecureCrypto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "SystemLibraryTests",

@@ -37,6 +37,7 @@ extension ShareStore {
         _ event: AuditEvent, mutating: Bool, listing: Bool, _ body: (inout AuditEvent) async throws -> T
     ) async throws -> T {
         var event = event
+        if let rule = AuditContext.policyRule, event.details["policy"] == nil { event.details["policy"] = rule }
         let settings = audit.settings
         let recording = settings.mode != .off && (!listing || settings.recordListings)
         if recording && mutating {

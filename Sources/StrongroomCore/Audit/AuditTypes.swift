@@ -44,6 +44,13 @@ public struct AuditOperation: RawRepresentable, Hashable, Sendable, CustomString
     public static let frostRepair: AuditOperation = "frost.repair"
     public static let hsmCheck: AuditOperation = "hsm.check"
     public static let auditVerify: AuditOperation = "audit.verify"
+    /// A server request the access policy refused (the identity, the operation and the share in its
+    /// record; outcome `access denied`).
+    public static let accessDenied: AuditOperation = "access.denied"
+    /// A sealed tier 1 vault's root seed was unsealed by custodian parts (a server).
+    public static let unseal: AuditOperation = "unseal"
+    /// A server wiped the root seed from memory (sealed again).
+    public static let seal: AuditOperation = "seal"
     /// A checkpoint record (written by the log itself).
     public static let checkpoint: AuditOperation = "audit.checkpoint"
     /// The log found and cut off a torn last record left by a crash (written by the log itself).
@@ -86,6 +93,10 @@ public struct AuditActor: Sendable, Hashable {
 public enum AuditContext {
     /// The client identity that operations in this task act for (set by a server around a request).
     @TaskLocal public static var client: String?
+    /// The access-policy rule that allowed the operation of this task (set by a server around a
+    /// request); recorded as the `policy` detail of the operation's record, so the record of an
+    /// allowed request shows who asked and which rule let them.
+    @TaskLocal public static var policyRule: String?
 }
 
 /// How an operation ended.
