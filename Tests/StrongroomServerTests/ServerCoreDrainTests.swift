@@ -7,6 +7,7 @@ import GRPCNIOTransportHTTP2
 import Logging
 import ServiceLifecycle
 @testable import StrongroomServer
+import Synchronization
 import Testing
 
 /// Graceful shutdown (what SIGTERM triggers in `strongroom serve`): the runtime turns draining and a
@@ -15,12 +16,16 @@ import Testing
 @Suite struct ServerCoreDrainTests {
     static let slow = MethodDescriptor(fullyQualifiedService: "strongroom.test.Identity", method: "Slow")
 
+    /// How many slow calls the handler has begun (the test waits for its call to be in flight).
+    static let begun = Mutex(0)
+
     struct SlowService: RegistrableRPCService {
         func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
             router.registerHandler(
                 forMethod: ServerCoreDrainTests.slow, deserializer: ServerCoreIdentityTests.Text(),
                 serializer: ServerCoreIdentityTests.Text()
             ) { _, _ in
+                ServerCoreDrainTests.begun.withLock { $0 += 1 }
                 try await Task.sleep(for: .milliseconds(1500))
                 return StreamingServerResponse(single: ServerResponse(message: "done"))
             }
@@ -50,7 +55,9 @@ import Testing
                     ) { try $0.message }
                 }
             }
-            try await Task.sleep(for: .milliseconds(500))
+            let inFlight = ContinuousClock.now + .seconds(30)
+            while Self.begun.withLock({ $0 }) == 0 && ContinuousClock.now < inFlight { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(Self.begun.withLock { $0 } == 1, "the slow call never reached the handler")
             #expect(!runtime.draining)
             await group.triggerGracefulShutdown()
             // The service group runs the shutdown handlers on its own task: wait for it.

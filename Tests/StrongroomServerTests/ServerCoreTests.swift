@@ -24,6 +24,18 @@ import Testing
         return info.st_mode
     }
 
+    @Test func serveHelpNamesTheSocketThePolicyAndTheSignals() throws {
+        let workspace = try ServerProcess.Workspace()
+        defer { workspace.cleanup() }
+        let help = try workspace.run(["serve", "--help"])
+        #expect(help.status == 0)
+        let flat = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for text in ["--config", "server.socket", "server.policy", "SIGTERM drains", "SIGHUP reloads the policy"] {
+            #expect(flat.contains(text), "serve --help lacks \(text)")
+        }
+        #expect(try workspace.run(["--help"]).stdout.contains("  serve"))
+    }
+
     @Test func servesHealthOnItsSocketWithModes0600In0700() async throws {
         let server = try ServerProcess.start()
         defer { server.stop() }
