@@ -63,5 +63,26 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("strongroom_server_requests_in_flight") }, "\(answer)")
         #expect(try get(unixSocket: metricsSocket, "/other").hasPrefix("HTTP/1.1 404"))
         #expect(try get(unixSocket: metricsSocket, method: "POST").hasPrefix("HTTP/1.1 405"))
+        // A connection that asks nothing is closed (and the endpoint still answers others).
+        let silent = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(silent) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(metricsSocket.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(silent, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(connected == 0)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let started = ContinuousClock.now
+        var byte: UInt8 = 0
+        #expect(read(silent, &byte, 1) == 0)
+        #expect(ContinuousClock.now - started < .seconds(25))
+        #expect(try get(unixSocket: metricsSocket).hasPrefix("HTTP/1.1 200 OK"))
     }
 }

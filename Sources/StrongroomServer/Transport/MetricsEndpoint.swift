@@ -5,9 +5,9 @@ import StrongroomMetrics
 
 /// The Prometheus endpoint (`server.metrics`): a small HTTP/1.1 server answering `GET /metrics` with
 /// the text exposition of every metric in the process, on its own Unix socket or TCP port. Anything
-/// else gets 404 (other paths) or 405 (other methods). Requests are read with a 8 KiB header limit
-/// (NIOHTTP1's parser) and the connection is closed after each answer, so a client cannot hold
-/// more than one small buffer.
+/// else gets 404 (other paths) or 405 (other methods). Requests are parsed by NIOHTTP1 (bounded
+/// headers), the connection is closed after each answer, and a connection that sends nothing for
+/// 10 s is closed, so a client cannot hold more than one small buffer for long.
 final class MetricsEndpoint: Sendable {
     private let channel: any Channel
     /// Where it listens (the bound port when `server.metrics` asked for port 0).
@@ -26,6 +26,8 @@ final class MetricsEndpoint: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A scraper asks at once; a connection silent for 10 s is closed.
+                    try channel.pipeline.syncOperations.addHandler(SilentConnectionGuard(timeout: .seconds(10)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics))
                 }
