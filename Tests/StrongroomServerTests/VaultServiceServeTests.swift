@@ -188,4 +188,67 @@ import Testing
             #expect(verified.ok && !verified.json.isEmpty)
         }
     }
+
+    @Test func enrolRecoveryMigrateAndAuditShowAnswerAsTheCLIDoes() async throws {
+        let server = try ServerProcess.start(policy: Self.operatorPolicy())
+        defer { server.stop() }
+        let workspace = server.workspace
+        let destination = "tier: local\nlocal:\n  path: \(workspace.directory)/dest\n"
+        let destinationConfig = try workspace.write("dest.yaml", destination)
+        let created = try workspace.run(["init", "--config", destinationConfig])
+        #expect(created.status == 0, "\(created.stderr)")
+        let keyHex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        try await StrongroomClient.withVault(server.address) { vault in
+            for index in 0..<3 { _ = try await Self.store(vault, "mig.s\(index)", [UInt8(index), 7, 7]) }
+
+            var enrol = Strongroom_V1_EnrolRecoveryRequest()
+            enrol.publicKey = Data("strongroom-recovery-key v1 \(keyHex)\n".utf8)
+            let summary = try await vault.enrolRecovery(enrol) { response -> String in
+                var report = ""
+                for try await event in response.messages {
+                    if case .report(let text)? = event.event { report = text }
+                }
+                return report
+            }
+            #expect(summary.hasPrefix("enrolled recovery key "), "\(summary)")
+            #expect(summary.contains("3 share version(s) and record(s) re-sealed"), "\(summary)")
+            #expect(!(try await vault.status(Strongroom_V1_StatusRequest())).recoveryFingerprint.isEmpty)
+            enrol.publicKey = Data("not a key".utf8)
+            let badKey = await rpcError {
+                try await vault.enrolRecovery(enrol) { response in for try await _ in response.messages {} }
+            }
+            #expect(badKey?.code == .invalidArgument)
+
+            var migrate = Strongroom_V1_MigrateRequest()
+            migrate.destinationConfig = "dest.yaml"
+            let relative = await rpcError {
+                try await vault.migrate(migrate) { response in for try await _ in response.messages {} }
+            }
+            #expect(relative?.code == .invalidArgument && relative?.message.contains("absolute") == true)
+            migrate.destinationConfig = destinationConfig
+            migrate.concurrency = 2
+            let migrated = try await vault.migrate(migrate) { response -> String in
+                var report = ""
+                for try await event in response.messages {
+                    if case .report(let text)? = event.event { report = text }
+                }
+                return report
+            }
+            #expect(migrated.hasPrefix("migrated vault "), "\(migrated)")
+            #expect(migrated.contains("3 share(s), 3 version(s)"), "\(migrated)")
+
+            var show = Strongroom_V1_AuditShowRequest()
+            show.shareID = "mig.s1"
+            show.op = "store"
+            let lines = try await vault.auditShow(show) { response in
+                var lines: [String] = []
+                for try await line in response.messages { lines.append(line.line) }
+                return lines
+            }
+            #expect(lines.count == 1 && lines.first?.contains("\"op\":\"store\"") == true)
+        }
+        // The destination vault holds the shares, as the CLI sees it.
+        let listed = try workspace.run(["list", "--config", destinationConfig])
+        #expect(listed.status == 0 && ["mig.s0", "mig.s1", "mig.s2"].allSatisfy { listed.stdout.contains($0) }, "\(listed.stdout)\(listed.stderr)")
+    }
 }
