@@ -51,14 +51,17 @@ import Testing
         for _ in 0..<3 {
             _ = try await StrongroomClient.withVault(server.address) { try await $0.health(Strongroom_V1_HealthRequest()) }
         }
-        _ = try? await StrongroomClient.withVault(server.address) { try await $0.status(Strongroom_V1_StatusRequest()) }
+        // A request that fails (no such share), for a non-ok outcome.
+        var missing = Strongroom_V1_LoadRequest()
+        missing.shareID = "no.such.share"
+        _ = try? await StrongroomClient.withVault(server.address) { [missing] in try await $0.load(missing) }
         let answer = try get(unixSocket: metricsSocket)
         #expect(answer.hasPrefix("HTTP/1.1 200 OK"), "\(answer.prefix(200))")
         #expect(answer.lowercased().contains("content-type: text/plain; version=0.0.4"))
         let lines = answer.split(separator: "\n")
         let healthOK = lines.first { $0.hasPrefix("strongroom_server_requests_total{") && $0.contains("rpc=\"Health\"") && $0.contains("outcome=\"ok\"") }
         #expect(healthOK?.hasSuffix(" 3") == true, "\(answer)")
-        #expect(lines.contains { $0.hasPrefix("strongroom_server_requests_total{") && $0.contains("rpc=\"Status\"") && !$0.contains("outcome=\"ok\"") }, "\(answer)")
+        #expect(lines.contains { $0.hasPrefix("strongroom_server_requests_total{") && $0.contains("rpc=\"Load\"") && !$0.contains("outcome=\"ok\"") }, "\(answer)")
         #expect(lines.contains { $0.hasPrefix("strongroom_server_request_duration_seconds_count{") && $0.contains("rpc=\"Health\"") }, "\(answer)")
         #expect(lines.contains { $0.hasPrefix("strongroom_server_requests_in_flight") }, "\(answer)")
         #expect(try get(unixSocket: metricsSocket, "/other").hasPrefix("HTTP/1.1 404"))
