@@ -261,7 +261,8 @@ struct PolicyServerSetup {
     /// probe there, all world-readable (clients run as other uids).
     private func preparePython() throws {
         let generate = PolicyHarness.repoRoot.appendingPathComponent("scripts/client/python/generate").path
-        let result = try PolicyHarness.run([generate, pythonDir], environment: environment)
+        // The machine's python3 with grpcio-tools (PATH as the test runner has it), as root.
+        let result = try PolicyHarness.run([generate, pythonDir], environment: ProcessInfo.processInfo.environment)
         guard result.status == 0 else {
             Issue.record("scripts/client/python/generate failed: \(result.stderr)")
             throw POSIXError(.EIO)
@@ -272,6 +273,13 @@ struct PolicyServerSetup {
                 toPath: "\(pythonDir)/\(name)")
         }
         try Data(Self.probe.utf8).write(to: URL(fileURLWithPath: "\(pythonDir)/probe.py"))
+        // grpcio and protobuf copied where every uid can read them (the interpreter's own site-packages
+        // may be under /root, 0700).
+        let packages = try PythonForOtherUsers.make()
+        for entry in try FileManager.default.contentsOfDirectory(atPath: packages.path) {
+            try FileManager.default.moveItem(atPath: "\(packages.path)/\(entry)", toPath: "\(pythonDir)/\(entry)")
+        }
+        packages.cleanup()
         let enumerator = FileManager.default.enumerator(atPath: pythonDir)
         chmod(pythonDir, 0o755)
         while let entry = enumerator?.nextObject() as? String {
@@ -286,6 +294,15 @@ struct PolicyServerSetup {
         try PolicyServerProcess(config: config, uid: serverUID, environment: environment)
     }
 
+    /// The interpreter every uid can run: the machine's python3 unless it lives under /root (0700), then
+    /// the system's (same minor version on the test machines, so the copied grpcio loads).
+    static let interpreter: String = {
+        let which = try? PolicyHarness.run(
+            ["/usr/bin/env", "python3", "-c", "import sys; print(sys.executable)"], environment: ProcessInfo.processInfo.environment)
+        let path = which?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        return path.isEmpty || path.hasPrefix("/root/") ? "/usr/bin/python3" : path
+    }()
+
     /// Runs the Python client as `uid`: `python3 ARGS` in py/ with the generated code on the path.
     func python(_ arguments: [String], uid: UInt32?, environment extra: [String: String] = [:]) throws -> PolicyHarness.Result {
         var env = environment
@@ -293,7 +310,7 @@ struct PolicyServerSetup {
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["STRONGROOM_TEST_SERVER"] = "unix:\(socket)"
         env.merge(extra) { $1 }
-        return try PolicyHarness.run(["/usr/bin/python3"] + arguments, uid: uid, environment: env, directory: pythonDir)
+        return try PolicyHarness.run([Self.interpreter] + arguments, uid: uid, environment: env, directory: pythonDir)
     }
 
     /// Runs the probe as `uid` (or over TLS with `extra`): each step is `op` or `op:share`; returns
