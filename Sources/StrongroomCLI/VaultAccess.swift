@@ -1,6 +1,7 @@
 import Foundation
 import SecureCrypto
 import Strongroom
+import StrongroomServer
 
 /// What the vault commands (put, get, list, versions, erase, rotate, status, audit verify, audit show)
 /// need of a vault: the store opened in this process (``ShareStore``), or a `strongroom serve` reached
@@ -37,14 +38,7 @@ extension ShareStore: VaultAccess {
             OpenStores.forget(self)
             throw error
         }
-        try await recordAudit(
-            AuditEvent(
-                .auditVerify,
-                details: [
-                    "records": "\(result.records)", "checkpoints": "\(result.checkpoints)",
-                    "tornTailBytes": "\(result.tornTailBytes)",
-                ]),
-            durable: true)
+        try await recordAudit(VaultDocuments.auditVerifyEvent(result), durable: true)
         return result
     }
 }
