@@ -123,9 +123,12 @@ final class ServerProcess: @unchecked Sendable {  // `process` is only read afte
     /// A policy granting everything to `uid` (lane policy's format, docs/server.md "Access policy").
     static func allowAll(uid: UInt32 = getuid()) -> String {
         """
+        version: 1
+        identities:
+          caller: {uid: \(uid)}
         rules:
           - name: everything
-            uid: \(uid)
+            identity: caller
             operations: [store, load, list, versions, erase, rotate, status, unseal, seal, audit, recovery, migrate]
             shares: ["*"]
         """
