@@ -87,14 +87,14 @@ struct TestPKI {
         let (server, pki, port) = try tlsServer()
         defer { server.stop() }
         #expect(server.readyLine.contains(", tcp://127.0.0.1:\(port) (mutual TLS)"))
-        let tls = ClientTLSFiles(certificate: pki.path("engine-a.pem"), key: pki.path("engine-a.key"), trustRoots: pki.path("ca.pem"))
+        let tls = ClientTLSFiles(certificate: pki.path("engine-a.pem"), key: pki.path("engine-a.key"), trustRoots: pki.path("ca.pem"), serverHostname: "localhost")
         #expect(try await health(port: port, tls: tls).state == .serving)
     }
 
     @Test func refusesAClientOfAnUnknownCA() async throws {
         let (server, pki, port) = try tlsServer()
         defer { server.stop() }
-        let tls = ClientTLSFiles(certificate: pki.path("rogue.pem"), key: pki.path("rogue.key"), trustRoots: pki.path("ca.pem"))
+        let tls = ClientTLSFiles(certificate: pki.path("rogue.pem"), key: pki.path("rogue.key"), trustRoots: pki.path("ca.pem"), serverHostname: "localhost")
         await #expect(throws: (any Error).self) { try await health(port: port, tls: tls) }
     }
 
@@ -140,7 +140,7 @@ struct TestPKI {
             let port = try #require(try await transport.listeningAddress.ipv4).port
             let client = try StrongroomClient.makeTransport(
                 ServerAddress(.tcp(host: "127.0.0.1", port: port)),
-                tls: ClientTLSFiles(certificate: pki.path("engine-a.pem"), key: pki.path("engine-a.key"), trustRoots: pki.path("ca.pem")))
+                tls: ClientTLSFiles(certificate: pki.path("engine-a.pem"), key: pki.path("engine-a.key"), trustRoots: pki.path("ca.pem"), serverHostname: "localhost"))
             let answer = try await withGRPCClient(transport: client) { client in
                 var metadata: Metadata = [:]
                 metadata.addString(PeerCredentialHeader.value(uid: 0, pid: 1), forKey: PeerCredentialHeader.name)
