@@ -130,13 +130,13 @@ struct ServerConnectionOptions: ParsableArguments {
         help: ArgumentHelp("The server: unix:/path, /path, or host:port (mutual TLS). Default: $STRONGROOM_SERVER.", valueName: "address"))
     var server: String?
 
-    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Client certificate (PEM) for a TCP server.", valueName: "file"))
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Client certificate (PEM) for a TCP server; else $STRONGROOM_CLIENT_TLS_CERT.", valueName: "file"))
     var tlsCert: String?
 
-    @Option(name: .customLong("tls-key"), help: ArgumentHelp("Client private key (PEM) for a TCP server.", valueName: "file"))
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("Client private key (PEM) for a TCP server; else $STRONGROOM_CLIENT_TLS_KEY.", valueName: "file"))
     var tlsKey: String?
 
-    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("CA certificate (PEM) the server's certificate must chain to.", valueName: "file"))
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("CA certificate (PEM) the server's certificate must chain to; else $STRONGROOM_CLIENT_TLS_CA.", valueName: "file"))
     var tlsCA: String?
 
     func address() throws -> (ServerAddress, ClientTLSFiles?) {
@@ -144,10 +144,16 @@ struct ServerConnectionOptions: ParsableArguments {
             throw StrongroomError(.invalidInput, "no server: pass --server ADDRESS (unix:/path or host:port) or set STRONGROOM_SERVER")
         }
         let address = try ServerAddress.parse(text)
+        // The same variables as the global --tls-* options read.
+        let environment = ProcessInfo.processInfo.environment
+        func fallback(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let cert = tlsCert ?? fallback("STRONGROOM_CLIENT_TLS_CERT")
+        let key = tlsKey ?? fallback("STRONGROOM_CLIENT_TLS_KEY")
+        let ca = tlsCA ?? fallback("STRONGROOM_CLIENT_TLS_CA")
         var tls: ClientTLSFiles?
-        if let tlsCert, let tlsKey, let tlsCA {
-            tls = ClientTLSFiles(certificate: tlsCert, key: tlsKey, trustRoots: tlsCA)
-        } else if tlsCert != nil || tlsKey != nil || tlsCA != nil {
+        if let cert, let key, let ca {
+            tls = ClientTLSFiles(certificate: cert, key: key, trustRoots: ca)
+        } else if cert != nil || key != nil || ca != nil {
             throw StrongroomError(.invalidInput, "--tls-cert, --tls-key and --tls-ca go together; give all three")
         }
         return (address, tls)
