@@ -36,6 +36,9 @@ public final class VaultHost: Sendable {
         var store: ShareStore?
         var parts: [Int: Received] = [:]
         var unsealing = false
+        /// Bumped by every seal, so that an unseal that was finishing when a seal came does not open
+        /// the vault after it.
+        var generation = 0
         var lockout: UnsealLockout
     }
 
@@ -131,23 +134,23 @@ public final class VaultHost: Sendable {
             "unseal part accepted",
             metadata: ["seal.part": "\(info.index)", "seal.threshold": "\(info.threshold)", "client": "\(identity)"])
 
-        let ready = try state.withLock { state throws(StrongroomError) -> [Received]? in
+        let ready = try state.withLock { state throws(StrongroomError) -> (parts: [Received], generation: Int)? in
             if state.store != nil { return nil }
             try state.lockout.check(at: .now)
             if state.parts[info.index] == nil { state.parts[info.index] = Received(part: opened, identity: identity) }
             guard state.parts.count >= reference.threshold, !state.unsealing else { return nil }
             state.unsealing = true
-            return Array(state.parts.values)
+            return (Array(state.parts.values), state.generation)
         }
         guard let ready else { return sealStatus }
         do {
-            try await finishUnseal(sealedVault, parts: ready, identity: identity)
+            try await finishUnseal(sealedVault, parts: ready.parts, generation: ready.generation, identity: identity)
         } catch {
             state.withLock { state in
                 state.unsealing = false
                 state.parts = [:]
             }
-            logger.error("unseal failed after \(ready.count) parts: \(error)")
+            logger.error("unseal failed after \(ready.parts.count) parts: \(error)")
             throw error
         }
         return sealStatus
@@ -161,6 +164,7 @@ public final class VaultHost: Sendable {
             let store = state.store
             state.store = nil
             state.parts = [:]  // a ceremony in progress starts again
+            state.generation += 1
             return store
         }
         guard let store else { return false }
@@ -207,7 +211,9 @@ public final class VaultHost: Sendable {
             underlying: error.underlying)
     }
 
-    private func finishUnseal(_ sealedVault: SealedVault, parts: [Received], identity: PeerIdentity) async throws {
+    private func finishUnseal(
+        _ sealedVault: SealedVault, parts: [Received], generation: Int, identity: PeerIdentity
+    ) async throws {
         let settings = sealedVault.settings
         let privateKey = try RecoveryCustodians.combine(opened: parts.map(\.part)).privateKey
         let seed = try sealedVault.seed.open(privateKey: privateKey, source: settings.rootSeedFile)
@@ -226,11 +232,17 @@ public final class VaultHost: Sendable {
                         "custodians": "\(sealedVault.seed.custodians)", "wrongParts": "\(wrong)",
                     ]))
         }
-        state.withLock { state in
-            state.store = store
-            state.parts = [:]
+        let installed = state.withLock { state -> Bool in
             state.unsealing = false
+            state.parts = [:]
+            guard state.generation == generation else { return false }
+            state.store = store
             state.lockout.reset()
+            return true
+        }
+        guard installed else {
+            logger.notice("vault sealed while the unseal finished: it stays sealed", metadata: ["client": "\(identity)"])
+            return
         }
         logger.notice("vault unsealed", metadata: ["vault.id": "\(store.vaultID.hex)", "client": "\(identity)"])
     }
