@@ -74,6 +74,7 @@ struct SealedVaultFixture {
 
         #expect(try await vault.give(host, 1) == SealStatus(sealed: false, partsReceived: 0, threshold: 2, custodians: 3))
         let store = try host.store()
+        #expect(store.vaultID == host.vaultID)  // known while sealed, the same once open
         let id = try ShareID("after-unseal")
         _ = try await store.store(id, try SealedVaultFixture.secret("a share"))
         #expect(try await store.load(id) == (try SealedVaultFixture.secret("a share")))

@@ -17,6 +17,8 @@ import StrongroomCore
 public final class VaultHost: Sendable {
     /// The configuration the vault was opened with.
     public let configuration: StrongroomConfiguration
+    /// The vault's id, known while sealed too (from its state file), for the ready line and Health.
+    public let vaultID: VaultID
     private let logger: Logger
     /// Set for a sealed vault: its tier 1 settings and sealed seed file.
     private let sealedVault: SealedVault?
@@ -51,8 +53,9 @@ public final class VaultHost: Sendable {
             // The vault must exist and its seed file be a sealed seed: checked now, so that a server
             // that starts sealed can be unsealed.
             let seed = try SealedRootSeed.read(local.rootSeedFile)
-            _ = try await VaultState.existing(
-                in: DirectoryBlobStore(root: local.path, pool: .shared(threads: local.blockingThreads)), tier: .local)
+            self.vaultID = try await VaultState.existing(
+                in: DirectoryBlobStore(root: local.path, pool: .shared(threads: local.blockingThreads)), tier: .local
+            ).1
             self.sealedVault = SealedVault(settings: local, seed: seed)
             self.state = Locked(
                 State(
@@ -64,6 +67,7 @@ public final class VaultHost: Sendable {
         } else {
             self.sealedVault = nil
             let store = try await ShareStore.open(configuration: configuration, logger: logger)
+            self.vaultID = store.vaultID
             self.state = Locked(State(store: store, lockout: UnsealLockout(maxAttempts: 1, baseDelay: .seconds(1))))
         }
     }
