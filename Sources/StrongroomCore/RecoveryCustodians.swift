@@ -182,7 +182,7 @@ public enum RecoveryCustodians {
         return file
     }
 
-    private static func open(
+    static func open(
         _ bytes: [UInt8], info: PartInfo, passphrase: SecretBytes, source: String
     ) throws(StrongroomError) -> SecretBytes {
         let header = Array(bytes[0..<PartLayout.headerSize])
@@ -226,7 +226,7 @@ public enum RecoveryCustodians {
         }
     }
 
-    private static func short(_ fingerprint: [UInt8]) -> String { String(Hex.encode(fingerprint).prefix(16)) }
+    static func short(_ fingerprint: [UInt8]) -> String { String(Hex.encode(fingerprint).prefix(16)) }
 }
 
 /// The byte layout of a custodian part file, version 1 (docs/recovery.md, "Custodian parts"):

@@ -23,6 +23,16 @@ extension StrongroomConfiguration {
         /// vault's blocking file work (writes with `fsync`), off Swift's cooperative pool; 0 runs it
         /// inline on the calling task's thread. Vaults with the same value share one pool.
         public var blockingThreads: Int = BlockingPool.defaultThreadCount
+        /// `local.seal` (`none` default | `sealed`): whether the root seed file is sealed to custodians'
+        /// parts (``SealedRootSeed``). A sealed vault opens only in `strongroom serve`, after
+        /// `strongroom unseal`; ``LocalTierProvider/open(_:lockTimeout:logger:)`` refuses it.
+        public var sealed: Bool = false
+        /// `seal.maxAttempts` (default 5, 1 to 1000): wrong custodian parts a server takes before it locks
+        /// unsealing for ``sealLockoutSeconds``.
+        public var sealMaxAttempts: Int = 5
+        /// `seal.lockoutSeconds` (default 60, 1 to 3600): the first unseal lockout; each further lockout
+        /// doubles it, up to 3600 seconds.
+        public var sealLockoutSeconds: Int = 60
 
         /// Creates tier 1 settings.
         public init(path: String, rootSeedFile: String? = nil) {
@@ -33,6 +43,7 @@ extension StrongroomConfiguration {
         /// `local.path: …, local.rootSeedFile: …` (no secret: the seed file's path only).
         public var description: String {
             "local.path: \(path), local.rootSeedFile: \(rootSeedFile), blockingThreads: \(blockingThreads)"
+                + (sealed ? ", local.seal: sealed, seal.maxAttempts: \(sealMaxAttempts), seal.lockoutSeconds: \(sealLockoutSeconds)" : "")
         }
     }
 }
@@ -44,12 +55,21 @@ public struct LocalTierProvider: TierProvider {
 
     public var tier: Tier { .local }
     public var summary: String { "local: blobs in a directory, KEKs derived with HKDF from a root seed file" }
-    public var settingKeys: [String] { ["local.path", "local.rootSeedFile"] }
+    public var settingKeys: [String] {
+        ["local.path", "local.rootSeedFile", "local.seal", "seal.maxAttempts", "seal.lockoutSeconds"]
+    }
 
     public func settings(from reader: ConfigurationReader) throws(StrongroomError) -> StrongroomConfiguration.Local {
         var local = StrongroomConfiguration.Local(
             path: try reader.required("local.path"), rootSeedFile: try reader.string("local.rootSeedFile"))
         local.blockingThreads = try reader.blockingThreads()
+        switch try reader.string("local.seal") ?? "none" {
+        case "none": local.sealed = false
+        case "sealed": local.sealed = true
+        default: throw reader.invalid("local.seal", "must be none or sealed")
+        }
+        local.sealMaxAttempts = try reader.int("seal.maxAttempts", default: 5, in: 1...1000)
+        local.sealLockoutSeconds = try reader.int("seal.lockoutSeconds", default: 60, in: 1...3600)
         return local
     }
 
@@ -64,7 +84,12 @@ public struct LocalTierProvider: TierProvider {
     }
 
     public func open(_ settings: StrongroomConfiguration.Local, lockTimeout: Duration, logger: Logger) async throws -> ShareStore {
-        try await LocalVault.open(settings, lockTimeout: lockTimeout, logger: logger)
+        guard !settings.sealed else {
+            throw StrongroomError(
+                .rootSeedSealed,
+                "the root seed of the vault at \(settings.path) is sealed (local.seal: sealed): run `strongroom serve` with this configuration, unseal it with `strongroom unseal --server …`, and use the vault through the server (--server)")
+        }
+        return try await LocalVault.open(settings, lockTimeout: lockTimeout, logger: logger)
     }
 
     public func benchmarkVault(

@@ -14,6 +14,17 @@ public enum LocalVault {
     public static func initialise(
         _ settings: StrongroomConfiguration.Local, logger: Logger
     ) async throws -> VaultID {
+        try await initialise(settings, sealedTo: nil, logger: logger).vaultID
+    }
+
+    /// Creates a vault whose root seed file holds the seed sealed to the custodians' key
+    /// (``SealedRootSeed``) when `sealedTo` is given, else the plain seed. Returns the vault id and the
+    /// fresh seed (in locked memory), so that the caller can open the new vault with
+    /// ``open(_:rootSeed:lockTimeout:logger:)``.
+    public static func initialise(
+        _ settings: StrongroomConfiguration.Local,
+        sealedTo custodians: (key: RecoveryPublicKey, custodians: Int, threshold: Int)?, logger: Logger
+    ) async throws -> (vaultID: VaultID, rootSeed: SecretBytes) {
         let blobs = DirectoryBlobStore(root: settings.path, pool: .shared(threads: settings.blockingThreads))
         if try POSIX.fileInfo("\(settings.path)/\(VaultState.key)") != nil {
             throw StrongroomError(
@@ -34,7 +45,13 @@ public enum LocalVault {
             let fresh = try StrongroomError.mappingCrypto { () throws(CryptoError) in try SecureRandom.secretBytes(count: LocalKeyring.rootSeedSize) }
             let fd = try POSIX.open(settings.rootSeedFile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
             do {
-                try fresh.withUnsafeBytes { bytes throws(StrongroomError) in try POSIX.writeAll(fd, bytes, settings.rootSeedFile) }
+                if let custodians {
+                    let sealed = try SealedRootSeed.seal(
+                        fresh, to: custodians.key, custodians: custodians.custodians, threshold: custodians.threshold)
+                    try POSIX.writeAll(fd, bytes: sealed.fileContents, settings.rootSeedFile)
+                } else {
+                    try fresh.withUnsafeBytes { bytes throws(StrongroomError) in try POSIX.writeAll(fd, bytes, settings.rootSeedFile) }
+                }
                 guard fchmod(fd, 0o600) == 0 else { throw POSIX.error("fchmod", settings.rootSeedFile) }
                 try POSIX.fsync(fd, settings.rootSeedFile)
             } catch {
@@ -56,7 +73,7 @@ public enum LocalVault {
             throw StrongroomError(.vaultAlreadyExists, "\(settings.path) already holds a vault")
         }
         logger.info("vault created", metadata: ["vault.id": "\(vaultID.hex)", "vault.path": "\(settings.path)"])
-        return vaultID
+        return (vaultID, seed)
     }
 
     /// Opens an existing vault: reads its state, checks directory and root seed permissions, and
@@ -71,10 +88,26 @@ public enum LocalVault {
     public static func open(
         _ settings: StrongroomConfiguration.Local, lockTimeout: Duration, logger: Logger, faults: FaultInjection
     ) async throws -> ShareStore {
+        try await open(settings, rootSeed: nil, lockTimeout: lockTimeout, logger: logger, faults: faults)
+    }
+
+    /// Opens an existing vault with a root seed already in memory (a sealed seed that custodians
+    /// unsealed) instead of reading `local.rootSeedFile`; the seed must be the vault's
+    /// (``StrongroomError/Code/wrongRootSeed`` otherwise).
+    public static func open(
+        _ settings: StrongroomConfiguration.Local, rootSeed: SecretBytes, lockTimeout: Duration = .seconds(60), logger: Logger
+    ) async throws -> ShareStore {
+        try await open(settings, rootSeed: rootSeed, lockTimeout: lockTimeout, logger: logger, faults: .none)
+    }
+
+    static func open(
+        _ settings: StrongroomConfiguration.Local, rootSeed: SecretBytes?, lockTimeout: Duration, logger: Logger,
+        faults: FaultInjection
+    ) async throws -> ShareStore {
         let blobs = DirectoryBlobStore(
             root: settings.path, lockTimeout: lockTimeout, faults: faults, pool: .shared(threads: settings.blockingThreads))
         let (state, vaultID) = try await VaultState.existing(in: blobs, tier: .local)
-        let seed = try readRootSeed(settings.rootSeedFile)
+        let seed = try rootSeed ?? readRootSeed(settings.rootSeedFile)
         let keyring = try LocalKeyring(vaultID: vaultID, rootSeed: seed)
         guard let expected = state.seedCheck, Hex.encode(try keyring.seedCheck()) == expected else {
             throw StrongroomError(
@@ -89,6 +122,11 @@ public enum LocalVault {
         let (fd, info) = try SecretFile.openOwnerOnly(
             path, what: "root seed file", setting: "local.rootSeedFile", unreadable: .wrongRootSeed)
         defer { POSIX.close(fd) }
+        if Int(info.st_size) == SealedRootSeed.size {
+            throw StrongroomError(
+                .rootSeedSealed,
+                "root seed file \(path) holds a sealed root seed: set local.seal: sealed and open the vault through `strongroom serve` (unsealed with `strongroom unseal`)")
+        }
         guard Int(info.st_size) == LocalKeyring.rootSeedSize else {
             throw StrongroomError(
                 .wrongRootSeed, "root seed file \(path) is \(info.st_size) bytes; a root seed is \(LocalKeyring.rootSeedSize)")

@@ -20,9 +20,15 @@ struct InitCommand: AsyncParsableCommand {
             valueName: "file"))
     var recoveryKey: String?
 
+    @OptionGroup var sealing: SealedInitOptions
+
     func run() async throws {
         try await Terminal.run {
             let logger = options.makeLogger()
+            let sealedRequested = sealing.sealed ? true : sealing.requested(by: try await options.loadConfiguration())
+            if sealedRequested {
+                return try await runSealed(logger: logger)
+            }
             // Read before anything is created: a bad key file leaves no vault behind.
             let recovery = try recoveryKey.map(RecoveryKeyFile.read)
             let configuration = try await options.loadConfiguration()
