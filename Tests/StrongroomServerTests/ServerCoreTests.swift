@@ -193,7 +193,7 @@ import Testing
         #expect(server.process.isRunning)
     }
 
-    @Test(.disabled("until lane policy's AccessPolicy.load reads the file (the skeleton accepts anything)"))
+    @Test
     func sighupWithABadPolicyKeepsTheOldOne() async throws {
         let server = try ServerProcess.start()
         defer { server.stop() }
