@@ -27,7 +27,7 @@ public enum ServerRunner {
         announce: @escaping @Sendable (String) -> Void
     ) async throws {
         let policy = try PolicyHolder(path: settings.policyPath)
-        try UnixSocketPath.prepare(settings.socketPath, purpose: "server socket")
+        try UnixSocketPath.prepare(settings.socketPath, purpose: "server socket", group: settings.socketGroup)
         if case .unix(let path) = settings.metrics {
             guard path != settings.socketPath else {
                 throw StrongroomError(.configuration, "server.metrics and server.socket name the same path \(path); give the metrics endpoint its own socket")
@@ -71,6 +71,7 @@ public enum ServerRunner {
         let group = ServiceGroup(configuration: groupConfiguration)
 
         let socketPath = settings.socketPath
+        let socketGroup = settings.socketGroup
         let sealStatus = host.sealStatus
         let tier = configuration.tier
         let readyEndpoint = endpoint
@@ -87,7 +88,7 @@ public enum ServerRunner {
                     for (index, transport) in transports.enumerated() {
                         let address = try await transport.listeningAddress
                         if index == 0 {
-                            try UnixSocketPath.restrict(socketPath, purpose: "server socket")
+                            try UnixSocketPath.restrict(socketPath, purpose: "server socket", group: socketGroup)
                             shown.append("unix:\(socketPath)")
                         } else if let ip = address.ipv4 {
                             shown.append("tcp://\(ip.host):\(ip.port) (mutual TLS)")

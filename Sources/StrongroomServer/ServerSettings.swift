@@ -51,6 +51,11 @@ public struct ServerSettings: Sendable, Hashable {
     public var socketPath: String = ServerSettings.defaultSocketPath
     /// `server.tcp` with `server.tls.*`: the optional mutual TLS listener.
     public var tcp: TCPListener?
+    /// `server.socketGroup` (optional: a group name or gid): engines running as other users in this
+    /// group may connect to the Unix socket. The socket becomes 0660 and group-owned, and its directory
+    /// must be the server user's, in that group, mode 0710 or 0750 (made 0710 when missing). Each caller
+    /// is still known by its own uid; the group only lets it reach the socket.
+    public var socketGroup: UInt32?
     /// `server.policy`: the access policy file (required).
     public var policyPath: String
     /// `server.metrics`: the optional Prometheus endpoint (`unix:/path` or `host:port`).
@@ -70,7 +75,7 @@ public struct ServerSettings: Sendable, Hashable {
     public static let settingKeys = [
         "server.socket", "server.tcp", "server.tls.certificate", "server.tls.key", "server.tls.clientCA",
         "server.policy", "server.metrics", "server.maxMessageBytes", "server.maxConcurrentStreams",
-        "server.drainTimeoutSeconds", "server.idleTimeoutSeconds",
+        "server.drainTimeoutSeconds", "server.idleTimeoutSeconds", "server.socketGroup",
     ]
 
     /// Reads the settings from the configuration file `filePath` (nil: the environment only) and the
@@ -98,6 +103,16 @@ public struct ServerSettings: Sendable, Hashable {
             }
             guard !socket.hasSuffix("/") else { throw reader.invalid("server.socket", "must name a socket, not a directory") }
             settings.socketPath = socket
+        }
+        if let group = try reader.string("server.socketGroup"), !group.isEmpty {
+            if let gid = UInt32(group) {
+                settings.socketGroup = gid
+            } else {
+                guard let entry = getgrnam(group) else {
+                    throw reader.invalid("server.socketGroup", "names a group that does not exist on this host (give a group name or a numeric gid)")
+                }
+                settings.socketGroup = UInt32(entry.pointee.gr_gid)
+            }
         }
         if let tcp = try reader.string("server.tcp"), !tcp.isEmpty {
             guard let (host, port) = hostPort(tcp), isNumericAddress(host) else {

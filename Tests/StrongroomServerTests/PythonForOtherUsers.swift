@@ -44,14 +44,14 @@ struct PythonForOtherUsers: Sendable {
         return PythonForOtherUsers(executable: lines[0], path: directory)
     }
 
-    /// Runs `script` as `uid` (gid the same, no supplementary groups).
-    func run(script: String, arguments: [String], uid: UInt32, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs `script` as `uid` (gid `gid`, by default the same as the uid; no supplementary groups).
+    func run(script: String, arguments: [String], uid: UInt32, gid: UInt32? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
         let scriptPath = "\(path)/script-\(UUID().uuidString.prefix(8)).py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         chmod(scriptPath, 0o644)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", executable, scriptPath] + arguments
+        process.arguments = ["--reuid=\(uid)", "--regid=\(gid ?? uid)", "--clear-groups", executable, scriptPath] + arguments
         process.environment = ["PYTHONPATH": path, "PATH": "/usr/bin:/bin", "HOME": "/tmp"].merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

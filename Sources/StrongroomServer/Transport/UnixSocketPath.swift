@@ -12,7 +12,10 @@ enum UnixSocketPath {
     /// directory, owned by another user, or open to group or others. Then refuses a path that is not
     /// a socket, refuses a socket a server answers on ("another server is listening"), and removes a
     /// stale one (nothing listening).
-    static func prepare(_ path: String, purpose: String) throws(StrongroomError) {
+    ///
+    /// With a `group` (`server.socketGroup`), the directory is made 0710 and given to that group, and an
+    /// existing one may be 0710 or 0750 in that group (never group-writable, nothing for others).
+    static func prepare(_ path: String, purpose: String, group: UInt32? = nil) throws(StrongroomError) {
         let directory = parent(of: path)
         var info = stat()
         if lstat(directory, &info) != 0 {
@@ -24,6 +27,14 @@ enum UnixSocketPath {
                 let error = errno
                 throw StrongroomError(
                     .io, "cannot create the \(purpose) directory \(directory) (mode 0700): \(String(cString: strerror(error))); create it, owned by the server's user, mode 0700")
+            }
+            if let group {
+                guard chown(directory, uid_t.max, gid_t(group)) == 0, chmod(directory, 0o710) == 0 else {
+                    let error = errno
+                    throw StrongroomError(
+                        .insecurePermissions,
+                        "cannot give the \(purpose) directory \(directory) to group \(group) (server.socketGroup): \(String(cString: strerror(error))); the server's user must be root or a member of that group")
+                }
             }
             guard lstat(directory, &info) == 0 else {
                 throw StrongroomError(.io, "cannot inspect the \(purpose) directory \(directory) just created")
@@ -43,10 +54,17 @@ enum UnixSocketPath {
                 .insecurePermissions,
                 "the \(purpose) directory \(directory) belongs to uid \(info.st_uid), not to the server's uid \(geteuid()); refusing it: give it to the server's user, mode 0700")
         }
-        guard info.st_mode & 0o077 == 0 else {
+        if let group {
+            let groupBits = info.st_mode & 0o070
+            guard info.st_gid == gid_t(group), info.st_mode & 0o007 == 0, groupBits == 0o010 || groupBits == 0o050 else {
+                throw StrongroomError(
+                    .insecurePermissions,
+                    "the \(purpose) directory \(directory) has mode \(String(info.st_mode & 0o7777, radix: 8)) and group \(info.st_gid); with server.socketGroup \(group) it must be in that group with mode 0710 or 0750: chgrp \(group) \(directory) && chmod 0710 \(directory)")
+            }
+        } else if info.st_mode & 0o077 != 0 {
             throw StrongroomError(
                 .insecurePermissions,
-                "the \(purpose) directory \(directory) has mode \(String(info.st_mode & 0o7777, radix: 8)), open to group or others; refusing it: chmod 0700 \(directory)")
+                "the \(purpose) directory \(directory) has mode \(String(info.st_mode & 0o7777, radix: 8)), open to group or others; refusing it: chmod 0700 \(directory) (or set server.socketGroup to let one group in)")
         }
         try holdLock(for: path, purpose: purpose)
         try removeStale(path, purpose: purpose)
@@ -128,8 +146,18 @@ enum UnixSocketPath {
         return result == 0
     }
 
-    /// Sets the socket file's mode to 0600 (the directory already keeps others out).
-    static func restrict(_ path: String, purpose: String) throws(StrongroomError) {
+    /// Sets the socket file's mode to 0600 (the directory already keeps others out), or, with a
+    /// `group` (`server.socketGroup`), gives it to that group with mode 0660.
+    static func restrict(_ path: String, purpose: String, group: UInt32? = nil) throws(StrongroomError) {
+        if let group {
+            guard lchown(path, uid_t.max, gid_t(group)) == 0, chmod(path, 0o660) == 0 else {
+                let error = errno
+                throw StrongroomError(
+                    .insecurePermissions,
+                    "cannot give the \(purpose) \(path) to group \(group) (server.socketGroup): \(String(cString: strerror(error)))")
+            }
+            return
+        }
         guard chmod(path, 0o600) == 0 else {
             let error = errno
             throw StrongroomError(.io, "cannot set mode 0600 on the \(purpose) \(path): \(String(cString: strerror(error)))")
