@@ -97,7 +97,7 @@ struct ServerBenchCommand: AsyncParsableCommand {
             let setup = try ServerBenchSetup(base: base, tier: tier, module: module, token: token)
             let binary = serverBinary ?? ServerBenchSetup.ownExecutable()
             try setup.initialiseVault(binary: binary)
-            let ids = try (0..<shares).map { try ShareID(String(format: "bench/s-%05d", $0)) }
+            let ids = try (0..<shares).map { try ShareID(String(format: "bench-s-%05d", $0)) }
 
             let server = try ServerBenchProcess.start(binary: binary, config: setup.serveConfig, directory: base)
             var serverFigures: ServerBenchFigures
