@@ -114,9 +114,8 @@ struct ServerFaultTests {
         try server.start()
         defer { server.stop(kill: true) }
         let reply = try server.faults(["raw", "--address", server.address.description, "--method", "/strongroom.v1.Vault/Store", "--hex", hex])
-        let code = reply["code"] as? String ?? ""
-        #expect(code == "INVALID_ARGUMENT" || code == "INTERNAL", "\(reply)")
-        #expect(!(reply["details"] as? String ?? "").isEmpty, "a message says what was wrong: \(reply)")
+        #expect(reply.code == "INVALID_ARGUMENT" || reply.code == "INTERNAL", "\(reply)")
+        #expect(!(reply.details ?? "").isEmpty, "a message says what was wrong: \(reply)")
         try await StrongroomClient.withVault(server.address) { vault in
             _ = try await vault.store(storeRequest("after-garbage", randomBytes(32)))
             #expect(try await vault.load(loadRequest("after-garbage")).secret.count == 32)
@@ -133,7 +132,7 @@ struct ServerFaultTests {
         let before = try #require(server.residentKiB())
         for round in 0..<20 {
             let reply = try server.faults(["store", "--address", server.address.description, "--share", "big-\(round)", "--bytes", String(4 << 20)])
-            #expect(reply["code"] as? String == "RESOURCE_EXHAUSTED", "\(reply)")
+            #expect(reply.code == "RESOURCE_EXHAUSTED", "\(reply)")
         }
         let after = try #require(server.residentKiB())
         #expect(after - before < 64 * 1024, "VmRSS grew from \(before) KiB to \(after) KiB over 20 refused 4 MiB messages")
@@ -165,8 +164,8 @@ struct ServerFaultTests {
         }
         for (name, task) in [("silent", silent), ("trickle", trickle)] {
             let result = try await task.value
-            #expect(result["closed"] as? Bool == true, "\(name): \(result)")
-            #expect((result["after"] as? Double ?? 99) < 20, "\(name) closed after the idle timeout, not much later: \(result)")
+            #expect(result.closed == true, "\(name): \(result)")
+            #expect((result.after ?? 99) < 20, "\(name) closed after the idle timeout, not much later: \(result)")
         }
         #expect(server.stop() == 0, "\(server.stderr)")
     }

@@ -191,14 +191,26 @@ final class LoadTestServer: @unchecked Sendable {  // the Process is only used f
         try Self.run(arguments + ["--config", vaultConfig], environment: environment)
     }
 
+    /// What scripts/bench/server_faults.py saw (its JSON line).
+    struct FaultReply: Sendable, CustomStringConvertible {
+        var code: String?
+        var details: String?
+        var closed: Bool?
+        var after: Double?
+        var description: String
+    }
+
     /// Runs scripts/bench/server_faults.py and parses its JSON line.
-    func faults(_ arguments: [String]) throws -> [String: Any] {
+    func faults(_ arguments: [String]) throws -> FaultReply {
         let result = try Self.run(
             ["python3", "\(Self.repository)/scripts/bench/server_faults.py"] + arguments, executable: "/usr/bin/env",
             environment: ProcessInfo.processInfo.environment)
         try #require(result.status == 0, "server_faults.py \(arguments.first ?? ""): \(result.stderr)")
         let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
-        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(result.stdout)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(result.stdout)")
+        return FaultReply(
+            code: object["code"] as? String, details: object["details"] as? String, closed: object["closed"] as? Bool,
+            after: (object["after"] as? NSNumber)?.doubleValue, description: line)
     }
 }
 
@@ -216,6 +228,11 @@ func loadRequest(_ id: String, version: UInt64 = 0) -> Strongroom_V1_LoadRequest
     return request
 }
 
+/// Failures collected from concurrent clients.
+final class Failures: Sendable {
+    let kept = Mutex<[String]>([])
+}
+
 func randomBytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255) } }
 
 /// 32 concurrent clients through the real server on tiers 1 and 3, and the bench command's own run.
@@ -231,7 +248,7 @@ struct ServerLoadTests {
         try await StrongroomClient.withVault(server.address) { vault in
             _ = try await vault.store(storeRequest("common", common))
         }
-        let failures = Mutex<[String]>([])
+        let failures = Failures()
         let address = server.address
         await withTaskGroup(of: Void.self) { group in
             for client in 0..<32 {
@@ -248,12 +265,13 @@ struct ServerLoadTests {
                             }
                         }
                     } catch {
-                        failures.withLock { $0.append("client \(client): \(error)") }
+                        failures.kept.withLock { $0.append("client \(client): \(error)") }
                     }
                 }
             }
         }
-        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")
+        let failed = failures.kept.withLock { $0 }
+        #expect(failed.isEmpty, "\(failed.count) failed: \(failed.prefix(5))")
         #expect(server.stop() == 0, "SIGTERM drains and exits 0: \(server.stderr)")
         let status = try server.cli(["status"])
         #expect(status.status == 0 && status.stdout.contains("problems:         none"), "\(status.stdout)\(status.stderr)")
