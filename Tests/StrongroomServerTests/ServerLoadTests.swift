@@ -27,7 +27,8 @@ final class LoadTestServer: @unchecked Sendable {  // the Process is only used f
 
     /// Whether the binary has `serve` (it does once the server lanes are merged; lead: drop the gate).
     static let serveAvailable: Bool = {
-        (try? run(["serve", "--help"]).status) == 0
+        guard let help = try? run(["serve", "--help"]) else { return false }
+        return help.status == 0 && help.stdout.contains("USAGE: strongroom serve")
     }()
 
     let directory: String
