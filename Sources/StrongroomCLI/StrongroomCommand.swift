@@ -27,7 +27,7 @@ struct StrongroomCommand: AsyncParsableCommand {
             InitCommand.self, PutCommand.self, GetCommand.self, ListCommand.self, VersionsCommand.self,
             EraseCommand.self, RotateCommand.self, MigrateCommand.self, StatusCommand.self, DemoCommand.self,
             BenchCommand.self, HSMCommand.self, FrostCommand.self, RecoveryCommand.self, RecoverCommand.self,
-            AuditCommand.self,
+            AuditCommand.self, ServeCommand.self,
         ],
         // Help is asked for by a whole argument only. ArgumentParser's default names (`-h`, `-help`)
         // also match the `h` inside a group of short flags, so `put -dash` printed help and exited 0

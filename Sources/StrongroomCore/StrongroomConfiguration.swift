@@ -118,7 +118,7 @@ public struct StrongroomConfiguration: Sendable, CustomStringConvertible {
         return settings
     }
 
-    private static func fileProvider(_ path: String, settingKeys: [String]) async throws(StrongroomError) -> any ConfigProvider {
+    static func fileProvider(_ path: String, settingKeys: [String]) async throws(StrongroomError) -> any ConfigProvider {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StrongroomError(.configuration, "configuration file \(path) does not exist")
         }
