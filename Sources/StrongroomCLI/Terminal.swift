@@ -35,11 +35,13 @@ enum Terminal {
             do {
                 try await body()
             } catch {
+                await RemoteVault.closeAll()
                 if let failure = await OpenStores.checkpointAll() {
                     Terminal.error("the audit checkpoint failed too: \(failure)")
                 }
                 throw error
             }
+            await RemoteVault.closeAll()
             if let failure = await OpenStores.checkpointAll() { throw failure }
         } catch let error as StrongroomError {
             Terminal.error(error.description)

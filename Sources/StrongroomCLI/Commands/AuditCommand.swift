@@ -30,24 +30,8 @@ struct AuditVerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Terminal.run {
-            let store = try await options.openStore(logger: options.makeLogger())
-            let result: AuditVerification
-            do {
-                result = try await store.verifyAudit()
-            } catch {
-                // Nothing is appended to a log that failed: a new record and checkpoint after a
-                // truncation would make the rolled-back log look whole again.
-                OpenStores.forget(store)
-                throw error
-            }
-            try await store.recordAudit(
-                AuditEvent(
-                    .auditVerify,
-                    details: [
-                        "records": "\(result.records)", "checkpoints": "\(result.checkpoints)",
-                        "tornTailBytes": "\(result.tornTailBytes)",
-                    ]),
-                durable: true)
+            let store = try await options.openVault(logger: options.makeLogger())
+            let result = try await store.verifyAndRecordAudit()
             if json {
                 printJSON(result)
             } else {
@@ -136,7 +120,7 @@ struct AuditShowCommand: AsyncParsableCommand {
             let filter = AuditFilter(
                 shareID: try share.map { try ShareID($0) }, operation: op,
                 since: since.flatMap { AuditShowCommand.parseSince($0, now: Date()) })
-            let store = try await options.openStore(logger: options.makeLogger())
+            let store = try await options.openVault(logger: options.makeLogger())
             Terminal.note("note: `audit show` prints the log as it is and does not verify it; run `strongroom audit verify` to check it has not been tampered with")
             var shown = 0
             try await store.auditRecords(filter) { record in

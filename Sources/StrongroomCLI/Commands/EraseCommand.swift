@@ -28,7 +28,7 @@ struct EraseCommand: AsyncParsableCommand {
                     throw ExitCode(1)
                 }
             }
-            let store = try await options.openStore(logger: options.makeLogger())
+            let store = try await options.openVault(logger: options.makeLogger())
             let count = try await store.erase(shareID)
             print("erased '\(shareID)': \(count) version(s) destroyed")
         }

@@ -37,7 +37,7 @@ struct GetCommand: AsyncParsableCommand {
         try await Terminal.run {
             let logger = options.makeLogger()
             let shareID = try ShareID(id)
-            let store = try await options.openStore(logger: logger)
+            let store = try await options.openVault(logger: logger)
             let secret = try await store.load(shareID, version: version)
             if let output {
                 let fd = try Terminal.createOutputFile(output)

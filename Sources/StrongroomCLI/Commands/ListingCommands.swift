@@ -9,10 +9,10 @@ struct ListCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Terminal.run {
-            let store = try await options.openStore(logger: options.makeLogger())
+            let store = try await options.openVault(logger: options.makeLogger())
             let shares = try await store.list()
             if shares.isEmpty {
-                Terminal.note("no shares in vault \(store.vaultID)")
+                Terminal.note("no shares in \(store.vaultName)")
                 return
             }
             let width = max(8, shares.map(\.id.rawValue.count).max() ?? 0)
@@ -43,7 +43,7 @@ struct VersionsCommand: AsyncParsableCommand {
     func run() async throws {
         try await Terminal.run {
             let shareID = try ShareID(id)
-            let store = try await options.openStore(logger: options.makeLogger())
+            let store = try await options.openVault(logger: options.makeLogger())
             print("VERSION  KEK  CREATED               BYTES  METADATA")
             let infos = try await store.versions(shareID)
             for info in infos {
@@ -88,7 +88,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Terminal.run {
-            let store = try await options.openStore(logger: options.makeLogger())
+            let store = try await options.openVault(logger: options.makeLogger())
             let status = try await store.status()
             if json {
                 try printJSON(status)

@@ -48,7 +48,7 @@ struct PutCommand: AsyncParsableCommand {
             } else {
                 secret = try Terminal.readSecret(fd: STDIN_FILENO, limit: limit, source: "standard input", stripNewline: false)
             }
-            let store = try await options.openStore(logger: logger)
+            let store = try await options.openVault(logger: logger)
             let version = try await store.store(shareID, secret, metadata: pairs)
             print("stored '\(shareID)' version \(version)")
         }

@@ -22,7 +22,7 @@ struct RotateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Terminal.run {
-            let store = try await options.openStore(logger: options.makeLogger())
+            let store = try await options.openVault(logger: options.makeLogger())
             let showProgress = Terminal.standardErrorIsTerminal
             let started = ContinuousClock.now
             // Progress only on a terminal: counting the share versions for it costs a listing per share.
