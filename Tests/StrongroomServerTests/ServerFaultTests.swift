@@ -130,10 +130,12 @@ struct ServerFaultTests {
         try server.start()
         defer { server.stop(kill: true) }
         let before = try #require(server.residentKiB())
+        var replies: [LoadTestServer.FaultReply] = []
         for round in 0..<20 {
-            let reply = try server.faults(["store", "--address", server.address.description, "--share", "big-\(round)", "--bytes", String(4 << 20)])
-            #expect(reply.code == "RESOURCE_EXHAUSTED", "\(reply)")
+            replies.append(try server.faults(["store", "--address", server.address.description, "--share", "big-\(round)", "--bytes", String(4 << 20)]))
         }
+        #expect(replies.allSatisfy { $0.code == "RESOURCE_EXHAUSTED" }, "\(replies.prefix(3))")
+        #expect(replies.allSatisfy { ($0.details ?? "").contains("65536") }, "the message names the limit: \(replies.prefix(1))")
         let after = try #require(server.residentKiB())
         #expect(after - before < 64 * 1024, "VmRSS grew from \(before) KiB to \(after) KiB over 20 refused 4 MiB messages")
         try await StrongroomClient.withVault(server.address) { vault in
@@ -151,8 +153,8 @@ struct ServerFaultTests {
         try server.start()
         defer { server.stop(kill: true) }
         let socket = server.socket
-        let silent = Task.detached { try server.faults(["silent", "--socket", socket, "--timeout", "30"]) }
-        let trickle = Task.detached { try server.faults(["trickle", "--socket", socket, "--timeout", "30", "--interval", "0.5"]) }
+        async let silent = server.faultsInBackground(["silent", "--socket", socket, "--timeout", "30"])
+        async let trickle = server.faultsInBackground(["trickle", "--socket", socket, "--timeout", "30", "--interval", "0.5"])
         // Meanwhile, a well-behaved client gets its answers at once.
         try await StrongroomClient.withVault(server.address) { vault in
             for round in 0..<10 {
@@ -162,8 +164,7 @@ struct ServerFaultTests {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
-        for (name, task) in [("silent", silent), ("trickle", trickle)] {
-            let result = try await task.value
+        for (name, result) in [("silent", try await silent), ("trickle", try await trickle)] {
             #expect(result.closed == true, "\(name): \(result)")
             #expect((result.after ?? 99) < 20, "\(name) closed after the idle timeout, not much later: \(result)")
         }

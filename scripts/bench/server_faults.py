@@ -14,8 +14,8 @@ object on stdout describing what the server did.
            connects and sends nothing; prints {"closed": true, "after": seconds} once the server closes
            the connection (or {"closed": false} after S seconds).
   trickle  --socket PATH --timeout S --interval I
-           connects and sends the HTTP/2 client preface one byte every I seconds (then zero bytes of a
-           SETTINGS frame, one at a time), never finishing a request; prints like `silent` with "sent".
+           connects and sends the HTTP/2 client preface, an empty SETTINGS frame and PING frames, one
+           byte every I seconds, never opening a stream; prints like `silent` with "sent".
 """
 
 import argparse
@@ -84,7 +84,9 @@ def silent(args):
 
 
 def trickle(args):
-    stream = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + b"\x00" * 4096
+    # The client preface, an empty SETTINGS frame, then PING frames: all valid HTTP/2, no request ever.
+    ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"strongrm"
+    stream = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + ping * 256
     state = {"at": 0, "last": 0.0}
 
     def send(sock):

@@ -87,6 +87,15 @@ struct ServerBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // `bench` declares --tier, --dir, --module, --token and --json too, and ArgumentParser gives a
+        // name both commands declare to the parent: this command's own values come from parsing the
+        // words after `serve` alone.
+        let words = CommandLine.arguments
+        let own = try words.firstIndex(of: "serve").map { try Self.parse(Array(words[words.index(after: $0)...])) }
+        try await (own ?? self).measure()
+    }
+
+    private func measure() async throws {
         try await Terminal.run {
             let base = dir ?? "\(FileManager.default.temporaryDirectory.path)/strongroom-bench-serve-\(UUID().uuidString.prefix(8))"
             guard !FileManager.default.fileExists(atPath: base) else {
@@ -125,6 +134,8 @@ struct ServerBenchCommand: AsyncParsableCommand {
             let logger = Logger(label: "strongroom.bench") { _ in SwiftLogNoOpLogHandler() }
             let store = try await OpenStores.open(configuration: configuration, logger: logger)
             let inProcess = try await inProcessRun(store, ids: ids)
+            // Checkpointed now: the throwaway directory is gone when Terminal.run would do it.
+            if let failure = await OpenStores.checkpointAll() { throw failure }
             report(server: serverFigures, inProcess: inProcess)
         }
     }
