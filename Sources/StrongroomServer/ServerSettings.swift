@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import StrongroomCore
 
@@ -97,8 +100,8 @@ public struct ServerSettings: Sendable, Hashable {
             settings.socketPath = socket
         }
         if let tcp = try reader.string("server.tcp"), !tcp.isEmpty {
-            guard let (host, port) = hostPort(tcp) else {
-                throw reader.invalid("server.tcp", "must be host:port with a port from 1 to 65535 (for example 0.0.0.0:8443)")
+            guard let (host, port) = hostPort(tcp), isNumericAddress(host) else {
+                throw reader.invalid("server.tcp", "must be a numeric address and a port, address:port (for example 0.0.0.0:8443 or [::]:8443)")
             }
             var files: [String] = []
             for key in ["server.tls.certificate", "server.tls.key", "server.tls.clientCA"] {
@@ -125,10 +128,10 @@ public struct ServerSettings: Sendable, Hashable {
                     throw reader.invalid("server.metrics", "must be unix:/absolute/path (shorter than 108 bytes) or host:port")
                 }
                 settings.metrics = .unix(path: path)
-            } else if let (host, port) = hostPort(metrics) {
+            } else if let (host, port) = hostPort(metrics), isNumericAddress(host) {
                 settings.metrics = .tcp(host: host, port: port)
             } else {
-                throw reader.invalid("server.metrics", "must be unix:/absolute/path or host:port (for example 127.0.0.1:9464)")
+                throw reader.invalid("server.metrics", "must be unix:/absolute/path or a numeric address:port (for example 127.0.0.1:9464)")
             }
         }
         settings.maxMessageBytes = try reader.int("server.maxMessageBytes", default: 1_048_576, in: 1024...(64 << 20))
@@ -149,5 +152,12 @@ public struct ServerSettings: Sendable, Hashable {
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { return nil }
         return (host, port)
+    }
+
+    /// Whether `host` is an IPv4 or IPv6 address (listeners bind numeric addresses, not names).
+    static func isNumericAddress(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
     }
 }

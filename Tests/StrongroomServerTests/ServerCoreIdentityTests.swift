@@ -36,13 +36,16 @@ import Testing
 
     /// Runs `body` with an in-process server on a socket in a fresh directory (0711, socket 0666:
     /// reachable by a client of another uid, which the real server's 0700 directory would refuse).
-    func withServer(_ body: @Sendable (String) async throws -> Void) async throws {
+    func withServer(
+        configure: (inout ServerSettings) -> Void = { _ in }, _ body: @Sendable (String) async throws -> Void
+    ) async throws {
         let directory = "/tmp/srv-id-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         chmod(directory, 0o711)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var settings = ServerSettings(policyPath: "/nonexistent")
         settings.socketPath = "\(directory)/s.sock"
+        configure(&settings)
         let transport = ServerTransports.unix(settings)
         let server = GRPCServer(transport: transport, services: [IdentityService()])
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -99,6 +102,50 @@ import Testing
             let result = try python.run(script: script, arguments: [socket, PeerCredentialHeader.name], uid: 4242)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.hasPrefix("uid:4242 pid="), "\(result.stdout) \(result.stderr)")
+        }
+    }
+
+    @Test func aMessageOverMaxMessageBytesIsRefused() async throws {
+        try await withServer(configure: { $0.maxMessageBytes = 1024 }) { socket in
+            let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
+            let error = await #expect(throws: RPCError.self) {
+                try await withGRPCClient(transport: transport) { client in
+                    try await client.unary(
+                        request: ClientRequest(message: String(repeating: "x", count: 4096)), descriptor: Self.who,
+                        serializer: Text(), deserializer: Text(), options: .defaults
+                    ) { try $0.message }
+                }
+            }
+            #expect(error?.code == .resourceExhausted, "\(String(describing: error))")
+            #expect(error?.message.contains("request message of 4096 bytes is over the server's limit of 1024 bytes") == true)
+            #expect(try await ask(socket) == "uid:\(geteuid()) pid=\(getpid())")
+        }
+    }
+
+    @Test func aSilentConnectionIsClosedAfterTheIdleTimeout() async throws {
+        try await withServer(configure: { $0.idleTimeoutSeconds = 1 }) { socket in
+            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                let bytes = Array(socket.utf8)
+                raw.copyBytes(from: bytes)
+                raw[bytes.count] = 0
+            }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            try #require(connected == 0)
+            var timeout = timeval(tv_sec: 15, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let started = ContinuousClock.now
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            // The server's settings frame may come first; then the close (read returns 0).
+            while read(fd, &buffer, buffer.count) > 0 {}
+            let waited = ContinuousClock.now - started
+            #expect(waited < .seconds(10), "a silent connection stayed open \(waited)")
         }
     }
 }

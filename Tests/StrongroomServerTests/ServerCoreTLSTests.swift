@@ -25,6 +25,7 @@ struct TestPKI {
         try issue("server", subject: "/CN=strongroom-server", ca: "ca", extensions: "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
         try issue("engine-a", subject: "/O=Example/CN=engine-a", ca: "ca", extensions: "extendedKeyUsage=clientAuth\n")
         try issue("rogue", subject: "/O=Example/CN=engine-a", ca: "rogue-ca", extensions: "extendedKeyUsage=clientAuth\n")
+        for key in ["ca", "rogue-ca", "server", "engine-a", "rogue"] { chmod(path("\(key).key"), 0o600) }
     }
 
     func path(_ name: String) -> String { "\(directory)/\(name)" }
@@ -79,7 +80,7 @@ struct TestPKI {
 
     func health(port: Int, tls: ClientTLSFiles) async throws -> Strongroom_V1_HealthResponse {
         try await StrongroomClient.withVault(ServerAddress(.tcp(host: "127.0.0.1", port: port)), tls: tls) { vault in
-            try await vault.health(Strongroom_V1_HealthRequest(), options: { var o = CallOptions.defaults; o.timeout = .seconds(20); return o }())
+            try await vault.health(Strongroom_V1_HealthRequest(), options: { var o = CallOptions.defaults; o.timeout = .seconds(60); return o }())
         }
     }
 
@@ -87,14 +88,14 @@ struct TestPKI {
         let (server, pki, port) = try tlsServer()
         defer { server.stop() }
         #expect(server.readyLine.contains(", tcp://127.0.0.1:\(port) (mutual TLS)"))
-        let tls = ClientTLSFiles(certificate: pki.path("engine-a.pem"), key: pki.path("engine-a.key"), trustRoots: pki.path("ca.pem"))
+        let tls = ClientTLSFiles(certificate: pki.path("engine-a.pem"), key: pki.path("engine-a.key"), trustRoots: pki.path("ca.pem"), serverHostname: "localhost")
         #expect(try await health(port: port, tls: tls).state == .serving)
     }
 
     @Test func refusesAClientOfAnUnknownCA() async throws {
         let (server, pki, port) = try tlsServer()
         defer { server.stop() }
-        let tls = ClientTLSFiles(certificate: pki.path("rogue.pem"), key: pki.path("rogue.key"), trustRoots: pki.path("ca.pem"))
+        let tls = ClientTLSFiles(certificate: pki.path("rogue.pem"), key: pki.path("rogue.key"), trustRoots: pki.path("ca.pem"), serverHostname: "localhost")
         await #expect(throws: (any Error).self) { try await health(port: port, tls: tls) }
     }
 
@@ -123,6 +124,28 @@ struct TestPKI {
         #expect(result.stderr.contains("needs 'server.tls.certificate' too: TCP is served with mutual TLS only"), "\(result.stderr)")
     }
 
+    @Test func refusesATLSKeyOthersCanRead() throws {
+        let workspace = try ServerProcess.Workspace()
+        defer { workspace.cleanup() }
+        let pki = try TestPKI(in: workspace.directory)
+        chmod(pki.path("server.key"), 0o644)
+        try workspace.write("policy.yaml", ServerProcess.allowAll())
+        try workspace.write("strongroom.yaml", workspace.localConfig + """
+            server:
+              socket: \(workspace.socket)
+              policy: \(workspace.policyPath)
+              tcp: 127.0.0.1:0
+              tls:
+                certificate: \(pki.path("server.pem"))
+                key: \(pki.path("server.key"))
+                clientCA: \(pki.path("ca.pem"))
+
+            """)
+        let result = try workspace.run(["serve", "--config", workspace.configPath])
+        #expect(result.status == 77)
+        #expect(result.stderr.contains("server.tls.key \(pki.path("server.key")) has mode 644"), "\(result.stderr)")
+    }
+
     /// The identity of a mutual TLS client is its certificate's subject (in-process, with the
     /// server's own TCP transport and a method answering the identity).
     @Test func theClientCertificateSubjectIsTheIdentity() async throws {
@@ -140,7 +163,7 @@ struct TestPKI {
             let port = try #require(try await transport.listeningAddress.ipv4).port
             let client = try StrongroomClient.makeTransport(
                 ServerAddress(.tcp(host: "127.0.0.1", port: port)),
-                tls: ClientTLSFiles(certificate: pki.path("engine-a.pem"), key: pki.path("engine-a.key"), trustRoots: pki.path("ca.pem")))
+                tls: ClientTLSFiles(certificate: pki.path("engine-a.pem"), key: pki.path("engine-a.key"), trustRoots: pki.path("ca.pem"), serverHostname: "localhost"))
             let answer = try await withGRPCClient(transport: client) { client in
                 var metadata: Metadata = [:]
                 metadata.addString(PeerCredentialHeader.value(uid: 0, pid: 1), forKey: PeerCredentialHeader.name)

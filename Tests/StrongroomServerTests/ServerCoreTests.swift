@@ -24,6 +24,18 @@ import Testing
         return info.st_mode
     }
 
+    @Test func serveHelpNamesTheSocketThePolicyAndTheSignals() throws {
+        let workspace = try ServerProcess.Workspace()
+        defer { workspace.cleanup() }
+        let help = try workspace.run(["serve", "--help"])
+        #expect(help.status == 0)
+        let flat = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for text in ["--config", "server.socket", "server.policy", "SIGTERM drains", "SIGHUP reloads the policy"] {
+            #expect(flat.contains(text), "serve --help lacks \(text)")
+        }
+        #expect(try workspace.run(["--help"]).stdout.contains("  serve"))
+    }
+
     @Test func servesHealthOnItsSocketWithModes0600In0700() async throws {
         let server = try ServerProcess.start()
         defer { server.stop() }
@@ -126,6 +138,29 @@ import Testing
         #expect(second.status == 75)
         #expect(second.stderr.contains("another server is listening on \(first.socketPath)"), "\(second.stderr)")
         #expect(try await health(first.address).state == .serving)
+    }
+
+    @Test func refusesASocketSomethingElseListensOn() throws {
+        let workspace = try initialised()
+        defer { workspace.cleanup() }
+        try FileManager.default.createDirectory(atPath: workspace.directory + "/run", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        // A listener that is not a strongroom server (it holds no lock file).
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(workspace.socket.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(fd, 4) == 0)
+        let (_, stderr) = try refusedStart(workspace)
+        #expect(stderr.contains("another server is listening on \(workspace.socket)"), "\(stderr)")
+        #expect(mode(workspace.socket).map { $0 & S_IFMT } == S_IFSOCK)
     }
 
     @Test func refusesANonSocketAtTheSocketPath() throws {

@@ -224,7 +224,9 @@ final class ServerProcess: @unchecked Sendable {  // `process` is only read afte
             let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
             if let line = lines.first(where: { $0.contains(text) }) { return String(line) }
             if closed || !process.isRunning {
-                usleep(50_000)
+                // The server has exited: its last words arrive when stderr reaches its end.
+                let drained = ContinuousClock.now + .seconds(10)
+                while !output.withLock({ $0.stderrClosed }) && ContinuousClock.now < drained { usleep(10_000) }
                 let final = String(decoding: output.withLock { $0.stderr }, as: UTF8.self)
                 if let line = final.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
                 throw ServerProcessError("strongroom serve exited before printing '\(text)': \(final)")

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
@@ -7,8 +10,10 @@ import StrongroomCore
 /// The gRPC transports of `strongroom serve`: a Unix domain socket whose streams carry the peer's
 /// SO_PEERCRED uid, and an optional TCP listener with mutual TLS.
 enum ServerTransports {
-    /// The transport settings both listeners share: message size, streams per connection, idle
-    /// connections closed, keepalive pings answered within 20 s or the connection dropped.
+    /// The transport settings both listeners share: message size (an oversized message is refused
+    /// with RESOURCE_EXHAUSTED by ``MessageSizeGuard``), streams per connection, idle connections
+    /// closed (and silent ones dropped by ``SilentConnectionGuard``), keepalive pings answered within
+    /// 20 s or the connection dropped.
     static func config(
         _ settings: ServerSettings, streamInitializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
     ) -> HTTP2ServerTransport.Posix.Config {
@@ -16,9 +21,21 @@ enum ServerTransports {
         config.rpc.maxRequestPayloadSize = settings.maxMessageBytes
         config.http2.maxConcurrentStreams = settings.maxConcurrentStreams
         config.connection.maxIdleTime = .seconds(settings.idleTimeoutSeconds)
-        config.connection.keepalive.time = .seconds(max(10, min(settings.idleTimeoutSeconds, 60)))
+        // Pings keep a connection with calls in progress from counting as silent.
+        config.connection.keepalive.time = .seconds(max(1, min(settings.idleTimeoutSeconds / 2, 60)))
         config.connection.keepalive.timeout = .seconds(20)
-        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = streamInitializer
+        let limit = settings.maxMessageBytes
+        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+            streamInitializer(stream).flatMapThrowing {
+                try stream.pipeline.syncOperations.addHandler(MessageSizeGuard(limit: limit), position: .first)
+            }
+        }
+        let silence = TimeAmount.seconds(Int64(settings.idleTimeoutSeconds))
+        config.channelDebuggingCallbacks.onAcceptTCPConnection = { connection in
+            connection.eventLoop.makeCompletedFuture {
+                try connection.pipeline.syncOperations.addHandler(SilentConnectionGuard(timeout: silence), position: .first)
+            }
+        }
         return config
     }
 
@@ -54,6 +71,15 @@ enum ServerTransports {
         } catch {
             throw StrongroomError(
                 .configuration, "server.tls.certificate \(listener.certificate) holds no PEM certificate the server can use")
+        }
+        var info = stat()
+        guard stat(listener.key, &info) == 0 else {
+            throw StrongroomError(.configuration, "server.tls.key \(listener.key) cannot be read")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw StrongroomError(
+                .insecurePermissions,
+                "server.tls.key \(listener.key) has mode \(String(info.st_mode & 0o7777, radix: 8)), readable or writable by group or others; refusing it: chmod 0600 \(listener.key)")
         }
         do {
             _ = try NIOSSLPrivateKey(file: listener.key, format: .pem)

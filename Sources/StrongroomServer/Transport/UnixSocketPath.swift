@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import StrongroomCore
+import Synchronization
 
 /// The checks around a Unix domain socket path the server listens on (`server.socket`, and
 /// `server.metrics` when it is `unix:`): its directory is this user's and nobody else's, and the path
@@ -47,8 +48,38 @@ enum UnixSocketPath {
                 .insecurePermissions,
                 "the \(purpose) directory \(directory) has mode \(String(info.st_mode & 0o7777, radix: 8)), open to group or others; refusing it: chmod 0700 \(directory)")
         }
+        try holdLock(for: path, purpose: purpose)
         try removeStale(path, purpose: purpose)
     }
+
+    /// Takes `<path>.lock` (flock, held until the process exits) so that two servers starting at the
+    /// same moment cannot both take the socket for stale and unlink each other's: the second is
+    /// refused as "another server is listening". The lock file is left in place (removing it would
+    /// let a third process lock a different file under the same name).
+    static func holdLock(for path: String, purpose: String) throws(StrongroomError) {
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let error = errno
+            throw StrongroomError(.io, "cannot open the \(purpose) lock \(lockPath): \(String(cString: strerror(error)))")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_nlink == 1, info.st_uid == geteuid() else {
+            close(fd)
+            throw StrongroomError(
+                .insecurePermissions, "the \(purpose) lock \(lockPath) is not a plain file of the server's own (one link); remove it")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw StrongroomError(
+                .serverAlreadyListening,
+                "another server is listening on \(path) (or starting: it holds \(lockPath)); stop it first, or give this one another socket path")
+        }
+        // Deliberately never closed: the lock lasts as long as the process.
+        heldLocks.withLock { $0.append(fd) }
+    }
+
+    private static let heldLocks = Mutex<[Int32]>([])
 
     /// Refuses a path that holds anything but a socket; refuses a live socket; unlinks a stale one.
     static func removeStale(_ path: String, purpose: String) throws(StrongroomError) {

@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
+@testable import StrongroomServer
+import Synchronization
+import Testing
+
+/// Graceful shutdown (what SIGTERM triggers in `strongroom serve`): the runtime turns draining and a
+/// request in flight still gets its answer. In-process, with the server's own service wrapper and
+/// transport, and a method that takes a while.
+@Suite struct ServerCoreDrainTests {
+    static let slow = MethodDescriptor(fullyQualifiedService: "strongroom.test.Identity", method: "Slow")
+
+    /// How many slow calls the handler has begun (the test waits for its call to be in flight).
+    static let begun = Mutex(0)
+
+    struct SlowService: RegistrableRPCService {
+        func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+            router.registerHandler(
+                forMethod: ServerCoreDrainTests.slow, deserializer: ServerCoreIdentityTests.Text(),
+                serializer: ServerCoreIdentityTests.Text()
+            ) { _, _ in
+                ServerCoreDrainTests.begun.withLock { $0 += 1 }
+                try await Task.sleep(for: .milliseconds(1500))
+                return StreamingServerResponse(single: ServerResponse(message: "done"))
+            }
+        }
+    }
+
+    @Test func gracefulShutdownLetsTheRequestInFlightFinish() async throws {
+        let directory = "/tmp/srv-drain-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var settings = ServerSettings(policyPath: "/nonexistent")
+        settings.socketPath = "\(directory)/s.sock"
+        let transport = ServerTransports.unix(settings)
+        let runtime = ServerRuntime(version: "test")
+        let server = GRPCServer(transport: transport, services: [SlowService()])
+        let group = ServiceGroup(services: [GRPCServerService(server: server, runtime: runtime)], logger: Logger(label: "test"))
+        let socket = settings.socketPath
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            _ = try await transport.listeningAddress
+            let answer = Task {
+                let client = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
+                return try await withGRPCClient(transport: client) { client in
+                    try await client.unary(
+                        request: ClientRequest(message: ""), descriptor: Self.slow, serializer: ServerCoreIdentityTests.Text(),
+                        deserializer: ServerCoreIdentityTests.Text(), options: .defaults
+                    ) { try $0.message }
+                }
+            }
+            let inFlight = ContinuousClock.now + .seconds(30)
+            while Self.begun.withLock({ $0 }) == 0 && ContinuousClock.now < inFlight { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(Self.begun.withLock { $0 } == 1, "the slow call never reached the handler")
+            #expect(!runtime.draining)
+            await group.triggerGracefulShutdown()
+            // The service group runs the shutdown handlers on its own task: wait for it.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !runtime.draining && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(runtime.draining)
+            #expect(try await answer.value == "done")
+            try await tasks.waitForAll()
+        }
+    }
+}
