@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SecureCrypto
 import Strongroom
+import StrongroomServer
 
 /// `strongroom audit verify|show`: checking and reading the vault's tamper-evident audit log
 /// (docs/audit.md, docs/operations.md "Auditing").
@@ -37,9 +38,8 @@ struct AuditVerifyCommand: AsyncParsableCommand {
             } else {
                 printText(result)
             }
-            if result.tornTailBytes > 0 {
-                Terminal.note(
-                    "strongroom: warning: the audit log ends in a torn record (\(result.tornTailBytes) bytes after the last newline): a crash cut an append short. It is not tampering and was ignored; the next write cuts it off and records an audit.torn-tail record")
+            if let warning = VaultDocuments.tornTailWarning(result) {
+                Terminal.note("strongroom: warning: \(warning)")
             }
         }
     }
@@ -63,19 +63,7 @@ struct AuditVerifyCommand: AsyncParsableCommand {
     }
 
     private func printJSON(_ result: AuditVerification) {
-        var object: [String: Any] = [
-            "verified": true, "location": result.location, "records": result.records, "checkpoints": result.checkpoints,
-            "tailSeq": result.tail.seq, "tailHash": Hex.encode(result.tail.hash),
-            "recordsAfterLastCheckpoint": result.recordsAfterLastCheckpoint, "macKey": result.macKey ?? NSNull(),
-            "tornTailBytes": result.tornTailBytes,
-        ]
-        if let checkpoint = result.stateCheckpoint {
-            object["stateCheckpoint"] = ["seq": checkpoint.seq, "hash": checkpoint.hash, "mac": checkpoint.mac, "at": checkpoint.at]
-        } else {
-            object["stateCheckpoint"] = NSNull()
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        print(String(decoding: data, as: UTF8.self))
+        print(VaultDocuments.auditVerificationJSON(result))
     }
 }
 
@@ -110,7 +98,7 @@ struct AuditShowCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--since takes an ISO 8601 time (2026-12-01T10:00:00Z), a date (2026-12-01) or an age (90s, 15m, 2h, 7d), got '\(since)'")
         }
-        if let op, op.isEmpty || op.contains(where: { !($0.isLowercase || $0.isNumber || $0 == "." || $0 == "-") }) {
+        if let op, !VaultDocuments.isOperationFilter(op) {
             throw ValidationError("--op takes an operation name (store, load, frost, frost.sign ...), got '\(op)'")
         }
     }
@@ -153,26 +141,6 @@ struct AuditShowCommand: AsyncParsableCommand {
     /// `--since`: an ISO 8601 time (fraction optional, `Z` or an offset), a date (UTC midnight), or an
     /// age (`90s`, `15m`, `2h`, `7d`) before `now`. Nil when it is none of these.
     static func parseSince(_ text: String, now: Date) -> Date? {
-        if let unit = text.last, let count = UInt64(text.dropLast()), count <= 100 * 365 * 86400 {
-            let seconds: UInt64? =
-                switch unit {
-                case "s": count
-                case "m": count * 60
-                case "h": count * 3600
-                case "d": count * 86400
-                default: nil
-                }
-            if let seconds { return now.addingTimeInterval(-TimeInterval(seconds)) }
-        }
-        let full = ISO8601DateFormatter()
-        if let date = full.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = fractional.date(from: text) { return date }
-        let day = ISO8601DateFormatter()
-        day.formatOptions = [.withFullDate]
-        day.timeZone = TimeZone(identifier: "UTC")
-        if text.count == 10, let date = day.date(from: text) { return date }
-        return nil
+        VaultDocuments.parseSince(text, now: now)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strongroom
+import StrongroomServer
 
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List share ids with their newest version.")
@@ -138,26 +139,8 @@ struct StatusCommand: AsyncParsableCommand {
 }
 
 extension StatusCommand {
-    /// `status --json`: the same facts as the text, for scripts.
+    /// `status --json`: the same facts as the text, for scripts (the document the server's Status sends).
     func printJSON(_ status: VaultStatus) throws {
-        var object: [String: Any] = [
-            "vaultID": status.vaultID.hex, "tier": status.tier.name, "kekID": status.kekID,
-            "currentKEKVersion": status.currentKEKVersion, "oldestActiveKEKVersion": status.oldestActiveKEKVersion,
-            "shareCount": status.shareCount, "versionCount": status.versionCount,
-            "versionsPerKEKVersion": Dictionary(
-                uniqueKeysWithValues: status.versionsPerKEKVersion.map { (String($0.key), $0.value) }),
-            "unreadableBlobs": status.unreadableBlobs, "problems": status.problems,
-            "recoveryKeyFingerprint": status.recoveryFingerprint ?? NSNull(),
-            "pendingRecoveryKeyFingerprint": status.pendingRecoveryFingerprint ?? NSNull(),
-            "versionsWithoutRecovery": status.versionsWithoutRecovery,
-        ]
-        object["pendingRotationTarget"] = status.pendingRotationTarget ?? NSNull()
-        object["audit"] = [
-            "mode": status.auditMode.rawValue, "location": status.auditLocation, "records": status.auditRecordCount,
-            "macKey": status.auditMACKey ?? NSNull(),
-            "checkpoint": status.auditCheckpoint.map { ["seq": $0.seq, "hash": $0.hash, "at": $0.at] as [String: Any] } ?? NSNull(),
-        ] as [String: Any]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-        print(String(decoding: data, as: UTF8.self))
+        print(try VaultDocuments.statusJSON(status))
     }
 }

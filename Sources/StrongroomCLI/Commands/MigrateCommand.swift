@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strongroom
+import StrongroomServer
 
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,17 +74,8 @@ struct MigrateCommand: AsyncParsableCommand {
                 logger: logger)
             let report = try await migration.run(progress: showProgress ? show : nil)
             let seconds = (ContinuousClock.now - started).seconds
-            let found = "\(report.shares) share(s), \(report.versions) version(s), \(report.records) record(s)"
-            if report.dryRun {
-                print("dry run: vault \(report.sourceVaultID) holds \(found); \(report.copied) would be copied to vault \(report.destinationVaultID), \(report.alreadyPresent) already there; nothing written")
-                for line in report.planned { print("  would copy \(line)") }
-                if report.copied > report.planned.count { print("  ... and \(report.copied - report.planned.count) more") }
-                return
-            }
-            print("migrated vault \(report.sourceVaultID) to vault \(report.destinationVaultID)\(report.resumed ? " (resumed)" : ""): \(found)")
-            print("  copied \(report.copied) (\(report.caughtInFinalPass) in the final pass), already present \(report.alreadyPresent), verified \(report.verified), in \(String(format: "%.2f", seconds)) s")
-            if eraseSource {
-                print("  erased from the source: \(report.erasedShares) share(s), \(report.erasedVersions) version(s), \(report.erasedRecords) record(s)")
+            for line in VaultDocuments.migrationSummary(report, seconds: seconds, eraseSource: eraseSource) {
+                print(line)
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strongroom
+import StrongroomServer
 
 struct RecoveryEnrolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,16 +31,8 @@ struct RecoveryEnrolCommand: AsyncParsableCommand {
             let recoveryKey = try RecoveryKeyFile.read(key)
             let store = try await options.openStore(logger: options.makeLogger())
             let report = try await RecoveryKeyFile.enrol(recoveryKey, in: store, dryRun: dryRun, concurrency: concurrency)
-            if report.dryRun {
-                print("dry run: \(report.resealed) share version(s) and record(s) would be sealed to recovery key \(recoveryKey.fingerprintText); \(report.alreadyEnrolled) already are; nothing changed")
-            } else {
-                print("enrolled recovery key \(recoveryKey.fingerprintText)\(report.resumed ? " (resumed)" : "")")
-                print("  \(report.resealed) share version(s) and record(s) re-sealed, \(report.alreadyEnrolled) already sealed to it")
-                if let replaced = report.replacedFingerprint { print("  replaced recovery key \(replaced)") }
-                if report.tornBlobCount > 0 {
-                    print("  \(report.tornBlobCount) blob(s) skipped: not envelopes (torn or foreign files)")
-                    for torn in report.tornBlobs { print("    \(torn)") }
-                }
+            for line in VaultDocuments.recoveryEnrolmentSummary(report, fingerprint: recoveryKey.fingerprintText) {
+                print(line)
             }
         }
     }
