@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
