@@ -8,7 +8,7 @@ import Testing
 
 /// Faults against the real `strongroom serve` binary on a Unix socket: SIGKILL under load, clients
 /// that vanish mid-request, malformed and oversized messages, silent and trickling connections.
-@Suite(.serialized, .enabled(if: LoadTestServer.serveAvailable, "strongroom serve is not in this build yet"))
+@Suite(.serialized)
 struct ServerFaultTests {
     /// Acknowledged stores: (share, version, bytes).
     final class Acknowledged: Sendable {

@@ -25,12 +25,6 @@ final class LoadTestServer: @unchecked Sendable {  // the Process is only used f
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    /// Whether the binary has `serve` (it does once the server lanes are merged; lead: drop the gate).
-    static let serveAvailable: Bool = {
-        guard let help = try? run(["serve", "--help"]) else { return false }
-        return help.status == 0 && help.stdout.contains("USAGE: strongroom serve")
-    }()
-
     let directory: String
     let tier: String
     var environment: [String: String]
@@ -245,7 +239,7 @@ final class Failures: Sendable {
 func randomBytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255) } }
 
 /// 32 concurrent clients through the real server on tiers 1 and 3, and the bench command's own run.
-@Suite(.serialized, .enabled(if: LoadTestServer.serveAvailable, "strongroom serve is not in this build yet"))
+@Suite(.serialized)
 struct ServerLoadTests {
     /// 32 connections at once, each storing its own share and loading it back byte-for-byte, then
     /// loads of a common share: every request succeeds.
