@@ -19,8 +19,10 @@ struct BenchCommand: AsyncParsableCommand {
             throwaway vault's KEKs are destroyed at the end. Tier cloud needs --endpoint and --bucket \
             and the credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; it works under a fresh \
             prefix, also times plain GETs of one object (the server's own rate), and deletes every \
-            object version it wrote and schedules deletion of the KMS keys it made.
-            """)
+            object version it wrote and schedules deletion of the KMS keys it made. `strongroom bench \
+            serve` measures a real `strongroom serve` against the library instead.
+            """,
+        subcommands: [ServerBenchCommand.self])
 
     @Option(name: .long, help: "The tier to measure: local, cloud or hsm (any registered tier).")
     var tier: String = "local"
