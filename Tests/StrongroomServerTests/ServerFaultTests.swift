@@ -168,14 +168,10 @@ struct ServerFaultTests {
         #expect(quiet.closed == true, "silent: \(quiet)")
         #expect((quiet.after ?? 99) < 20, "silent closed after the idle timeout, not much later: \(quiet)")
         let slow = try await trickle
-        // Known gap (lane srv-core, SilentConnectionGuard): every byte read counts as activity, so a
-        // client that trickles valid HTTP/2 (a PING byte every 0.5 s) and never opens a stream is never
-        // dropped. Once the guard also closes a connection that opened no stream within the timeout,
-        // this known issue stops occurring and the test fails: remove withKnownIssue then.
-        withKnownIssue("a trickling connection that never opens a stream is not dropped (SilentConnectionGuard resets on every byte)") {
-            #expect(slow.closed == true, "trickle: \(slow)")
-            #expect((slow.after ?? 99) < 20, "trickle closed after the idle timeout, not much later: \(slow)")
-        }
+        // A connection that trickles valid HTTP/2 (a PING byte every 0.5 s) and never opens a stream
+        // is idle: the guard closes it after the idle timeout although bytes keep arriving.
+        #expect(slow.closed == true, "trickle: \(slow)")
+        #expect((slow.after ?? 99) < 20, "trickle closed after the idle timeout, not much later: \(slow)")
         #expect(server.stop() == 0, "\(server.stderr)")
     }
 }

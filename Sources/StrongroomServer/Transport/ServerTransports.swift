@@ -29,6 +29,13 @@ enum ServerTransports {
         config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
             streamInitializer(stream).flatMapThrowing {
                 try stream.pipeline.syncOperations.addHandler(MessageSizeGuard(limit: limit), position: .first)
+                // The connection's guard counts open streams: a connection with none for the idle
+                // timeout is closed even when it trickles bytes.
+                if let connection = stream.parent,
+                   let connectionGuard = try? connection.pipeline.syncOperations.handler(type: SilentConnectionGuard.self) {
+                    connectionGuard.streamOpened()
+                    stream.closeFuture.whenComplete { _ in connectionGuard.streamClosed() }
+                }
             }
         }
         let silence = TimeAmount.seconds(Int64(settings.idleTimeoutSeconds))
