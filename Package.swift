@@ -5,6 +5,14 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
+// The targets that link the gRPC/NIO stack and Foundation together (the server, the CLI, their tests).
+// With MemberImportVisibility, Glibc's `struct stat` is attributed to whichever clang module declared it
+// first in the build, which in a clean build (CI) or a release build is CoreFoundation, an implementation
+// detail of Foundation that cannot be imported directly: `info.st_mode` then fails to compile although
+// the incremental debug build passed. These targets keep ExistentialAny only.
+let stackSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
 
 let package = Package(
     name: "strongroom",
@@ -185,7 +193,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: stackSettings),
         // The Swift client of `strongroom serve` (the CLI's `--server`).
         .target(
             name: "StrongroomClient",
@@ -206,7 +214,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: stackSettings),
 
         .testTarget(
             name: "SecureCryptoTests",
@@ -231,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "StrongroomCLITests",
             dependencies: ["StrongroomCLI", "StrongroomCore", "SecureCrypto"],
-            swiftSettings: strictSettings),
+            swiftSettings: stackSettings),
         // The server through real sockets: the binary's `serve`, the Swift client, the Python client.
         .testTarget(
             name: "StrongroomServerTests",
@@ -242,7 +250,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings),
+            swiftSettings: stackSettings),
         .testTarget(
             name: "SystemLibraryTests",
             dependencies: ["CPKCS11", "CSecp256k1", "COpenSSL", "CSodium"],
