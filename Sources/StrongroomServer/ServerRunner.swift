@@ -41,15 +41,9 @@ public enum ServerRunner {
         let host = try await VaultHost(configuration: configuration, logger: logger)
         let runtime = ServerRuntime(version: version)
         let service = VaultService(host: host, policy: policy, runtime: runtime, logger: logger)
-        let interceptors: [any ServerInterceptor] = [RequestMetricsInterceptor()]
-
-        let unixTransport = ServerTransports.unix(settings)
-        var listeners: [(GRPCServer<HTTP2ServerTransport.Posix>, HTTP2ServerTransport.Posix)] = [
-            (GRPCServer(transport: unixTransport, services: [service], interceptors: interceptors), unixTransport)
-        ]
+        var listeners = [GRPCServerService(transport: ServerTransports.unix(settings, runtime: runtime), services: [service], runtime: runtime)]
         if let tcp = settings.tcp {
-            let transport = ServerTransports.tcp(tcp, settings)
-            listeners.append((GRPCServer(transport: transport, services: [service], interceptors: interceptors), transport))
+            listeners.append(GRPCServerService(transport: ServerTransports.tcp(tcp, settings, runtime: runtime), services: [service], runtime: runtime))
         }
         var endpoint: MetricsEndpoint?
         if let listener = settings.metrics, let metrics {
@@ -62,7 +56,7 @@ public enum ServerRunner {
             }
         }
 
-        var services: [any Service] = listeners.map { GRPCServerService(server: $0.0, runtime: runtime) }
+        var services: [any Service] = listeners
         services.append(PolicyReloadService(policy: policy, announce: announce))
         var groupConfiguration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) },
@@ -75,7 +69,7 @@ public enum ServerRunner {
         let sealStatus = host.sealStatus
         let tier = configuration.tier
         let readyEndpoint = endpoint
-        let transports = listeners.map(\.1)
+        let transports = listeners.map(\.transport)
         var bound: (dev: UInt64, ino: UInt64)?
         do {
             try await withThrowingTaskGroup(of: (UInt64, UInt64)?.self) { tasks in
@@ -150,13 +144,43 @@ extension VaultHost {
 
 /// One gRPC server as a service: runs until graceful shutdown, which marks the runtime draining and
 /// lets in-flight RPCs finish.
+///
+/// The server counts its RPCs in the runtime (``RequestMetricsInterceptor``). Once draining, when no
+/// RPC is left running, it waits ``settleTime`` for the last answers to reach their sockets and then
+/// closes the connections still open (those its transport registered with the runtime) and stops:
+/// a Session client that keeps its side of a stream open after the server ended it (an engine
+/// waiting for work) must not hold the drain until `server.drainTimeoutSeconds`. (Cancelling
+/// `serve()` alone does not do it: grpc-swift waits for each stream's close.)
 struct GRPCServerService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let transport: HTTP2ServerTransport.Posix
     let runtime: ServerRuntime
+    static let settleTime: Duration = .seconds(1)
+
+    init(transport: HTTP2ServerTransport.Posix, services: [any RegistrableRPCService], runtime: ServerRuntime) {
+        self.transport = transport
+        self.runtime = runtime
+        self.server = GRPCServer(transport: transport, services: services, interceptors: [RequestMetricsInterceptor(runtime: runtime)])
+    }
 
     func run() async throws {
+        let server = server, runtime = runtime
         try await withGracefulShutdownHandler {
-            try await server.serve()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.serve() }
+                group.addTask {
+                    await runtime.waitUntilDraining()
+                    while runtime.activeRPCs > 0 { try await Task.sleep(for: .milliseconds(20)) }
+                    try await Task.sleep(for: Self.settleTime)
+                    while runtime.activeRPCs > 0 { try await Task.sleep(for: .milliseconds(20)) }
+                    runtime.closeConnections()
+                    // The server then ends on its own as its connections close.
+                    try await Task.sleep(for: .seconds(3600))
+                }
+                // The server ends when its connections have closed, on their own or by the watcher.
+                try await group.next()
+                group.cancelAll()
+            }
         } onGracefulShutdown: {
             runtime.beginDraining()
             server.beginGracefulShutdown()

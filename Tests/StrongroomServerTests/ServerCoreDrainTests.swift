@@ -40,8 +40,8 @@ import Testing
         settings.socketPath = "\(directory)/s.sock"
         let transport = ServerTransports.unix(settings)
         let runtime = ServerRuntime(version: "test")
-        let server = GRPCServer(transport: transport, services: [SlowService()])
-        let group = ServiceGroup(services: [GRPCServerService(server: server, runtime: runtime)], logger: Logger(label: "test"))
+        let group = ServiceGroup(
+            services: [GRPCServerService(transport: transport, services: [SlowService()], runtime: runtime)], logger: Logger(label: "test"))
         let socket = settings.socketPath
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -288,7 +288,8 @@ struct ServerLoadTests {
         try await thirtyTwoClients(tier: "hsm", rounds: 3)
     }
 
-    /// `strongroom bench serve --json`: the server phase, the in-process phase and the ratio.
+    /// `strongroom bench serve --json`: the unary and Session server phases, the in-process phase and
+    /// the ratio of each server phase to the in-process one.
     @Test func benchServeReportsServerAndInProcessFiguresAndTheRatio() throws {
         let result = try LoadTestServer.run(
             ["bench", "serve", "--clients", "32", "--requests", "640", "--json"],
@@ -298,12 +299,14 @@ struct ServerLoadTests {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
         let impls = objects.compactMap { $0["impl"] as? String }
-        #expect(impls.contains("server") && impls.contains("in-process"), "\(result.stdout)")
+        #expect(impls.contains("server") && impls.contains("session") && impls.contains("in-process"), "\(result.stdout)")
         for object in objects where object["op"] as? String == "serve_mixed" {
             #expect(object["requests"] as? Int == 640)
             #expect((object["p99_ms"] as? Double ?? 0) >= (object["p50_ms"] as? Double ?? 1))
         }
-        #expect(objects.contains { ($0["throughput_ratio"] as? Double ?? 0) > 0 }, "\(result.stdout)")
+        for op in ["serve_ratio", "serve_session_ratio"] {
+            #expect(objects.contains { $0["op"] as? String == op && ($0["throughput_ratio"] as? Double ?? 0) > 0 }, "\(result.stdout)")
+        }
     }
 
     /// The server's VmRSS over a CI-sized run of `bench serve --rss-requests` stays flat (the

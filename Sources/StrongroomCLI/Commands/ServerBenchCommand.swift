@@ -24,9 +24,11 @@ struct ServerBenchCommand: AsyncParsableCommand {
             Makes a throwaway vault in a temporary directory, starts `strongroom serve` on a socket there \
             with a policy granting this user every operation, and runs --requests requests (loads of \
             --shares shares, one store in every --store-every) from --clients connections; then the same \
-            workload on the library in this process from --clients tasks. Build with -c release for \
+            workload on the library in this process from --clients tasks. --api unary sends each request \
+            as its own RPC, --api session sends each client's requests over one Session stream, and \
+            --api both (the default) measures the two in turn. Build with -c release for \
             meaningful figures. Tier hsm needs --module and --token and the PIN in $STRONGROOM_HSM_PIN. \
-            --rss-requests N drives only the server, sampling its resident memory (VmRSS) every \
+            --rss-requests N drives only the server (unary RPCs, or sessions with --api session), sampling its resident memory (VmRSS) every \
             --rss-sample-every requests; flat means the last quarter's mean is within 10% of the second \
             quarter's.
             """)
@@ -58,7 +60,7 @@ struct ServerBenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Tier hsm: token label.", valueName: "label"))
     var token: String?
 
-    @Option(name: .long, help: ArgumentHelp("Also run this peer script (scripts/bench/server) against the live server, with --address, --clients, --requests, --shares, --store-every and --json.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Also run this peer script (scripts/bench/server) against the live server, with --address, --clients, --requests, --shares, --store-every, --api and --json.", valueName: "path"))
     var peer: String?
 
     @Option(name: .long, help: ArgumentHelp("The strongroom binary to serve with (default: this one).", valueName: "path"))
@@ -67,12 +69,23 @@ struct ServerBenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for the throwaway vault and socket (must not exist; default: a temporary directory).")
     var dir: String?
 
+    @Option(name: .long, help: ArgumentHelp("Offer this many requests per second in all (spread evenly over the clients) instead of as many as they can; latency then counts from when each request was due, so a server that falls behind shows it.", valueName: "per-second"))
+    var rate: Double?
+
+    @Option(name: .long, help: "Server requests as unary RPCs, over one Session stream per client, or both (each its own phase).")
+    var api: String = "both"
+
+    @Flag(name: .long, help: "Send only Health calls (unary, no vault work) and skip the other phases: what an RPC costs by itself.")
+    var healthOnly = false
+
     @Flag(name: .long, help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
     func validate() throws {
+        guard ["unary", "session", "both"].contains(api) else { throw ValidationError("--api must be unary, session or both (got '\(api)')") }
         guard tier == "local" || tier == "hsm" else { throw ValidationError("--tier must be local or hsm (got '\(tier)')") }
         guard (1...1024).contains(clients) else { throw ValidationError("--clients takes 1 to 1024 (got \(clients))") }
+        if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number of requests per second") }
         guard requests > 0, shares > 0, storeEvery >= 0 else {
             throw ValidationError("--requests and --shares must be positive, --store-every 0 or more")
         }
@@ -106,21 +119,37 @@ struct ServerBenchCommand: AsyncParsableCommand {
             let setup = try ServerBenchSetup(base: base, tier: tier, module: module, token: token)
             let binary = serverBinary ?? ServerBenchSetup.ownExecutable()
             try setup.initialiseVault(binary: binary)
-            let ids = try (0..<shares).map { try ShareID(String(format: "bench-s-%05d", $0)) }
+            // Each phase works on shares of its own, seeded before it is timed, so that no phase loads
+            // shares that earlier phases' stores gave more versions (a load lists its share's versions).
+            let ids = try Self.shareIDs("s", count: shares)
 
             let server = try ServerBenchProcess.start(binary: binary, config: setup.serveConfig, directory: base)
-            var serverFigures: ServerBenchFigures
+            var serverFigures: [ServerBenchFigures] = []
             do {
                 let address = try ServerAddress.parse("unix:\(setup.socket)")
                 try await seed(address, ids: ids)
                 if let rssRequests {
-                    let rss = try await rssRun(address, ids: ids, total: rssRequests, pid: server.pid)
+                    let rss = try await rssRun(address, ids: ids, total: rssRequests, pid: server.pid, session: api == "session")
                     server.stop()
                     report(rss)
                     return
                 }
-                serverFigures = try await serverRun(address, ids: ids)
-                if let peer { try runPeer(peer, address: address) }
+                if healthOnly {
+                    let figures = try await serverRun(address, ids: ids, session: false, health: true)
+                    server.stop()
+                    print(json ? figures.json(tier: tier, clients: clients) : figures.line(tier: tier, clients: clients))
+                    return
+                }
+                if api != "session" { serverFigures.append(try await serverRun(address, ids: ids, session: false)) }
+                if api != "unary" {
+                    let sessionIDs = try Self.shareIDs("t", count: shares)
+                    try await seed(address, ids: sessionIDs)
+                    serverFigures.append(try await serverRun(address, ids: sessionIDs, session: true))
+                }
+                if let peer {
+                    if api != "session" { try runPeer(peer, address: address, api: "unary", prefix: "bench-pu-") }
+                    if api != "unary" { try runPeer(peer, address: address, api: "session", prefix: "bench-ps-") }
+                }
             } catch {
                 server.stop()
                 throw error
@@ -133,7 +162,9 @@ struct ServerBenchCommand: AsyncParsableCommand {
                 filePath: setup.vaultConfig, environment: ProcessInfo.processInfo.environment)
             let logger = Logger(label: "strongroom.bench") { _ in SwiftLogNoOpLogHandler() }
             let store = try await OpenStores.open(configuration: configuration, logger: logger)
-            let inProcess = try await inProcessRun(store, ids: ids)
+            let inProcessIDs = try Self.shareIDs("i", count: shares)
+            for id in inProcessIDs { _ = try await store.store(id, try SecureRandom.secretBytes(count: 32)) }
+            let inProcess = try await inProcessRun(store, ids: inProcessIDs)
             // Checkpointed now: the throwaway directory is gone when Terminal.run would do it.
             if let failure = await OpenStores.checkpointAll() { throw failure }
             report(server: serverFigures, inProcess: inProcess)
@@ -144,6 +175,11 @@ struct ServerBenchCommand: AsyncParsableCommand {
 
     /// Request `index` of a phase: a store of a fresh 32-byte share, or a load.
     static func isStore(_ index: Int, every storeEvery: Int) -> Bool { storeEvery > 0 && index % storeEvery == storeEvery - 1 }
+
+    /// `bench-<phase>-00000` … : the shares of one phase.
+    static func shareIDs(_ phase: String, count: Int) throws -> [ShareID] {
+        try (0..<count).map { try ShareID("bench-\(phase)-" + String(format: "%05d", $0)) }
+    }
 
     private func seed(_ address: ServerAddress, ids: [ShareID]) async throws {
         try await StrongroomClient.withVault(address) { vault in
@@ -160,19 +196,25 @@ struct ServerBenchCommand: AsyncParsableCommand {
         return request
     }
 
-    private func serverRun(_ address: ServerAddress, ids: [ShareID]) async throws -> ServerBenchFigures {
-        let total = requests, clients = clients, storeEvery = storeEvery
-        let start = ContinuousClock.now
+    /// The server phase: `clients` connections, each sending its share of the requests as unary RPCs
+    /// or, with `session`, over one Session stream.
+    private func serverRun(_ address: ServerAddress, ids: [ShareID], session: Bool, health: Bool = false) async throws -> ServerBenchFigures {
+        let total = requests, clients = clients, storeEvery = storeEvery, rate = rate
+        var start = ContinuousClock.now
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            // With --rate, the schedule starts after time enough for every client to connect.
+            let ready = ContinuousClock.now + .seconds(Double(clients) * 0.02 + 0.5)
+            if rate != nil { start = ready }
+            let origin = start
             for client in 0..<clients {
                 group.addTask {
-                    try await StrongroomClient.withVault(address) { vault in
+                    try await Self.withClient(address, session: session, health: health, ids: ids, storeEvery: storeEvery) { send in
                         var mine: [Double] = []
                         mine.reserveCapacity(total / clients + 1)
                         var index = client
                         while index < total {
-                            let began = ContinuousClock.now
-                            try await Self.serverRequest(vault, index: index, ids: ids, storeEvery: storeEvery)
+                            let began = try await Self.due(index, origin: origin, rate: rate)
+                            try await send(index)
                             mine.append((ContinuousClock.now - began).seconds)
                             index += clients
                         }
@@ -184,7 +226,49 @@ struct ServerBenchCommand: AsyncParsableCommand {
             for try await part in group { all += part }
             return all
         }
-        return ServerBenchFigures(impl: "server", elapsed: (ContinuousClock.now - start).seconds, latencies: latencies)
+        return ServerBenchFigures(impl: health ? "health" : session ? "session" : "server", elapsed: (ContinuousClock.now - start).seconds, latencies: latencies)
+    }
+
+    /// When request `index` starts counting: now, or with `rate` its due time `origin + index / rate`
+    /// (after sleeping until then when early), so a request sent late counts its wait.
+    static func due(_ index: Int, origin: ContinuousClock.Instant, rate: Double?) async throws -> ContinuousClock.Instant {
+        guard let rate else { return ContinuousClock.now }
+        let due = origin + .seconds(Double(index) / rate)
+        if ContinuousClock.now < due { try await Task.sleep(until: due, clock: .continuous) }
+        return due
+    }
+
+    /// Runs `body` with one connection to the server, giving it a function that sends request `index`
+    /// of the workload as a unary RPC or, with `session`, over the connection's one Session stream.
+    static func withClient<T: Sendable>(
+        _ address: ServerAddress, session: Bool, health: Bool = false, ids: [ShareID], storeEvery: Int,
+        _ body: @escaping @Sendable (_ send: (Int) async throws -> Void) async throws -> T
+    ) async throws -> T {
+        if session {
+            return try await StrongroomClient.withSession(address) { session in
+                try await body { index in try await sessionRequest(session, index: index, ids: ids, storeEvery: storeEvery) }
+            }
+        }
+        return try await StrongroomClient.withVault(address) { vault in
+            if health {
+                return try await body { _ in _ = try await vault.health(Strongroom_V1_HealthRequest()) }
+            }
+            return try await body { index in try await serverRequest(vault, index: index, ids: ids, storeEvery: storeEvery) }
+        }
+    }
+
+    static func sessionRequest(_ session: VaultSession, index: Int, ids: [ShareID], storeEvery: Int) async throws {
+        let id = ids[index % ids.count]
+        if isStore(index, every: storeEvery) {
+            _ = try await session.store(try Self.storeRequest(id))
+        } else {
+            var request = Strongroom_V1_LoadRequest()
+            request.shareID = id.description
+            let response = try await session.load(request)
+            guard response.secret.count == 32 else {
+                throw StrongroomError(.integrityCheckFailed, "share '\(id)' came back with \(response.secret.count) bytes, not 32")
+            }
+        }
     }
 
     static func serverRequest(_ vault: StrongroomClient.Vault, index: Int, ids: [ShareID], storeEvery: Int) async throws {
@@ -202,8 +286,8 @@ struct ServerBenchCommand: AsyncParsableCommand {
     }
 
     private func inProcessRun(_ store: ShareStore, ids: [ShareID]) async throws -> ServerBenchFigures {
-        let total = requests, clients = clients, storeEvery = storeEvery
-        let start = ContinuousClock.now
+        let total = requests, clients = clients, storeEvery = storeEvery, rate = rate
+        let start = ContinuousClock.now + (rate == nil ? .zero : .milliseconds(100))
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
             for client in 0..<clients {
                 group.addTask {
@@ -211,7 +295,7 @@ struct ServerBenchCommand: AsyncParsableCommand {
                     mine.reserveCapacity(total / clients + 1)
                     var index = client
                     while index < total {
-                        let began = ContinuousClock.now
+                        let began = try await Self.due(index, origin: start, rate: rate)
                         let id = ids[index % ids.count]
                         if Self.isStore(index, every: storeEvery) {
                             _ = try await store.store(id, try SecureRandom.secretBytes(count: 32))
@@ -233,7 +317,7 @@ struct ServerBenchCommand: AsyncParsableCommand {
 
     /// Drives the server for `total` requests, sampling /proc/PID/status VmRSS each time the count of
     /// finished requests crosses a multiple of ``rssSampleEvery``.
-    private func rssRun(_ address: ServerAddress, ids: [ShareID], total: Int, pid: Int32) async throws -> ServerBenchRSS {
+    private func rssRun(_ address: ServerAddress, ids: [ShareID], total: Int, pid: Int32, session: Bool) async throws -> ServerBenchRSS {
         let progress = RSSProgress()
         let every = rssSampleEvery, clients = clients, storeEvery = storeEvery
         if let first = ServerBenchProcess.residentKiB(pid: pid) { progress.samples.withLock { $0.append((0, first)) } }
@@ -241,10 +325,10 @@ struct ServerBenchCommand: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<clients {
                 group.addTask {
-                    try await StrongroomClient.withVault(address) { vault in
+                    try await Self.withClient(address, session: session, ids: ids, storeEvery: storeEvery) { send in
                         var index = client
                         while index < total {
-                            try await Self.serverRequest(vault, index: index, ids: ids, storeEvery: storeEvery)
+                            try await send(index)
                             let finished = progress.done.add(1, ordering: .relaxed).newValue
                             if finished % every == 0, let kib = ServerBenchProcess.residentKiB(pid: pid) {
                                 progress.samples.withLock { $0.append((finished, kib)) }
@@ -260,12 +344,13 @@ struct ServerBenchCommand: AsyncParsableCommand {
         return ServerBenchRSS(requests: total, elapsed: elapsed, samples: progress.samples.withLock { $0 }.sorted { $0.0 < $1.0 })
     }
 
-    private func runPeer(_ script: String, address: ServerAddress) throws {
+    private func runPeer(_ script: String, address: ServerAddress, api: String, prefix: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: script)
         process.arguments = [
             "--address", address.description, "--clients", String(clients), "--requests", String(requests),
-            "--shares", String(shares), "--store-every", String(storeEvery), "--tier", tier,
+            "--shares", String(shares), "--store-every", String(storeEvery), "--tier", tier, "--api", api,
+            "--prefix", prefix, "--seed",
         ] + (json ? ["--json"] : [])
         try process.run()
         process.waitUntilExit()
@@ -276,14 +361,20 @@ struct ServerBenchCommand: AsyncParsableCommand {
 
     // MARK: - Output
 
-    private func report(server: ServerBenchFigures, inProcess: ServerBenchFigures) {
-        let ratio = server.throughput / inProcess.throughput
-        if json {
-            for figures in [server, inProcess] { print(figures.json(tier: tier, clients: clients)) }
-            print("{\"impl\":\"strongroom\",\"tier\":\"\(tier)\",\"op\":\"serve_ratio\",\"clients\":\(clients),\"throughput_ratio\":\(String(format: "%.3f", ratio))}")
-        } else {
-            for figures in [server, inProcess] { print(figures.line(tier: tier, clients: clients)) }
-            print(String(format: "ratio          server / in-process throughput %.3f", ratio))
+    /// One line (or JSON object) per phase, then the ratio of each server phase to the in-process one:
+    /// `serve_ratio` for unary RPCs, `serve_session_ratio` for sessions.
+    private func report(server: [ServerBenchFigures], inProcess: ServerBenchFigures) {
+        for figures in server + [inProcess] {
+            print(json ? figures.json(tier: tier, clients: clients) : figures.line(tier: tier, clients: clients))
+        }
+        for figures in server {
+            let ratio = figures.throughput / inProcess.throughput
+            let session = figures.impl == "session"
+            if json {
+                print("{\"impl\":\"strongroom\",\"tier\":\"\(tier)\",\"op\":\"\(session ? "serve_session_ratio" : "serve_ratio")\",\"clients\":\(clients),\"throughput_ratio\":\(String(format: "%.3f", ratio))}")
+            } else {
+                print(String(format: "ratio %@ / in-process throughput %.3f", session ? "session" : "server (unary)", ratio))
+            }
         }
     }
 

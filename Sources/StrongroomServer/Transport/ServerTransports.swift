@@ -16,7 +16,7 @@ enum ServerTransports {
     /// closed (and silent ones dropped by ``SilentConnectionGuard``), keepalive pings answered within
     /// 20 s or the connection dropped.
     static func config(
-        _ settings: ServerSettings, streamInitializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
+        _ settings: ServerSettings, runtime: ServerRuntime?, streamInitializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
     ) -> HTTP2ServerTransport.Posix.Config {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = settings.maxMessageBytes
@@ -40,7 +40,8 @@ enum ServerTransports {
         }
         let silence = TimeAmount.seconds(Int64(settings.idleTimeoutSeconds))
         config.channelDebuggingCallbacks.onAcceptTCPConnection = { connection in
-            connection.eventLoop.makeCompletedFuture {
+            runtime?.register(connection: connection)
+            return connection.eventLoop.makeCompletedFuture {
                 try connection.pipeline.syncOperations.addHandler(SilentConnectionGuard(timeout: silence), position: .first)
             }
         }
@@ -48,15 +49,16 @@ enum ServerTransports {
     }
 
     /// The Unix socket listener (plaintext; the kernel vouches for the peer's uid).
-    static func unix(_ settings: ServerSettings) -> HTTP2ServerTransport.Posix {
+    /// `runtime` (when given) keeps the connections, to close them at the end of a drain.
+    static func unix(_ settings: ServerSettings, runtime: ServerRuntime? = nil) -> HTTP2ServerTransport.Posix {
         HTTP2ServerTransport.Posix(
             address: .unixDomainSocket(path: settings.socketPath), transportSecurity: .plaintext,
-            config: config(settings, streamInitializer: PeerCredentialInjector.unixSocketStreamInitializer))
+            config: config(settings, runtime: runtime, streamInitializer: PeerCredentialInjector.unixSocketStreamInitializer))
     }
 
     /// The TCP listener with mutual TLS: a client certificate is required and verified against
     /// `server.tls.clientCA` only (not the system's roots).
-    static func tcp(_ listener: ServerSettings.TCPListener, _ settings: ServerSettings) -> HTTP2ServerTransport.Posix {
+    static func tcp(_ listener: ServerSettings.TCPListener, _ settings: ServerSettings, runtime: ServerRuntime? = nil) -> HTTP2ServerTransport.Posix {
         let security = HTTP2ServerTransport.Posix.TransportSecurity.mTLS(
             certificateChain: [.file(path: listener.certificate, format: .pem)],
             privateKey: .file(path: listener.key, format: .pem)
@@ -67,7 +69,7 @@ enum ServerTransports {
         return HTTP2ServerTransport.Posix(
             address: .ipv4(host: listener.host, port: listener.port).orIPv6(listener),
             transportSecurity: security,
-            config: config(settings, streamInitializer: PeerCredentialInjector.tcpStreamInitializer))
+            config: config(settings, runtime: runtime, streamInitializer: PeerCredentialInjector.tcpStreamInitializer))
     }
 
     /// Reads the TLS files before anything listens, so that an unusable one stops the start with an

@@ -119,6 +119,29 @@ class ClientTests(unittest.TestCase):
             self.assertRefused(lambda: self.vault.rotate())
             self.assertEqual(bytes(self.vault.load(share_id)), b"to erase")
 
+    def test_a_session_stores_loads_and_is_refused_without_ending(self):
+        share_id = self.fresh_id()
+        with self.vault.session() as session:
+            self.assertEqual(session.store(share_id, b"first", {"party": "2"}), 1)
+            self.assertEqual(session.store(share_id, b"second"), 2)
+            loaded = session.load(share_id)
+            self.assertEqual(bytes(loaded), b"second")
+            strongroom_client.wipe(loaded)
+            self.assertEqual(bytes(session.load(share_id, version=1)), b"first")
+            self.assertEqual([v.version for v in session.versions(share_id)], [1, 2])
+            with self.assertRaises(StrongroomError) as missing:
+                session.load(self.prefix + "never-stored-" + uuid.uuid4().hex[:8])
+            self.assertEqual((missing.exception.code, missing.exception.exit_status), ("share not found", 66))
+            self.assertEqual(missing.exception.status, grpc.StatusCode.NOT_FOUND)
+            if not self.operator:
+                self.assertRefused(session.load, self.denied)
+                self.assertRefused(session.store, self.denied, b"not mine")
+                self.assertRefused(session.erase, share_id)
+            # The stream goes on after errors and refusals.
+            self.assertEqual(bytes(session.load(share_id)), b"second")
+        # What the session stored, the unary calls see.
+        self.assertEqual(bytes(self.vault.load(share_id)), b"second")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -217,6 +217,19 @@ public enum Strongroom_V1_Vault: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "Session" metadata.
+        public enum Session: Sendable {
+            /// Request type for "Session".
+            public typealias Input = Strongroom_V1_SessionRequest
+            /// Response type for "Session".
+            public typealias Output = Strongroom_V1_SessionResponse
+            /// Descriptor for "Session".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "strongroom.v1.Vault"),
+                method: "Session",
+                type: .bidirectionalStreaming
+            )
+        }
         /// Descriptors for all methods in the "strongroom.v1.Vault" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Store.descriptor,
@@ -232,7 +245,8 @@ public enum Strongroom_V1_Vault: Sendable {
             AuditVerify.descriptor,
             AuditShow.descriptor,
             EnrolRecovery.descriptor,
-            Migrate.descriptor
+            Migrate.descriptor,
+            Session.descriptor
         ]
     }
 }
@@ -511,6 +525,29 @@ extension Strongroom_V1_Vault {
             request: GRPCCore.StreamingServerRequest<Strongroom_V1_MigrateRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strongroom_V1_MigrateEvent>
+
+        /// Handle the "Session" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
+        /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
+        /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
+        /// > stream goes on. When the server drains it finishes the request in hand, then ends the stream with
+        /// > UNAVAILABLE (`server draining`). Policy operation: that of each request.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strongroom_V1_SessionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strongroom_V1_SessionResponse` messages.
+        func session(
+            request: GRPCCore.StreamingServerRequest<Strongroom_V1_SessionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strongroom_V1_SessionResponse>
     }
 
     /// Service protocol for the "strongroom.v1.Vault" service.
@@ -773,6 +810,29 @@ extension Strongroom_V1_Vault {
             request: GRPCCore.ServerRequest<Strongroom_V1_MigrateRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Strongroom_V1_MigrateEvent>
+
+        /// Handle the "Session" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
+        /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
+        /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
+        /// > stream goes on. When the server drains it finishes the request in hand, then ends the stream with
+        /// > UNAVAILABLE (`server draining`). Policy operation: that of each request.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Strongroom_V1_SessionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Strongroom_V1_SessionResponse` messages.
+        func session(
+            request: GRPCCore.StreamingServerRequest<Strongroom_V1_SessionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Strongroom_V1_SessionResponse>
     }
 
     /// Simple service protocol for the "strongroom.v1.Vault" service.
@@ -1037,6 +1097,30 @@ extension Strongroom_V1_Vault {
             response: GRPCCore.RPCWriter<Strongroom_V1_MigrateEvent>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "Session" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
+        /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
+        /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
+        /// > stream goes on. When the server drains it finishes the request in hand, then ends the stream with
+        /// > UNAVAILABLE (`server draining`). Policy operation: that of each request.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Strongroom_V1_SessionRequest` messages.
+        ///   - response: A response stream of `Strongroom_V1_SessionResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func session(
+            request: GRPCCore.RPCAsyncSequence<Strongroom_V1_SessionRequest, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Strongroom_V1_SessionResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -1193,6 +1277,17 @@ extension Strongroom_V1_Vault.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Strongroom_V1_MigrateEvent>(),
             handler: { request, context in
                 try await self.migrate(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Strongroom_V1_Vault.Method.Session.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strongroom_V1_SessionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Strongroom_V1_SessionResponse>(),
+            handler: { request, context in
+                try await self.session(
                     request: request,
                     context: context
                 )
@@ -1559,6 +1654,23 @@ extension Strongroom_V1_Vault.SimpleServiceProtocol {
             }
         )
     }
+
+    public func session(
+        request: GRPCCore.StreamingServerRequest<Strongroom_V1_SessionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Strongroom_V1_SessionResponse> {
+        return GRPCCore.StreamingServerResponse<Strongroom_V1_SessionResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.session(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
 }
 
 // MARK: strongroom.v1.Vault (client)
@@ -1891,6 +2003,34 @@ extension Strongroom_V1_Vault {
             deserializer: some GRPCCore.MessageDeserializer<Strongroom_V1_MigrateEvent>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strongroom_V1_MigrateEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Session" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
+        /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
+        /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
+        /// > stream goes on. When the server drains it finishes the request in hand, then ends the stream with
+        /// > UNAVAILABLE (`server draining`). Policy operation: that of each request.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Strongroom_V1_SessionRequest` messages.
+        ///   - serializer: A serializer for `Strongroom_V1_SessionRequest` messages.
+        ///   - deserializer: A deserializer for `Strongroom_V1_SessionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func session<Result>(
+            request: GRPCCore.StreamingClientRequest<Strongroom_V1_SessionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strongroom_V1_SessionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strongroom_V1_SessionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strongroom_V1_SessionResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2378,6 +2518,43 @@ extension Strongroom_V1_Vault {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Session" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
+        /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
+        /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
+        /// > stream goes on. When the server drains it finishes the request in hand, then ends the stream with
+        /// > UNAVAILABLE (`server draining`). Policy operation: that of each request.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Strongroom_V1_SessionRequest` messages.
+        ///   - serializer: A serializer for `Strongroom_V1_SessionRequest` messages.
+        ///   - deserializer: A deserializer for `Strongroom_V1_SessionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func session<Result>(
+            request: GRPCCore.StreamingClientRequest<Strongroom_V1_SessionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Strongroom_V1_SessionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Strongroom_V1_SessionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strongroom_V1_SessionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Strongroom_V1_Vault.Method.Session.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2778,6 +2955,38 @@ extension Strongroom_V1_Vault.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Strongroom_V1_MigrateRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Strongroom_V1_MigrateEvent>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Session" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+    /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
+    /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
+    /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
+    /// > stream goes on. When the server drains it finishes the request in hand, then ends the stream with
+    /// > UNAVAILABLE (`server draining`). Policy operation: that of each request.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Strongroom_V1_SessionRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func session<Result>(
+        request: GRPCCore.StreamingClientRequest<Strongroom_V1_SessionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strongroom_V1_SessionResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.session(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Strongroom_V1_SessionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Strongroom_V1_SessionResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3236,6 +3445,43 @@ extension Strongroom_V1_Vault.ClientProtocol {
             metadata: metadata
         )
         return try await self.migrate(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Session" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+    /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
+    /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
+    /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
+    /// > stream goes on. When the server drains it finishes the request in hand, then ends the stream with
+    /// > UNAVAILABLE (`server draining`). Policy operation: that of each request.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func session<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Strongroom_V1_SessionRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Strongroom_V1_SessionResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Strongroom_V1_SessionRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.session(
             request: request,
             options: options,
             onResponse: handleResponse

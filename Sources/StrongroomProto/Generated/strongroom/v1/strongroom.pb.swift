@@ -40,6 +40,192 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated struct Strongroom_V1_SessionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Chosen by the client; echoed in the response.
+  public var id: UInt64 = 0
+
+  public var request: Strongroom_V1_SessionRequest.OneOf_Request? = nil
+
+  public var store: Strongroom_V1_StoreRequest {
+    get {
+      if case .store(let v)? = request {return v}
+      return Strongroom_V1_StoreRequest()
+    }
+    set {request = .store(newValue)}
+  }
+
+  public var load: Strongroom_V1_LoadRequest {
+    get {
+      if case .load(let v)? = request {return v}
+      return Strongroom_V1_LoadRequest()
+    }
+    set {request = .load(newValue)}
+  }
+
+  public var list: Strongroom_V1_ListRequest {
+    get {
+      if case .list(let v)? = request {return v}
+      return Strongroom_V1_ListRequest()
+    }
+    set {request = .list(newValue)}
+  }
+
+  public var versions: Strongroom_V1_VersionsRequest {
+    get {
+      if case .versions(let v)? = request {return v}
+      return Strongroom_V1_VersionsRequest()
+    }
+    set {request = .versions(newValue)}
+  }
+
+  public var erase: Strongroom_V1_EraseRequest {
+    get {
+      if case .erase(let v)? = request {return v}
+      return Strongroom_V1_EraseRequest()
+    }
+    set {request = .erase(newValue)}
+  }
+
+  public var status: Strongroom_V1_StatusRequest {
+    get {
+      if case .status(let v)? = request {return v}
+      return Strongroom_V1_StatusRequest()
+    }
+    set {request = .status(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Request: Equatable, Sendable {
+    case store(Strongroom_V1_StoreRequest)
+    case load(Strongroom_V1_LoadRequest)
+    case list(Strongroom_V1_ListRequest)
+    case versions(Strongroom_V1_VersionsRequest)
+    case erase(Strongroom_V1_EraseRequest)
+    case status(Strongroom_V1_StatusRequest)
+
+  }
+
+  public init() {}
+}
+
+/// The error a request in a session failed with: what the unary RPC's status and trailing metadata
+/// would have said.
+public nonisolated struct Strongroom_V1_SessionError: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The gRPC status code (e.g. 7 PERMISSION_DENIED).
+  public var status: UInt32 = 0
+
+  /// The clear, secret-free sentence the CLI prints.
+  public var message: String = String()
+
+  /// `strongroom-code`, e.g. "access denied".
+  public var code: String = String()
+
+  /// `strongroom-exit`, the CLI's exit status for it, e.g. 77.
+  public var exit: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strongroom_V1_SessionResponse: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: UInt64 {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
+
+  public var response: OneOf_Response? {
+    get {return _storage._response}
+    set {_uniqueStorage()._response = newValue}
+  }
+
+  public var store: Strongroom_V1_StoreResponse {
+    get {
+      if case .store(let v)? = _storage._response {return v}
+      return Strongroom_V1_StoreResponse()
+    }
+    set {_uniqueStorage()._response = .store(newValue)}
+  }
+
+  public var load: Strongroom_V1_LoadResponse {
+    get {
+      if case .load(let v)? = _storage._response {return v}
+      return Strongroom_V1_LoadResponse()
+    }
+    set {_uniqueStorage()._response = .load(newValue)}
+  }
+
+  public var list: Strongroom_V1_ListResponse {
+    get {
+      if case .list(let v)? = _storage._response {return v}
+      return Strongroom_V1_ListResponse()
+    }
+    set {_uniqueStorage()._response = .list(newValue)}
+  }
+
+  public var versions: Strongroom_V1_VersionsResponse {
+    get {
+      if case .versions(let v)? = _storage._response {return v}
+      return Strongroom_V1_VersionsResponse()
+    }
+    set {_uniqueStorage()._response = .versions(newValue)}
+  }
+
+  public var erase: Strongroom_V1_EraseResponse {
+    get {
+      if case .erase(let v)? = _storage._response {return v}
+      return Strongroom_V1_EraseResponse()
+    }
+    set {_uniqueStorage()._response = .erase(newValue)}
+  }
+
+  public var status: Strongroom_V1_StatusResponse {
+    get {
+      if case .status(let v)? = _storage._response {return v}
+      return Strongroom_V1_StatusResponse()
+    }
+    set {_uniqueStorage()._response = .status(newValue)}
+  }
+
+  public var error: Strongroom_V1_SessionError {
+    get {
+      if case .error(let v)? = _storage._response {return v}
+      return Strongroom_V1_SessionError()
+    }
+    set {_uniqueStorage()._response = .error(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Response: Equatable, Sendable {
+    case store(Strongroom_V1_StoreResponse)
+    case load(Strongroom_V1_LoadResponse)
+    case list(Strongroom_V1_ListResponse)
+    case versions(Strongroom_V1_VersionsResponse)
+    case erase(Strongroom_V1_EraseResponse)
+    case status(Strongroom_V1_StatusResponse)
+    case error(Strongroom_V1_SessionError)
+
+  }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 public nonisolated struct Strongroom_V1_StoreRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -679,6 +865,386 @@ public nonisolated struct Strongroom_V1_MigrateEvent: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "strongroom.v1"
+
+nonisolated extension Strongroom_V1_SessionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SessionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}store\0\u{1}load\0\u{1}list\0\u{1}versions\0\u{1}erase\0\u{1}status\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
+      case 2: try {
+        var v: Strongroom_V1_StoreRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .store(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .store(v)
+        }
+      }()
+      case 3: try {
+        var v: Strongroom_V1_LoadRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .load(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .load(v)
+        }
+      }()
+      case 4: try {
+        var v: Strongroom_V1_ListRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .list(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .list(v)
+        }
+      }()
+      case 5: try {
+        var v: Strongroom_V1_VersionsRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .versions(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .versions(v)
+        }
+      }()
+      case 6: try {
+        var v: Strongroom_V1_EraseRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .erase(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .erase(v)
+        }
+      }()
+      case 7: try {
+        var v: Strongroom_V1_StatusRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .status(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .status(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.id != 0 {
+      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
+    }
+    switch self.request {
+    case .store?: try {
+      guard case .store(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .load?: try {
+      guard case .load(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .list?: try {
+      guard case .list(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .versions?: try {
+      guard case .versions(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .erase?: try {
+      guard case .erase(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .status?: try {
+      guard case .status(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strongroom_V1_SessionRequest, rhs: Strongroom_V1_SessionRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.request != rhs.request {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strongroom_V1_SessionError: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SessionError"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}message\0\u{1}code\0\u{1}exit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.status) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.exit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.status != 0 {
+      try visitor.visitSingularUInt32Field(value: self.status, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 3)
+    }
+    if self.exit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.exit, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strongroom_V1_SessionError, rhs: Strongroom_V1_SessionError) -> Bool {
+    if lhs.status != rhs.status {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.exit != rhs.exit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strongroom_V1_SessionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SessionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}store\0\u{1}load\0\u{1}list\0\u{1}versions\0\u{1}erase\0\u{1}status\0\u{1}error\0")
+
+  fileprivate class _StorageClass {
+    var _id: UInt64 = 0
+    var _response: Strongroom_V1_SessionResponse.OneOf_Response?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _response = source._response
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._id) }()
+        case 2: try {
+          var v: Strongroom_V1_StoreResponse?
+          var hadOneofValue = false
+          if let current = _storage._response {
+            hadOneofValue = true
+            if case .store(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._response = .store(v)
+          }
+        }()
+        case 3: try {
+          var v: Strongroom_V1_LoadResponse?
+          var hadOneofValue = false
+          if let current = _storage._response {
+            hadOneofValue = true
+            if case .load(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._response = .load(v)
+          }
+        }()
+        case 4: try {
+          var v: Strongroom_V1_ListResponse?
+          var hadOneofValue = false
+          if let current = _storage._response {
+            hadOneofValue = true
+            if case .list(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._response = .list(v)
+          }
+        }()
+        case 5: try {
+          var v: Strongroom_V1_VersionsResponse?
+          var hadOneofValue = false
+          if let current = _storage._response {
+            hadOneofValue = true
+            if case .versions(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._response = .versions(v)
+          }
+        }()
+        case 6: try {
+          var v: Strongroom_V1_EraseResponse?
+          var hadOneofValue = false
+          if let current = _storage._response {
+            hadOneofValue = true
+            if case .erase(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._response = .erase(v)
+          }
+        }()
+        case 7: try {
+          var v: Strongroom_V1_StatusResponse?
+          var hadOneofValue = false
+          if let current = _storage._response {
+            hadOneofValue = true
+            if case .status(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._response = .status(v)
+          }
+        }()
+        case 8: try {
+          var v: Strongroom_V1_SessionError?
+          var hadOneofValue = false
+          if let current = _storage._response {
+            hadOneofValue = true
+            if case .error(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._response = .error(v)
+          }
+        }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._id != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._id, fieldNumber: 1)
+      }
+      switch _storage._response {
+      case .store?: try {
+        guard case .store(let v)? = _storage._response else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      }()
+      case .load?: try {
+        guard case .load(let v)? = _storage._response else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      }()
+      case .list?: try {
+        guard case .list(let v)? = _storage._response else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      }()
+      case .versions?: try {
+        guard case .versions(let v)? = _storage._response else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      }()
+      case .erase?: try {
+        guard case .erase(let v)? = _storage._response else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      }()
+      case .status?: try {
+        guard case .status(let v)? = _storage._response else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      }()
+      case .error?: try {
+        guard case .error(let v)? = _storage._response else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      }()
+      case nil: break
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strongroom_V1_SessionResponse, rhs: Strongroom_V1_SessionResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._response != rhs_storage._response {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
 
 nonisolated extension Strongroom_V1_StoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoreRequest"
