@@ -1,4 +1,5 @@
 import GRPCCore
+import Synchronization
 import GRPCNIOTransportHTTP2
 import StrongroomCore
 import StrongroomProto
@@ -13,12 +14,14 @@ import StrongroomProto
 /// RPC would have, and the session goes on. When the server drains, the stream ends with UNAVAILABLE
 /// and every later call throws it.
 public final class VaultSession {
-    private let requests: AsyncStream<Strongroom_V1_SessionRequest>.Continuation
+    private let requests: RPCWriter<Strongroom_V1_SessionRequest>
     private var responses: RPCAsyncSequence<Strongroom_V1_SessionResponse, any Error>.AsyncIterator
     private var nextID: UInt64 = 0
+    /// Why the stream ended, once it has: every later call throws it again.
+    private var ended: (any Error)?
 
     init(
-        requests: AsyncStream<Strongroom_V1_SessionRequest>.Continuation,
+        requests: RPCWriter<Strongroom_V1_SessionRequest>,
         responses: RPCAsyncSequence<Strongroom_V1_SessionResponse, any Error>.AsyncIterator
     ) {
         self.requests = requests
@@ -79,11 +82,27 @@ public final class VaultSession {
         nextID &+= 1
         var message = message
         message.id = nextID
-        guard case .enqueued = requests.yield(message) else {
-            throw RPCError(code: .unavailable, message: "the session's stream has ended")
+        if let ended { throw ended }
+        do {
+            try await requests.write(message)
+        } catch {
+            // The stream is closed; what the server said about it (a status) comes with the responses.
+            var reason: any Error = error
+            do { _ = try await responses.next() } catch let status { reason = status }
+            ended = reason
+            throw reason
         }
-        guard let response = try await responses.next() else {
-            throw RPCError(code: .unavailable, message: "the server ended the session without answering request \(nextID)")
+        let next: Strongroom_V1_SessionResponse?
+        do {
+            next = try await responses.next()
+        } catch {
+            ended = error  // the stream ended with this status (UNAVAILABLE when the server drains)
+            throw error
+        }
+        guard let response = next else {
+            let error = RPCError(code: .unavailable, message: "the server ended the session without answering request \(nextID)")
+            ended = error
+            throw error
         }
         guard response.id == message.id else {
             throw RPCError(code: .internalError, message: "the server answered request \(response.id) where \(message.id) was expected")
@@ -106,8 +125,60 @@ public final class VaultSession {
     private static func mismatch(_ operation: String) -> RPCError {
         RPCError(code: .internalError, message: "the server answered a session \(operation) request with another kind of response")
     }
+}
 
-    func finish() { requests.finish() }
+/// Passes the Session stream's request writer from the request producer to the response handler, and
+/// keeps the producer (and so the request side of the stream) open until ``release()``.
+final class WriterHandoff: Sendable {
+    private struct State {
+        var writer: RPCWriter<Strongroom_V1_SessionRequest>?
+        var taker: CheckedContinuation<RPCWriter<Strongroom_V1_SessionRequest>, Never>?
+        var holder: CheckedContinuation<Void, Never>?
+        var released = false
+    }
+    private let state = Mutex(State())
+
+    /// Called by the producer: hands `writer` over and returns once the session is released.
+    func offer(_ writer: RPCWriter<Strongroom_V1_SessionRequest>) async {
+        await withCheckedContinuation { (hold: CheckedContinuation<Void, Never>) in
+            let (taker, releasedAlready) = state.withLock { state in
+                state.holder = hold
+                if let taker = state.taker {
+                    state.taker = nil
+                    return (Optional(taker), state.released)
+                }
+                state.writer = writer
+                return (nil, state.released)
+            }
+            taker?.resume(returning: writer)
+            if releasedAlready { state.withLock { $0.holder = nil }; hold.resume() }
+        }
+    }
+
+    /// Called by the response handler: the writer, once the producer has offered it.
+    func take() async -> RPCWriter<Strongroom_V1_SessionRequest> {
+        await withCheckedContinuation { (taker: CheckedContinuation<RPCWriter<Strongroom_V1_SessionRequest>, Never>) in
+            let writer = state.withLock { state -> RPCWriter<Strongroom_V1_SessionRequest>? in
+                if let writer = state.writer {
+                    state.writer = nil
+                    return writer
+                }
+                state.taker = taker
+                return nil
+            }
+            if let writer { taker.resume(returning: writer) }
+        }
+    }
+
+    /// Lets the producer return, which ends the request side of the stream.
+    func release() {
+        let holder = state.withLock { state in
+            state.released = true
+            defer { state.holder = nil }
+            return state.holder
+        }
+        holder?.resume()
+    }
 }
 
 extension StrongroomClient {
@@ -117,14 +188,17 @@ extension StrongroomClient {
         _ vault: Vault, metadata: Metadata = [:],
         _ body: @escaping @Sendable (VaultSession) async throws -> T
     ) async throws -> T {
-        let (requests, continuation) = AsyncStream<Strongroom_V1_SessionRequest>.makeStream()
+        // The request side's writer is handed to the session, which writes from the caller's task (no
+        // hop through a queue); the producer holds the request side open until the body is done.
+        let handoff = WriterHandoff()
         return try await vault.session(metadata: metadata) { writer in
-            for await request in requests {
-                try await writer.write(request)
-            }
+            await handoff.offer(writer)
         } onResponse: { response in
-            let session = VaultSession(requests: continuation, responses: response.messages.makeAsyncIterator())
-            defer { session.finish() }
+            defer { handoff.release() }
+            // A stream the server refused outright has no producer to wait for.
+            if case .failure(let error) = response.accepted { throw error }
+            let writer = await handoff.take()
+            let session = VaultSession(requests: writer, responses: response.messages.makeAsyncIterator())
             return try await body(session)
         }
     }

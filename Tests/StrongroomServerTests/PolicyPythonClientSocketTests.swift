@@ -36,7 +36,7 @@ import Testing
         for run in runs {
             let result = try setup.python(["-m", "unittest", "-v", "test_client"], uid: run.uid, environment: run.env)
             #expect(result.status == 0, "uid \(run.uid): \(result.stderr)")
-            #expect(result.stderr.contains("Ran 6 tests"), "uid \(run.uid): \(result.stderr)")
+            #expect(result.stderr.contains("Ran 7 tests"), "uid \(run.uid): \(result.stderr)")
             #expect(result.stderr.contains("\nOK"), "uid \(run.uid): \(result.stderr)")
             // Nothing skipped except the refusals the operator is not subject to.
             #expect(!result.stderr.contains("skipped") || run.uid == 0, "uid \(run.uid): \(result.stderr)")

@@ -101,6 +101,9 @@ import Testing
                 #expect(after?.code == .unavailable, "\(String(describing: after))")
                 #expect(after?.strongroomCode == "server draining" || after?.message.contains("draining") == true)
                 #expect(ContinuousClock.now - began < .seconds(10))
+                // The session stays ended: later calls fail the same way.
+                let again = await rpcError { try await session.status() }
+                #expect(again?.code == .unavailable, "\(String(describing: again))")
             }
         }
     }
