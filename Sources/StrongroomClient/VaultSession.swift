@@ -105,7 +105,10 @@ public final class VaultSession {
             throw error
         }
         guard response.id == message.id else {
-            throw RPCError(code: .internalError, message: "the server answered request \(response.id) where \(message.id) was expected")
+            // Out of step: every later answer would belong to another request, so the session ends.
+            let error = RPCError(code: .internalError, message: "the server answered request \(response.id) where \(message.id) was expected")
+            ended = error
+            throw error
         }
         if case .error(let failure) = response.response {
             throw Self.rpcError(failure)

@@ -170,12 +170,15 @@ struct GRPCServerService: Service {
                 group.addTask { try await server.serve() }
                 group.addTask {
                     await runtime.waitUntilDraining()
-                    while runtime.activeRPCs > 0 { try await Task.sleep(for: .milliseconds(20)) }
-                    try await Task.sleep(for: Self.settleTime)
-                    while runtime.activeRPCs > 0 { try await Task.sleep(for: .milliseconds(20)) }
+                    // Also when the drain timeout cancels this task: cancelling serve() alone leaves
+                    // it waiting on streams its clients hold open.
+                    defer { runtime.closeConnections() }
+                    while runtime.activeRPCs > 0, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+                    try? await Task.sleep(for: Self.settleTime)
+                    while runtime.activeRPCs > 0, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
                     runtime.closeConnections()
-                    // The server then ends on its own as its connections close.
-                    try await Task.sleep(for: .seconds(3600))
+                    // The server then ends on its own as its connections close (and cancels this).
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
                 }
                 // The server ends when its connections have closed, on their own or by the watcher.
                 try await group.next()

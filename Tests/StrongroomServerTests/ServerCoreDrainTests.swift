@@ -69,3 +69,72 @@ import Testing
         }
     }
 }
+
+/// A unary call whose client goes away while its handler runs is counted out of the running RPCs all
+/// the same (grpc-swift then never runs the response producer the count hangs on), so a later drain
+/// does not wait on it: the server stops within about a second instead of its drain timeout.
+@Suite struct ServerCoreDrainCountTests {
+    static let slow = MethodDescriptor(fullyQualifiedService: "strongroom.test.Identity", method: "SlowAbandoned")
+    static let begun = Mutex(0)
+    static let finished = Mutex(0)
+
+    struct AbandonedService: RegistrableRPCService {
+        func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+            router.registerHandler(
+                forMethod: ServerCoreDrainCountTests.slow, deserializer: ServerCoreIdentityTests.Text(),
+                serializer: ServerCoreIdentityTests.Text()
+            ) { _, _ in
+                ServerCoreDrainCountTests.begun.withLock { $0 += 1 }
+                // Not cancellable: the work runs to its end as a store would.
+                await Task { try? await Task.sleep(for: .milliseconds(1500)) }.value
+                ServerCoreDrainCountTests.finished.withLock { $0 += 1 }
+                return StreamingServerResponse(single: ServerResponse(message: "done"))
+            }
+        }
+    }
+
+    @Test func anAbandonedCallIsCountedOutAndTheDrainEndsPromptly() async throws {
+        let directory = "/tmp/srv-drain-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var settings = ServerSettings(policyPath: "/nonexistent")
+        settings.socketPath = "\(directory)/s.sock"
+        let runtime = ServerRuntime(version: "test")
+        let transport = ServerTransports.unix(settings, runtime: runtime)
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: GRPCServerService(transport: transport, services: [AbandonedService()], runtime: runtime))],
+            logger: Logger(label: "test"))
+        configuration.maximumGracefulShutdownDuration = .seconds(120)
+        let group = ServiceGroup(configuration: configuration)
+        let socket = settings.socketPath
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            _ = try await transport.listeningAddress
+            let call = Task {
+                let client = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
+                return try await withGRPCClient(transport: client) { client in
+                    try await client.unary(
+                        request: ClientRequest(message: ""), descriptor: Self.slow, serializer: ServerCoreIdentityTests.Text(),
+                        deserializer: ServerCoreIdentityTests.Text(), options: .defaults
+                    ) { try $0.message }
+                }
+            }
+            let inFlight = ContinuousClock.now + .seconds(30)
+            while Self.begun.withLock({ $0 }) == 0 && ContinuousClock.now < inFlight { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(Self.begun.withLock { $0 } == 1, "the slow call never reached the handler")
+            #expect(runtime.activeRPCs == 1)
+            call.cancel()  // the client goes away while the handler runs
+            _ = await call.result
+            let done = ContinuousClock.now + .seconds(20)
+            while (Self.finished.withLock({ $0 }) == 0 || runtime.activeRPCs > 0) && ContinuousClock.now < done {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(Self.finished.withLock { $0 } == 1)
+            #expect(runtime.activeRPCs == 0, "the abandoned call is still counted as running")
+            let began = ContinuousClock.now
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            #expect(ContinuousClock.now - began < .seconds(15), "the drain waited on the abandoned call")
+        }
+    }
+}

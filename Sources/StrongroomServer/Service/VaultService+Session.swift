@@ -14,7 +14,9 @@ import StrongroomProto
 /// Requests are answered one at a time, in order. Each one runs in a task of its own that the stream's
 /// cancellation does not reach, and its answer is written before the next request is read, so a drain
 /// or a disconnect never cuts a request in half: the server finishes the request in hand, and when it
-/// drains it ends the stream with UNAVAILABLE instead of reading another.
+/// drains it ends the stream with UNAVAILABLE instead of reading another. The write of an answer can
+/// be cancelled (a client that stops reading while the server drains).
+
 extension VaultService {
     public func session(
         request: StreamingServerRequest<Strongroom_V1_SessionRequest>, context: ServerContext
@@ -24,8 +26,11 @@ extension VaultService {
             let ended: SessionEnd = try await withThrowingTaskGroup(of: SessionEnd.self) { group in
                 group.addTask {
                     for try await message in request.messages {
-                        let answer = Task { try await writer.write(await self.answer(message, metadata: metadata, context: context)) }
-                        try await answer.value
+                        // The request runs to its end even if the stream is cancelled (a drain, a
+                        // disconnect); the write of its answer may be cancelled: a client that
+                        // stops reading cannot hold the drain.
+                        let answer = await Task { await self.answer(message, metadata: metadata, context: context) }.value
+                        try await writer.write(answer)
                         if runtime.draining { return .draining }
                     }
                     return .finished

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Dispatch
 import GRPCCore
+import Synchronization
 
 /// Counts every RPC for the metrics endpoint (docs/server.md, "Metrics"):
 /// `strongroom_server_requests_total{rpc,outcome}` (outcome `ok` or the gRPC status code name),
@@ -20,12 +21,11 @@ struct RequestMetricsInterceptor: ServerInterceptor {
     ) async throws -> StreamingServerResponse<Output> {
         let rpc = context.descriptor.method
         let started = DispatchTime.now().uptimeNanoseconds
-        let inFlight = self.inFlight, runtime = self.runtime
+        let inFlight = self.inFlight
         inFlight.increment()
-        runtime.rpcBegan()
+        let running = RunningRPC(runtime: runtime) { inFlight.decrement() }
         @Sendable func finish(_ error: (any Error)?) {
-            inFlight.decrement()
-            runtime.rpcEnded()
+            guard running.end() else { return }
             Self.record(rpc: rpc, error: error, startedAt: started)
         }
         let response: StreamingServerResponse<Output>
@@ -41,6 +41,8 @@ struct RequestMetricsInterceptor: ServerInterceptor {
             return response
         case .success(var contents):
             let producer = contents.producer
+            // grpc-swift skips the producer when the response headers cannot be written (the client
+            // reset the stream first): `running` then ends when this closure is released.
             contents.producer = { writer in
                 do {
                     let trailers = try await producer(writer)
@@ -73,4 +75,30 @@ struct RequestMetricsInterceptor: ServerInterceptor {
         Timer(label: "strongroom_server_request_duration_seconds", dimensions: [("rpc", rpc)])
             .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
     }
+}
+
+/// One RPC counted as running (in the runtime and the in-flight gauge) until ``end()``, which counts it
+/// out exactly once; if nothing ends it, the last release does, so an RPC whose response producer never
+/// ran cannot hold a draining server forever.
+final class RunningRPC: Sendable {
+    private let ended = Atomic<Bool>(false)
+    private let runtime: ServerRuntime
+    private let onEnd: @Sendable () -> Void
+
+    init(runtime: ServerRuntime, onEnd: @escaping @Sendable () -> Void) {
+        self.runtime = runtime
+        self.onEnd = onEnd
+        runtime.rpcBegan()
+    }
+
+    /// Counts the RPC out; true the first time only.
+    @discardableResult
+    func end() -> Bool {
+        guard !ended.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        runtime.rpcEnded()
+        onEnd()
+        return true
+    }
+
+    deinit { end() }
 }

@@ -235,6 +235,14 @@ class Client:
         return Session(self._stub)
 
 
+def _queued_requests(requests):
+    while True:
+        request = requests.get()
+        if request is None:
+            return
+        yield request
+
+
 _STATUS_BY_NUMBER = dict((status.value[0], status) for status in grpc.StatusCode)
 
 
@@ -249,14 +257,9 @@ class Session:
         self._queue = queue.Queue()
         self._next_id = 0
         self._closed = False
-        self._responses = stub.Session(self._requests())
-
-    def _requests(self):
-        while True:
-            request = self._queue.get()
-            if request is None:
-                return
-            yield request
+        # The request iterator holds the queue only, not the session, so that a session dropped without
+        # close() is collected and its __del__ ends the stream.
+        self._responses = stub.Session(_queued_requests(self._queue))
 
     def close(self):
         if not self._closed:
@@ -269,6 +272,10 @@ class Session:
     def __exit__(self, *exc):
         self.close()
         return False
+
+    def __del__(self):
+        # Unblocks grpcio's thread reading the request queue when a session was never closed.
+        self.close()
 
     def _call(self, expected, **fields):
         if self._closed:
@@ -285,6 +292,7 @@ class Session:
             self._closed = True
             raise StrongroomError.from_rpc_error(error) from None
         if response.id != self._next_id:
+            self.close()  # out of step: later answers would belong to other requests
             raise StrongroomError("I/O error", 74, grpc.StatusCode.INTERNAL,
                                   "the server answered request %d where %d was expected" % (response.id, self._next_id))
         kind = response.WhichOneof("response")
