@@ -30,49 +30,43 @@ public final class VaultSession {
 
     /// Stores a new version of a share; the version number.
     public func store(_ request: Strongroom_V1_StoreRequest) async throws -> Strongroom_V1_StoreResponse {
-        var message = Strongroom_V1_SessionRequest()
-        message.store = request
-        guard case .store(let answer) = try await send(message) else { throw Self.mismatch("store") }
-        return answer
+        try await call(.store(request), "store") { if case .store(let answer) = $0 { answer } else { nil } }
     }
 
     /// Loads a share (`version` 0: the newest). The secret is in the response's `secret`.
     public func load(_ request: Strongroom_V1_LoadRequest) async throws -> Strongroom_V1_LoadResponse {
-        var message = Strongroom_V1_SessionRequest()
-        message.load = request
-        guard case .load(let answer) = try await send(message) else { throw Self.mismatch("load") }
-        return answer
+        try await call(.load(request), "load") { if case .load(let answer) = $0 { answer } else { nil } }
     }
 
     /// The shares the caller may list.
     public func list(_ request: Strongroom_V1_ListRequest) async throws -> Strongroom_V1_ListResponse {
-        var message = Strongroom_V1_SessionRequest()
-        message.list = request
-        guard case .list(let answer) = try await send(message) else { throw Self.mismatch("list") }
-        return answer
+        try await call(.list(request), "list") { if case .list(let answer) = $0 { answer } else { nil } }
     }
 
     /// A share's stored versions.
     public func versions(_ request: Strongroom_V1_VersionsRequest) async throws -> Strongroom_V1_VersionsResponse {
-        var message = Strongroom_V1_SessionRequest()
-        message.versions = request
-        guard case .versions(let answer) = try await send(message) else { throw Self.mismatch("versions") }
-        return answer
+        try await call(.versions(request), "versions") { if case .versions(let answer) = $0 { answer } else { nil } }
     }
 
     /// Erases a share or some of its versions.
     public func erase(_ request: Strongroom_V1_EraseRequest) async throws -> Strongroom_V1_EraseResponse {
-        var message = Strongroom_V1_SessionRequest()
-        message.erase = request
-        guard case .erase(let answer) = try await send(message) else { throw Self.mismatch("erase") }
-        return answer
+        try await call(.erase(request), "erase") { if case .erase(let answer) = $0 { answer } else { nil } }
     }
 
     /// The vault's status.
     public func status(_ request: Strongroom_V1_StatusRequest = .init()) async throws -> Strongroom_V1_StatusResponse {
+        try await call(.status(request), "status") { if case .status(let answer) = $0 { answer } else { nil } }
+    }
+
+    /// Sends `request` and returns the answer `extract` finds in its response (an answer of another
+    /// kind is an error).
+    private func call<Answer>(
+        _ request: Strongroom_V1_SessionRequest.OneOf_Request, _ operation: String,
+        _ extract: (Strongroom_V1_SessionResponse.OneOf_Response?) -> Answer?
+    ) async throws -> Answer {
         var message = Strongroom_V1_SessionRequest()
-        message.status = request
-        guard case .status(let answer) = try await send(message) else { throw Self.mismatch("status") }
+        message.request = request
+        guard let answer = extract(try await send(message)) else { throw Self.mismatch(operation) }
         return answer
     }
 

@@ -32,9 +32,26 @@ import Testing
         }
     }
 
-    @Test func gracefulShutdownLetsTheRequestInFlightFinish() async throws {
+    /// A fresh directory for one test's socket.
+    static func temporaryDirectory() throws -> String {
         let directory = "/tmp/srv-drain-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        return directory
+    }
+
+    /// One unary call of `method` (empty text in, text out) to the server on `socket`.
+    static func call(_ method: MethodDescriptor, on socket: String) async throws -> String {
+        let client = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
+        return try await withGRPCClient(transport: client) { client in
+            try await client.unary(
+                request: ClientRequest(message: ""), descriptor: method, serializer: ServerCoreIdentityTests.Text(),
+                deserializer: ServerCoreIdentityTests.Text(), options: .defaults
+            ) { try $0.message }
+        }
+    }
+
+    @Test func gracefulShutdownLetsTheRequestInFlightFinish() async throws {
+        let directory = try ServerCoreDrainTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var settings = ServerSettings(policyPath: "/nonexistent")
         settings.socketPath = "\(directory)/s.sock"
@@ -46,15 +63,7 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             _ = try await transport.listeningAddress
-            let answer = Task {
-                let client = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
-                return try await withGRPCClient(transport: client) { client in
-                    try await client.unary(
-                        request: ClientRequest(message: ""), descriptor: Self.slow, serializer: ServerCoreIdentityTests.Text(),
-                        deserializer: ServerCoreIdentityTests.Text(), options: .defaults
-                    ) { try $0.message }
-                }
-            }
+            let answer = Task { try await Self.call(Self.slow, on: socket) }
             let inFlight = ContinuousClock.now + .seconds(30)
             while Self.begun.withLock({ $0 }) == 0 && ContinuousClock.now < inFlight { try await Task.sleep(for: .milliseconds(10)) }
             try #require(Self.begun.withLock { $0 } == 1, "the slow call never reached the handler")
@@ -94,8 +103,7 @@ import Testing
     }
 
     @Test func anAbandonedCallIsCountedOutAndTheDrainEndsPromptly() async throws {
-        let directory = "/tmp/srv-drain-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let directory = try ServerCoreDrainTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var settings = ServerSettings(policyPath: "/nonexistent")
         settings.socketPath = "\(directory)/s.sock"
@@ -110,15 +118,7 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             _ = try await transport.listeningAddress
-            let call = Task {
-                let client = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
-                return try await withGRPCClient(transport: client) { client in
-                    try await client.unary(
-                        request: ClientRequest(message: ""), descriptor: Self.slow, serializer: ServerCoreIdentityTests.Text(),
-                        deserializer: ServerCoreIdentityTests.Text(), options: .defaults
-                    ) { try $0.message }
-                }
-            }
+            let call = Task { try await ServerCoreDrainTests.call(Self.slow, on: socket) }
             let inFlight = ContinuousClock.now + .seconds(30)
             while Self.begun.withLock({ $0 }) == 0 && ContinuousClock.now < inFlight { try await Task.sleep(for: .milliseconds(10)) }
             try #require(Self.begun.withLock { $0 } == 1, "the slow call never reached the handler")

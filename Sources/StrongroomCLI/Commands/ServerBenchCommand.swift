@@ -209,16 +209,7 @@ struct ServerBenchCommand: AsyncParsableCommand {
             for client in 0..<clients {
                 group.addTask {
                     try await Self.withClient(address, session: session, health: health, ids: ids, storeEvery: storeEvery) { send in
-                        var mine: [Double] = []
-                        mine.reserveCapacity(total / clients + 1)
-                        var index = client
-                        while index < total {
-                            let began = try await Self.due(index, origin: origin, rate: rate)
-                            try await send(index)
-                            mine.append((ContinuousClock.now - began).seconds)
-                            index += clients
-                        }
-                        return mine
+                        try await Self.timedRequests(client: client, of: clients, total: total, origin: origin, rate: rate, send)
                     }
                 }
             }
@@ -227,6 +218,24 @@ struct ServerBenchCommand: AsyncParsableCommand {
             return all
         }
         return ServerBenchFigures(impl: health ? "health" : session ? "session" : "server", elapsed: (ContinuousClock.now - start).seconds, latencies: latencies)
+    }
+
+    /// The latencies (seconds) of the requests of one client: `client`, `client + clients`, … below
+    /// `total`, each sent by `send` and timed from ``due(_:origin:rate:)``.
+    static func timedRequests(
+        client: Int, of clients: Int, total: Int, origin: ContinuousClock.Instant, rate: Double?,
+        _ send: (Int) async throws -> Void
+    ) async throws -> [Double] {
+        var mine: [Double] = []
+        mine.reserveCapacity(total / clients + 1)
+        var index = client
+        while index < total {
+            let began = try await due(index, origin: origin, rate: rate)
+            try await send(index)
+            mine.append((ContinuousClock.now - began).seconds)
+            index += clients
+        }
+        return mine
     }
 
     /// When request `index` starts counting: now, or with `rate` its due time `origin + index / rate`
@@ -246,39 +255,37 @@ struct ServerBenchCommand: AsyncParsableCommand {
     ) async throws -> T {
         if session {
             return try await StrongroomClient.withSession(address) { session in
-                try await body { index in try await sessionRequest(session, index: index, ids: ids, storeEvery: storeEvery) }
+                try await body { index in
+                    try await workloadRequest(
+                        index, ids: ids, storeEvery: storeEvery, store: { _ = try await session.store($0) }, load: { try await session.load($0) })
+                }
             }
         }
         return try await StrongroomClient.withVault(address) { vault in
             if health {
                 return try await body { _ in _ = try await vault.health(Strongroom_V1_HealthRequest()) }
             }
-            return try await body { index in try await serverRequest(vault, index: index, ids: ids, storeEvery: storeEvery) }
-        }
-    }
-
-    static func sessionRequest(_ session: VaultSession, index: Int, ids: [ShareID], storeEvery: Int) async throws {
-        let id = ids[index % ids.count]
-        if isStore(index, every: storeEvery) {
-            _ = try await session.store(try Self.storeRequest(id))
-        } else {
-            var request = Strongroom_V1_LoadRequest()
-            request.shareID = id.description
-            let response = try await session.load(request)
-            guard response.secret.count == 32 else {
-                throw StrongroomError(.integrityCheckFailed, "share '\(id)' came back with \(response.secret.count) bytes, not 32")
+            return try await body { index in
+                try await workloadRequest(
+                    index, ids: ids, storeEvery: storeEvery, store: { _ = try await vault.store($0) }, load: { try await vault.load($0) })
             }
         }
     }
 
-    static func serverRequest(_ vault: StrongroomClient.Vault, index: Int, ids: [ShareID], storeEvery: Int) async throws {
+    /// Request `index` of the workload through `store` or `load`: a store of a fresh 32-byte share, or
+    /// a load whose answer must be 32 bytes.
+    static func workloadRequest(
+        _ index: Int, ids: [ShareID], storeEvery: Int,
+        store: (Strongroom_V1_StoreRequest) async throws -> Void,
+        load: (Strongroom_V1_LoadRequest) async throws -> Strongroom_V1_LoadResponse
+    ) async throws {
         let id = ids[index % ids.count]
         if isStore(index, every: storeEvery) {
-            _ = try await vault.store(try Self.storeRequest(id))
+            try await store(try Self.storeRequest(id))
         } else {
             var request = Strongroom_V1_LoadRequest()
             request.shareID = id.description
-            let response = try await vault.load(request)
+            let response = try await load(request)
             guard response.secret.count == 32 else {
                 throw StrongroomError(.integrityCheckFailed, "share '\(id)' came back with \(response.secret.count) bytes, not 32")
             }
@@ -291,21 +298,14 @@ struct ServerBenchCommand: AsyncParsableCommand {
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
             for client in 0..<clients {
                 group.addTask {
-                    var mine: [Double] = []
-                    mine.reserveCapacity(total / clients + 1)
-                    var index = client
-                    while index < total {
-                        let began = try await Self.due(index, origin: start, rate: rate)
+                    try await Self.timedRequests(client: client, of: clients, total: total, origin: start, rate: rate) { index in
                         let id = ids[index % ids.count]
                         if Self.isStore(index, every: storeEvery) {
                             _ = try await store.store(id, try SecureRandom.secretBytes(count: 32))
                         } else {
                             _ = try await store.load(id)
                         }
-                        mine.append((ContinuousClock.now - began).seconds)
-                        index += clients
                     }
-                    return mine
                 }
             }
             var all: [Double] = []
