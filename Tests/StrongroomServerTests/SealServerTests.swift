@@ -29,7 +29,7 @@ import Testing
     /// A sealed vault (2 of 3 parts; 2 wrong parts lock unsealing for 1 s) served with an allow-all policy.
     static func startSealedServer() throws -> (ServerProcess, ServerProcess.Workspace) {
         let workspace = try ServerProcess.Workspace()
-        let config = workspace.localConfig + "  seal: sealed\nseal:\n  maxAttempts: 2\n  lockoutSeconds: 1\n"
+        let config = workspace.localConfig + "  seal: sealed\nseal:\n  maxAttempts: 2\n  lockoutSeconds: 3\n"
         try workspace.write("strongroom.yaml", config)
         let created = try workspace.run(
             [
@@ -134,11 +134,13 @@ import Testing
         #expect(try unseal(workspace, server, part: 1, passphrase: "wrong passphrase number one").status == 77)
         let locking = try unseal(workspace, server, part: 2, passphrase: "wrong passphrase number two")
         #expect(locking.status == 77)
-        #expect(locking.stderr.contains("locked for 1 second"), "\(locking.stderr)")
+        #expect(locking.stderr.contains("locked for 3 second"), "\(locking.stderr)")
         let locked = try unseal(workspace, server, part: 1)
         #expect(locked.status == 75, "\(locked.stderr)")
         #expect(locked.stderr.contains("unseal locked out"), "\(locked.stderr)")
-        try await Task.sleep(for: .milliseconds(1200))
+        // 3 s lockouts, so a slow process start under load cannot run the lockout out before the
+        // "still locked" check above; the sleep waits out the whole of it.
+        try await Task.sleep(for: .milliseconds(3200))
         #expect(try unseal(workspace, server, part: 1).status == 0)
         #expect(try unseal(workspace, server, part: 3).stdout.contains("unsealed"))
     }

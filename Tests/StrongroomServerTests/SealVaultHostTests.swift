@@ -83,7 +83,10 @@ struct SealedVaultFixture {
     }
 
     @Test func wrongPartsAreCountedAndLockUnsealingForADoublingDelay() async throws {
-        let vault = try await SealedVaultFixture.make(custodians: 3, threshold: 2, maxAttempts: 2, lockoutSeconds: 1)
+        // Lockouts of 3 s and 6 s. Each "still locked" check comes straight after the lock is set, and
+        // each sleep waits out a whole lockout: a loaded machine (Argon2id on both CPUs, a sleep that
+        // wakes late) can only make the waits longer, never make a check land after its lockout ended.
+        let vault = try await SealedVaultFixture.make(custodians: 3, threshold: 2, maxAttempts: 2, lockoutSeconds: 3)
         defer { vault.cleanup() }
         let other = try await SealedVaultFixture.make(custodians: 3, threshold: 2)
         defer { other.cleanup() }
@@ -98,19 +101,19 @@ struct SealedVaultFixture {
             #expect(error.code == .recoveryPassphraseRejected)
             #expect(error.reason.contains("1 more before unsealing is locked"))
         }
-        // A part of another split is a wrong part too: the second one locks unsealing for 1 s.
+        // A part of another split is a wrong part too: the second one locks unsealing for 3 s.
         do {
             _ = try await other.give(host, 2)
             Issue.record("a part of another split was accepted")
         } catch let error as StrongroomError {
             #expect(error.code == .recoveryPartRejected)
-            #expect(error.reason.contains("locked for 1 second"))
+            #expect(error.reason.contains("locked for 3 second"))
         }
         #expect(host.sealStatus.partsReceived == 0)  // the ceremony starts again
         // While locked even a right part is refused, unopened.
         await #expect(throws: StrongroomError(.unsealLockedOut, "")) { _ = try await vault.give(host, 2) }
 
-        try await Task.sleep(for: .milliseconds(1100))
+        try await Task.sleep(for: .milliseconds(3100))
         // Two more wrong parts: locked again, for twice as long.
         await #expect(throws: StrongroomError(.recoveryPassphraseRejected, "")) {
             _ = try await vault.give(host, 1, passphrase: "wrong passphrase again")
@@ -119,11 +122,11 @@ struct SealedVaultFixture {
             _ = try await vault.give(host, 2, passphrase: "and wrong once more")
             Issue.record("a wrong passphrase was accepted")
         } catch let error as StrongroomError {
-            #expect(error.reason.contains("locked for 2 second"))
+            #expect(error.reason.contains("locked for 6 second"))
         }
-        try await Task.sleep(for: .milliseconds(1100))
         await #expect(throws: StrongroomError(.unsealLockedOut, "")) { _ = try await vault.give(host, 1) }
-        try await Task.sleep(for: .milliseconds(1000))
+        #expect(host.sealStatus.partsReceived == 0)
+        try await Task.sleep(for: .milliseconds(6100))
         _ = try await vault.give(host, 1)
         #expect(try await vault.give(host, 3).sealed == false)
     }
