@@ -5,7 +5,7 @@ import StrongroomCore
 import StrongroomProto
 
 /// One Session stream to a `strongroom serve` (docs/server.md, "Sessions"): Store, Load, List,
-/// Versions, Erase and Status requests sent one after another over a single HTTP/2 stream, which costs
+/// Versions, Erase, Status and Health requests sent one after another over a single HTTP/2 stream, which costs
 /// the server far less per request than a unary RPC each.
 ///
 /// A session is used by the one task that opened it: each call sends its request and waits for the
@@ -56,6 +56,11 @@ public final class VaultSession {
     /// The vault's status.
     public func status(_ request: Strongroom_V1_StatusRequest = .init()) async throws -> Strongroom_V1_StatusResponse {
         try await call(.status(request), "status") { if case .status(let answer) = $0 { answer } else { nil } }
+    }
+
+    /// The server's health (serving, sealed or draining), as the Health RPC gives it.
+    public func health(_ request: Strongroom_V1_HealthRequest = .init()) async throws -> Strongroom_V1_HealthResponse {
+        try await call(.health(request), "health") { if case .health(let answer) = $0 { answer } else { nil } }
     }
 
     /// Sends `request` and returns the answer `extract` finds in its response (an answer of another

@@ -309,6 +309,27 @@ struct ServerLoadTests {
         }
     }
 
+    /// `bench serve --health-only --json`: Health as unary calls and inside sessions (no vault work),
+    /// each set beside the in-process workload: the ceilings docs/benchmarks.md reads the ratios against.
+    @Test func benchServeHealthOnlyMeasuresBothAPIsBesideTheInProcessWorkload() throws {
+        let result = try LoadTestServer.run(
+            ["bench", "serve", "--clients", "8", "--requests", "400", "--health-only", "--json"],
+            environment: ["PATH": "/usr/bin:/bin", "HOME": FileManager.default.temporaryDirectory.path])
+        try #require(result.status == 0, "\(result.stderr)")
+        let objects = result.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let health = objects.filter { $0["op"] as? String == "serve_health" }
+        #expect(Set(health.compactMap { $0["impl"] as? String }) == ["health", "health-session"], "\(result.stdout)")
+        #expect(health.allSatisfy { $0["requests"] as? Int == 400 }, "\(result.stdout)")
+        #expect(objects.contains { $0["impl"] as? String == "in-process" && $0["op"] as? String == "serve_mixed" }, "\(result.stdout)")
+        // No vault-work phases ran against the server.
+        #expect(!objects.contains { ["server", "session"].contains($0["impl"] as? String ?? "") }, "\(result.stdout)")
+        for op in ["serve_health_ratio", "serve_health_session_ratio"] {
+            #expect(objects.contains { $0["op"] as? String == op && ($0["throughput_ratio"] as? Double ?? 0) > 0 }, "\(result.stdout)")
+        }
+    }
+
     /// The server's VmRSS over a CI-sized run of `bench serve --rss-requests` stays flat (the
     /// 1,000,000-request figure is measured by the bench and recorded in docs/benchmarks.md).
     @Test func serverResidentMemoryStaysFlatUnderSustainedLoad() throws {

@@ -70,10 +70,14 @@ import Testing
                 let loaded = try await session.load(VaultServiceTests.loadRequest("engine-a.k9"))
                 #expect(Array(loaded.secret) == [7, 7, 7, 7, 7])
             }
-            // A session without an identity gets UNAUTHENTICATED for each request, as unary calls do.
+            // A session without an identity gets UNAUTHENTICATED for each request, as unary calls do;
+            // Health, which needs no grant, is answered as its RPC answers it.
             try await StrongroomClient.withSession(vault) { session in
                 let anonymous = await rpcError { try await session.status() }
                 #expect(anonymous?.code == .unauthenticated)
+                let health = try await session.health()
+                #expect(health.state == .serving && health.tier == "local" && !health.vaultID.isEmpty)
+                #expect(health.version == (try await vault.health(Strongroom_V1_HealthRequest())).version)
             }
             // Every decision is in the audit log, with the caller; the refused requests changed nothing.
             let lines = try await VaultServiceTests.auditLines(vault, as: Self.auditor)

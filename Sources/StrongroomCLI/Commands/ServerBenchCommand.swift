@@ -75,7 +75,7 @@ struct ServerBenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Server requests as unary RPCs, over one Session stream per client, or both (each its own phase).")
     var api: String = "both"
 
-    @Flag(name: .long, help: "Send only Health calls (unary, no vault work) and skip the other phases: what an RPC costs by itself.")
+    @Flag(name: .long, help: "Server phases send only Health requests (no vault work; unary, in sessions or both, per --api), set beside the in-process workload: what the RPCs cost by themselves, a ceiling for the server phases.")
     var healthOnly = false
 
     @Flag(name: .long, help: "Print one JSON object per measurement instead of a table.")
@@ -135,18 +135,17 @@ struct ServerBenchCommand: AsyncParsableCommand {
                     return
                 }
                 if healthOnly {
-                    let figures = try await serverRun(address, ids: ids, session: false, health: true)
-                    server.stop()
-                    print(json ? figures.json(tier: tier, clients: clients) : figures.line(tier: tier, clients: clients))
-                    return
+                    // What the RPCs cost by themselves, set beside the in-process workload below.
+                    if api != "session" { serverFigures.append(try await serverRun(address, ids: ids, session: false, health: true)) }
+                    if api != "unary" { serverFigures.append(try await serverRun(address, ids: ids, session: true, health: true)) }
                 }
-                if api != "session" { serverFigures.append(try await serverRun(address, ids: ids, session: false)) }
-                if api != "unary" {
+                if !healthOnly && api != "session" { serverFigures.append(try await serverRun(address, ids: ids, session: false)) }
+                if !healthOnly && api != "unary" {
                     let sessionIDs = try Self.shareIDs("t", count: shares)
                     try await seed(address, ids: sessionIDs)
                     serverFigures.append(try await serverRun(address, ids: sessionIDs, session: true))
                 }
-                if let peer {
+                if let peer, !healthOnly {
                     if api != "session" { try runPeer(peer, address: address, api: "unary", prefix: "bench-pu-") }
                     if api != "unary" { try runPeer(peer, address: address, api: "session", prefix: "bench-ps-") }
                 }
@@ -217,7 +216,8 @@ struct ServerBenchCommand: AsyncParsableCommand {
             for try await part in group { all += part }
             return all
         }
-        return ServerBenchFigures(impl: health ? "health" : session ? "session" : "server", elapsed: (ContinuousClock.now - start).seconds, latencies: latencies)
+        let impl = health ? (session ? "health-session" : "health") : (session ? "session" : "server")
+        return ServerBenchFigures(impl: impl, elapsed: (ContinuousClock.now - start).seconds, latencies: latencies)
     }
 
     /// The latencies (seconds) of the requests of one client: `client`, `client + clients`, … below
@@ -255,7 +255,10 @@ struct ServerBenchCommand: AsyncParsableCommand {
     ) async throws -> T {
         if session {
             return try await StrongroomClient.withSession(address) { session in
-                try await body { index in
+                if health {
+                    return try await body { _ in _ = try await session.health() }
+                }
+                return try await body { index in
                     try await workloadRequest(
                         index, ids: ids, storeEvery: storeEvery, store: { _ = try await session.store($0) }, load: { try await session.load($0) })
                 }
@@ -369,11 +372,17 @@ struct ServerBenchCommand: AsyncParsableCommand {
         }
         for figures in server {
             let ratio = figures.throughput / inProcess.throughput
-            let session = figures.impl == "session"
+            let (op, label): (String, String) =
+                switch figures.impl {
+                case "session": ("serve_session_ratio", "session")
+                case "health": ("serve_health_ratio", "health calls (unary, no vault work)")
+                case "health-session": ("serve_health_session_ratio", "health requests in sessions (no vault work)")
+                default: ("serve_ratio", "server (unary)")
+                }
             if json {
-                print("{\"impl\":\"strongroom\",\"tier\":\"\(tier)\",\"op\":\"\(session ? "serve_session_ratio" : "serve_ratio")\",\"clients\":\(clients),\"throughput_ratio\":\(String(format: "%.3f", ratio))}")
+                print("{\"impl\":\"strongroom\",\"tier\":\"\(tier)\",\"op\":\"\(op)\",\"clients\":\(clients),\"throughput_ratio\":\(String(format: "%.3f", ratio))}")
             } else {
-                print(String(format: "ratio %@ / in-process throughput %.3f", session ? "session" : "server (unary)", ratio))
+                print(String(format: "ratio %@ / in-process throughput %.3f", label, ratio))
             }
         }
     }
@@ -417,12 +426,12 @@ struct ServerBenchFigures {
     func line(tier: String, clients: Int) -> String {
         String(
             format: "%@ %@ x%d  %10.0f req/s  p50 %.3f ms  p99 %.3f ms  (%d requests in %.3f s)",
-            impl.padding(toLength: 11, withPad: " ", startingAt: 0), tier, clients, throughput,
+            impl.padding(toLength: 14, withPad: " ", startingAt: 0), tier, clients, throughput,
             percentile(0.50), percentile(0.99), latencies.count, elapsed)
     }
 
     func json(tier: String, clients: Int) -> String {
-        "{\"impl\":\"\(impl)\",\"tier\":\"\(tier)\",\"op\":\"serve_mixed\",\"clients\":\(clients),\"requests\":\(latencies.count),"
+        "{\"impl\":\"\(impl)\",\"tier\":\"\(tier)\",\"op\":\"\(impl.hasPrefix("health") ? "serve_health" : "serve_mixed")\",\"clients\":\(clients),\"requests\":\(latencies.count),"
             + "\"seconds\":\(String(format: "%.6f", elapsed)),\"ops_per_s\":\(String(format: "%.1f", throughput)),"
             + "\"p50_ms\":\(String(format: "%.3f", percentile(0.50))),\"p99_ms\":\(String(format: "%.3f", percentile(0.99)))}"
     }

@@ -75,9 +75,11 @@ extension VaultService {
                 response.erase = try await erase(request: ServerRequest(metadata: metadata, message: inner), context: context).message
             case .status(let inner):
                 response.status = try await status(request: ServerRequest(metadata: metadata, message: inner), context: context).message
+            case .health(let inner):
+                response.health = try await health(request: ServerRequest(metadata: metadata, message: inner), context: context).message
             case nil:
                 throw StrongroomError(
-                    .invalidInput, "session request \(message.id) names no operation (store, load, list, versions, erase or status)")
+                    .invalidInput, "session request \(message.id) names no operation (store, load, list, versions, erase, status or health)")
             }
             RequestMetricsInterceptor.record(rpc: rpc, error: nil, startedAt: started)
         } catch {
@@ -96,6 +98,7 @@ extension VaultService {
         case .versions: "Session.Versions"
         case .erase: "Session.Erase"
         case .status: "Session.Status"
+        case .health: "Session.Health"
         case nil: "Session"
         }
     }

@@ -325,3 +325,6 @@ class Session:
 
     def status(self):
         return self._call("status", status=pb.StatusRequest())
+
+    def health(self):
+        return self._call("health", health=pb.HealthRequest())

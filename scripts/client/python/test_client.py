@@ -139,6 +139,10 @@ class ClientTests(unittest.TestCase):
                 self.assertRefused(session.erase, share_id)
             # The stream goes on after errors and refusals.
             self.assertEqual(bytes(session.load(share_id)), b"second")
+            # Health needs no grant, in a session as in its RPC.
+            health = session.health()
+            self.assertEqual(health.state, strongroom_client.pb.HealthResponse.SERVING)
+            self.assertEqual(health.version, self.vault.health().version)
         # What the session stored, the unary calls see.
         self.assertEqual(bytes(self.vault.load(share_id)), b"second")
 

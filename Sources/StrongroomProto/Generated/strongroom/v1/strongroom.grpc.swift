@@ -530,7 +530,7 @@ extension Strongroom_V1_Vault {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > Many Store, Load, List, Versions, Erase, Status and Health requests over one long-lived stream, for engines
         /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
         /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
         /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
@@ -815,7 +815,7 @@ extension Strongroom_V1_Vault {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > Many Store, Load, List, Versions, Erase, Status and Health requests over one long-lived stream, for engines
         /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
         /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
         /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
@@ -1102,7 +1102,7 @@ extension Strongroom_V1_Vault {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > Many Store, Load, List, Versions, Erase, Status and Health requests over one long-lived stream, for engines
         /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
         /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
         /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
@@ -2009,7 +2009,7 @@ extension Strongroom_V1_Vault {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > Many Store, Load, List, Versions, Erase, Status and Health requests over one long-lived stream, for engines
         /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
         /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
         /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
@@ -2523,7 +2523,7 @@ extension Strongroom_V1_Vault {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+        /// > Many Store, Load, List, Versions, Erase, Status and Health requests over one long-lived stream, for engines
         /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
         /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
         /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
@@ -2964,7 +2964,7 @@ extension Strongroom_V1_Vault.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+    /// > Many Store, Load, List, Versions, Erase, Status and Health requests over one long-lived stream, for engines
     /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
     /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
     /// > caller the stream was opened by), and a failed request is answered with a SessionError while the
@@ -3455,7 +3455,7 @@ extension Strongroom_V1_Vault.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Many Store, Load, List, Versions, Erase and Status requests over one long-lived stream, for engines
+    /// > Many Store, Load, List, Versions, Erase, Status and Health requests over one long-lived stream, for engines
     /// > that call often: each SessionRequest gets exactly one SessionResponse with the same id, in the order
     /// > sent. Each request is checked against the policy and audited as its unary RPC would be (with the
     /// > caller the stream was opened by), and a failed request is answered with a SessionError while the

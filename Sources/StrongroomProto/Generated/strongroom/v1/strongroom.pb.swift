@@ -98,6 +98,15 @@ public nonisolated struct Strongroom_V1_SessionRequest: Sendable {
     set {request = .status(newValue)}
   }
 
+  /// Liveness over the session; like the Health RPC, it needs no grant.
+  public var health: Strongroom_V1_HealthRequest {
+    get {
+      if case .health(let v)? = request {return v}
+      return Strongroom_V1_HealthRequest()
+    }
+    set {request = .health(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Request: Equatable, Sendable {
@@ -107,6 +116,8 @@ public nonisolated struct Strongroom_V1_SessionRequest: Sendable {
     case versions(Strongroom_V1_VersionsRequest)
     case erase(Strongroom_V1_EraseRequest)
     case status(Strongroom_V1_StatusRequest)
+    /// Liveness over the session; like the Health RPC, it needs no grant.
+    case health(Strongroom_V1_HealthRequest)
 
   }
 
@@ -208,6 +219,14 @@ public nonisolated struct Strongroom_V1_SessionResponse: @unchecked Sendable {
     set {_uniqueStorage()._response = .error(newValue)}
   }
 
+  public var health: Strongroom_V1_HealthResponse {
+    get {
+      if case .health(let v)? = _storage._response {return v}
+      return Strongroom_V1_HealthResponse()
+    }
+    set {_uniqueStorage()._response = .health(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Response: Equatable, Sendable {
@@ -218,6 +237,7 @@ public nonisolated struct Strongroom_V1_SessionResponse: @unchecked Sendable {
     case erase(Strongroom_V1_EraseResponse)
     case status(Strongroom_V1_StatusResponse)
     case error(Strongroom_V1_SessionError)
+    case health(Strongroom_V1_HealthResponse)
 
   }
 
@@ -868,7 +888,7 @@ fileprivate nonisolated let _protobuf_package = "strongroom.v1"
 
 nonisolated extension Strongroom_V1_SessionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SessionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}store\0\u{1}load\0\u{1}list\0\u{1}versions\0\u{1}erase\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}store\0\u{1}load\0\u{1}list\0\u{1}versions\0\u{1}erase\0\u{1}status\0\u{1}health\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -955,6 +975,19 @@ nonisolated extension Strongroom_V1_SessionRequest: SwiftProtobuf.Message, Swift
           self.request = .status(v)
         }
       }()
+      case 8: try {
+        var v: Strongroom_V1_HealthRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .health(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .health(v)
+        }
+      }()
       default: break
       }
     }
@@ -992,6 +1025,10 @@ nonisolated extension Strongroom_V1_SessionRequest: SwiftProtobuf.Message, Swift
     case .status?: try {
       guard case .status(let v)? = self.request else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .health?: try {
+      guard case .health(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     }()
     case nil: break
     }
@@ -1053,7 +1090,7 @@ nonisolated extension Strongroom_V1_SessionError: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Strongroom_V1_SessionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SessionResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}store\0\u{1}load\0\u{1}list\0\u{1}versions\0\u{1}erase\0\u{1}status\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}store\0\u{1}load\0\u{1}list\0\u{1}versions\0\u{1}erase\0\u{1}status\0\u{1}error\0\u{1}health\0")
 
   fileprivate class _StorageClass {
     var _id: UInt64 = 0
@@ -1180,6 +1217,19 @@ nonisolated extension Strongroom_V1_SessionResponse: SwiftProtobuf.Message, Swif
             _storage._response = .error(v)
           }
         }()
+        case 9: try {
+          var v: Strongroom_V1_HealthResponse?
+          var hadOneofValue = false
+          if let current = _storage._response {
+            hadOneofValue = true
+            if case .health(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._response = .health(v)
+          }
+        }()
         default: break
         }
       }
@@ -1223,6 +1273,10 @@ nonisolated extension Strongroom_V1_SessionResponse: SwiftProtobuf.Message, Swif
       case .error?: try {
         guard case .error(let v)? = _storage._response else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      }()
+      case .health?: try {
+        guard case .health(let v)? = _storage._response else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
       }()
       case nil: break
       }
