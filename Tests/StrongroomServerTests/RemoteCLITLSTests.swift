@@ -55,4 +55,85 @@ import Testing
         let rogue = try cli(["get", "engine-b.k", "--stdout"], stem: "rogue")
         #expect(rogue.status != 0 && rogue.stdout.isEmpty, "\(rogue.stderr)")
     }
+
+    static let sealPolicy = """
+        version: 1
+        identities:
+          custodian: {subject: "CN=engine-b,O=Example"}
+          engine-c: {subject: "CN=engine-c,O=Example"}
+        rules:
+          - name: custodians
+            identity: custodian
+            operations: [unseal, seal, store, load]
+            shares: ["*"]
+          - name: engine-c
+            identity: engine-c
+            operations: [load]
+            shares: ["*"]
+        """
+
+    /// A sealed vault unsealed and sealed over TCP with mutual TLS: `strongroom unseal` and `strongroom
+    /// seal` with a client certificate the policy grants unseal and seal; a certificate without the grant
+    /// is refused (and its part not counted); another CA's certificate does not get through the handshake.
+    @Test func aSealedVaultIsUnsealedAndSealedOverMutualTLS() throws {
+        let setup = try PolicyServerSetup(serverUID: nil, policy: Self.sealPolicy, tls: true)
+        defer { setup.cleanup() }
+        // Seal the plain seed `init` made to 2 of 3 custodian parts, then serve it sealed.
+        let passphrases = (1...3).map { "tls custodian passphrase \($0)" }
+        let parts = setup.base + "/parts"
+        let sealed = try PolicyHarness.run(
+            [PolicyHarness.binary, "seal-seed", "--config", setup.config, "--custodians", "3", "--threshold", "2",
+             "--parts-dir", parts, "--passphrase-fd", "0"],
+            environment: setup.environment, stdin: Data(passphrases.map { $0 + "\n" }.joined().utf8))
+        try #require(sealed.status == 0, "\(sealed.stderr)")
+        let config = try String(contentsOfFile: setup.config, encoding: .utf8)
+        let vaultLine = "  path: \(setup.serverDir)/vault\n"
+        try #require(config.contains(vaultLine))
+        try Data(config.replacingOccurrences(of: vaultLine, with: vaultLine + "  seal: sealed\n").utf8)
+            .write(to: URL(fileURLWithPath: setup.config))
+        let server = try setup.start()
+        defer { server.stop() }
+        let port = try #require(setup.tcpPort)
+        func cli(_ arguments: [String], stem: String, stdin: Data? = nil) throws -> PolicyHarness.Result {
+            let clients = setup.base + "/clients"
+            return try PolicyHarness.run(
+                [PolicyHarness.binary] + arguments + [
+                    "--server", "localhost:\(port)", "--tls-cert", "\(clients)/\(stem).pem",
+                    "--tls-key", "\(clients)/\(stem).key", "--tls-ca", "\(clients)/ca.pem",
+                ],
+                environment: setup.environment, stdin: stdin)
+        }
+        func unseal(_ part: Int, stem: String) throws -> PolicyHarness.Result {
+            try cli(["unseal", "--part", "\(parts)/part-\(part)-of-3.srpart", "--passphrase-fd", "0"], stem: stem,
+                    stdin: Data((passphrases[part - 1] + "\n").utf8))
+        }
+
+        // Sealed: loads are refused with "vault sealed", even for a caller the policy lets load.
+        let early = try cli(["get", "any.k", "--stdout"], stem: "engine-c")
+        #expect(early.status == 75 && early.stderr.contains("vault sealed"), "\(early.stderr)")
+        // engine-c may not unseal: refused by the policy, and its part is not counted.
+        let refused = try unseal(1, stem: "engine-c")
+        #expect(refused.status == 77 && refused.stderr.contains("CN=engine-c,O=Example"), "\(refused.stderr)")
+        // Another CA's certificate with the custodian's subject does not get through the handshake.
+        let rogue = try unseal(1, stem: "rogue")
+        #expect(rogue.status != 0 && !rogue.stdout.contains("accepted"), "\(rogue.stderr)")
+
+        let first = try unseal(1, stem: "engine-b")
+        #expect(first.status == 0 && first.stdout.contains("1 of 2 parts received"), "\(first.stdout) \(first.stderr)")
+        let second = try unseal(3, stem: "engine-b")
+        #expect(second.status == 0 && second.stdout.contains("unsealed"), "\(second.stdout) \(second.stderr)")
+
+        let stored = try cli(["put", "engine-b.k"], stem: "engine-b", stdin: Data("after a tls unseal".utf8))
+        #expect(stored.status == 0, "\(stored.stderr)")
+        let loaded = try cli(["get", "engine-b.k", "--stdout"], stem: "engine-c")
+        #expect(loaded.stdoutBytes == Data("after a tls unseal".utf8), "\(loaded.stderr)")
+
+        // engine-c may not seal; the custodian may, and the next load is refused at once.
+        let noSeal = try cli(["seal"], stem: "engine-c")
+        #expect(noSeal.status == 77, "\(noSeal.stderr)")
+        let resealed = try cli(["seal"], stem: "engine-b")
+        #expect(resealed.status == 0 && resealed.stdout.contains("sealed: the server dropped the root seed"), "\(resealed.stdout) \(resealed.stderr)")
+        let after = try cli(["get", "engine-b.k", "--stdout"], stem: "engine-c")
+        #expect(after.status == 75 && after.stdout.isEmpty, "\(after.stderr)")
+    }
 }
