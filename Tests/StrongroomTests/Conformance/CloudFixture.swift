@@ -88,7 +88,10 @@ struct CloudFixture: TierConformanceFixture {
     }
 
     func open(faults: FaultInjection) async throws -> ShareStore {
-        try await CloudVault.open(settings, lockTimeout: .seconds(30), logger: quietLogger, faults: faults)
+        // Longer than a lease lasts (60 s): a lease whose delete failed on a loaded moto server (which
+        // the store logs and leaves to expire) is waited out instead of failing the next exclusive step
+        // with "vault busy", as a CI run under full load once saw.
+        try await CloudVault.open(settings, lockTimeout: .seconds(90), logger: quietLogger, faults: faults)
     }
 
     func blobStore() async throws -> any BlobStore { try await open().blobs }
