@@ -257,6 +257,18 @@ struct PolicyServerSetup {
         ]
     }
 
+    /// Runs the CLI with `arguments` through the server over TCP with mutual TLS, as the client
+    /// certificate `stem` (engine-b, engine-c, rogue).
+    func tlsCLI(_ arguments: [String], stem: String, stdin: Data? = nil) throws -> PolicyHarness.Result {
+        let clients = base + "/clients"
+        return try PolicyHarness.run(
+            [PolicyHarness.binary] + arguments + [
+                "--server", "localhost:\(tcpPort ?? 0)", "--tls-cert", "\(clients)/\(stem).pem",
+                "--tls-key", "\(clients)/\(stem).key", "--tls-ca", "\(clients)/ca.pem",
+            ],
+            environment: environment, stdin: stdin)
+    }
+
     /// Generates the Python gRPC code into py/ and copies the client library, the test suite and the
     /// probe there, all world-readable (clients run as other uids).
     private func preparePython() throws {

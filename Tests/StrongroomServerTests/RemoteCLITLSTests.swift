@@ -25,34 +25,25 @@ import Testing
         defer { setup.cleanup() }
         let server = try setup.start()
         defer { server.stop() }
-        let port = try #require(setup.tcpPort)
-        func cli(_ arguments: [String], stem: String, stdin: Data? = nil) throws -> PolicyHarness.Result {
-            let clients = setup.base + "/clients"
-            return try PolicyHarness.run(
-                [PolicyHarness.binary] + arguments + [
-                    "--server", "localhost:\(port)", "--tls-cert", "\(clients)/\(stem).pem",
-                    "--tls-key", "\(clients)/\(stem).key", "--tls-ca", "\(clients)/ca.pem",
-                ],
-                environment: setup.environment, stdin: stdin)
-        }
-        let stored = try cli(["put", "engine-b.k"], stem: "engine-b", stdin: Data("over tls".utf8))
+        _ = try #require(setup.tcpPort)
+        let stored = try setup.tlsCLI(["put", "engine-b.k"], stem: "engine-b", stdin: Data("over tls".utf8))
         #expect(stored.status == 0 && stored.stdout == "stored 'engine-b.k' version 1\n", "\(stored.stderr)")
-        let loaded = try cli(["get", "engine-b.k", "--stdout"], stem: "engine-b")
+        let loaded = try setup.tlsCLI(["get", "engine-b.k", "--stdout"], stem: "engine-b")
         #expect(loaded.stdoutBytes == Data("over tls".utf8), "\(loaded.stderr)")
-        let listed = try cli(["list"], stem: "engine-b")
+        let listed = try setup.tlsCLI(["list"], stem: "engine-b")
         #expect(listed.status == 0 && listed.stdout.contains("engine-b.k"), "\(listed.stderr)")
 
         // The policy grants engine-b nothing outside engine-b.*, and nothing at all to engine-c.
-        let outside = try cli(["put", "ops.k"], stem: "engine-b", stdin: Data("x".utf8))
+        let outside = try setup.tlsCLI(["put", "ops.k"], stem: "engine-b", stdin: Data("x".utf8))
         #expect(outside.status == 77 && outside.stderr.contains("access denied"), "\(outside.stderr)")
-        let status = try cli(["status"], stem: "engine-b")
+        let status = try setup.tlsCLI(["status"], stem: "engine-b")
         #expect(status.status == 77, "\(status.stderr)")
-        let stranger = try cli(["get", "engine-b.k", "--stdout"], stem: "engine-c")
+        let stranger = try setup.tlsCLI(["get", "engine-b.k", "--stdout"], stem: "engine-c")
         #expect(stranger.status == 77 && stranger.stdout.isEmpty, "\(stranger.stderr)")
         #expect(stranger.stderr.contains("CN=engine-c,O=Example"), "\(stranger.stderr)")
 
         // A certificate from another CA with engine-b's subject does not get through the handshake.
-        let rogue = try cli(["get", "engine-b.k", "--stdout"], stem: "rogue")
+        let rogue = try setup.tlsCLI(["get", "engine-b.k", "--stdout"], stem: "rogue")
         #expect(rogue.status != 0 && rogue.stdout.isEmpty, "\(rogue.stderr)")
     }
 
@@ -93,23 +84,14 @@ import Testing
             .write(to: URL(fileURLWithPath: setup.config))
         let server = try setup.start()
         defer { server.stop() }
-        let port = try #require(setup.tcpPort)
-        func cli(_ arguments: [String], stem: String, stdin: Data? = nil) throws -> PolicyHarness.Result {
-            let clients = setup.base + "/clients"
-            return try PolicyHarness.run(
-                [PolicyHarness.binary] + arguments + [
-                    "--server", "localhost:\(port)", "--tls-cert", "\(clients)/\(stem).pem",
-                    "--tls-key", "\(clients)/\(stem).key", "--tls-ca", "\(clients)/ca.pem",
-                ],
-                environment: setup.environment, stdin: stdin)
-        }
+        _ = try #require(setup.tcpPort)
         func unseal(_ part: Int, stem: String) throws -> PolicyHarness.Result {
-            try cli(["unseal", "--part", "\(parts)/part-\(part)-of-3.srpart", "--passphrase-fd", "0"], stem: stem,
+            try setup.tlsCLI(["unseal", "--part", "\(parts)/part-\(part)-of-3.srpart", "--passphrase-fd", "0"], stem: stem,
                     stdin: Data((passphrases[part - 1] + "\n").utf8))
         }
 
         // Sealed: loads are refused with "vault sealed", even for a caller the policy lets load.
-        let early = try cli(["get", "any.k", "--stdout"], stem: "engine-c")
+        let early = try setup.tlsCLI(["get", "any.k", "--stdout"], stem: "engine-c")
         #expect(early.status == 75 && early.stderr.contains("vault sealed"), "\(early.stderr)")
         // engine-c may not unseal: refused by the policy, and its part is not counted.
         let refused = try unseal(1, stem: "engine-c")
@@ -123,17 +105,17 @@ import Testing
         let second = try unseal(3, stem: "engine-b")
         #expect(second.status == 0 && second.stdout.contains("unsealed"), "\(second.stdout) \(second.stderr)")
 
-        let stored = try cli(["put", "engine-b.k"], stem: "engine-b", stdin: Data("after a tls unseal".utf8))
+        let stored = try setup.tlsCLI(["put", "engine-b.k"], stem: "engine-b", stdin: Data("after a tls unseal".utf8))
         #expect(stored.status == 0, "\(stored.stderr)")
-        let loaded = try cli(["get", "engine-b.k", "--stdout"], stem: "engine-c")
+        let loaded = try setup.tlsCLI(["get", "engine-b.k", "--stdout"], stem: "engine-c")
         #expect(loaded.stdoutBytes == Data("after a tls unseal".utf8), "\(loaded.stderr)")
 
         // engine-c may not seal; the custodian may, and the next load is refused at once.
-        let noSeal = try cli(["seal"], stem: "engine-c")
+        let noSeal = try setup.tlsCLI(["seal"], stem: "engine-c")
         #expect(noSeal.status == 77, "\(noSeal.stderr)")
-        let resealed = try cli(["seal"], stem: "engine-b")
+        let resealed = try setup.tlsCLI(["seal"], stem: "engine-b")
         #expect(resealed.status == 0 && resealed.stdout.contains("sealed: the server dropped the root seed"), "\(resealed.stdout) \(resealed.stderr)")
-        let after = try cli(["get", "engine-b.k", "--stdout"], stem: "engine-c")
+        let after = try setup.tlsCLI(["get", "engine-b.k", "--stdout"], stem: "engine-c")
         #expect(after.status == 75 && after.stdout.isEmpty, "\(after.stderr)")
     }
 }

@@ -138,16 +138,17 @@ struct ServerBenchCommand: AsyncParsableCommand {
                     // What the RPCs cost by themselves, set beside the in-process workload below.
                     if api != "session" { serverFigures.append(try await serverRun(address, ids: ids, session: false, health: true)) }
                     if api != "unary" { serverFigures.append(try await serverRun(address, ids: ids, session: true, health: true)) }
-                }
-                if !healthOnly && api != "session" { serverFigures.append(try await serverRun(address, ids: ids, session: false)) }
-                if !healthOnly && api != "unary" {
-                    let sessionIDs = try Self.shareIDs("t", count: shares)
-                    try await seed(address, ids: sessionIDs)
-                    serverFigures.append(try await serverRun(address, ids: sessionIDs, session: true))
-                }
-                if let peer, !healthOnly {
-                    if api != "session" { try runPeer(peer, address: address, api: "unary", prefix: "bench-pu-") }
-                    if api != "unary" { try runPeer(peer, address: address, api: "session", prefix: "bench-ps-") }
+                } else {
+                    if api != "session" { serverFigures.append(try await serverRun(address, ids: ids, session: false)) }
+                    if api != "unary" {
+                        let sessionIDs = try Self.shareIDs("t", count: shares)
+                        try await seed(address, ids: sessionIDs)
+                        serverFigures.append(try await serverRun(address, ids: sessionIDs, session: true))
+                    }
+                    if let peer {
+                        if api != "session" { try runPeer(peer, address: address, api: "unary", prefix: "bench-pu-") }
+                        if api != "unary" { try runPeer(peer, address: address, api: "session", prefix: "bench-ps-") }
+                    }
                 }
             } catch {
                 server.stop()
